@@ -1,0 +1,40 @@
+# One entry point for people and CI. `make test` and `make demo` do all set-up themselves.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Where the data set and the ImageNet weights live (read in place, never copied into git).
+SHARED ?= $(abspath ../shared)
+
+.PHONY: install test lint cfn-lint demo layer benchmark-train benchmark-lambda clean
+
+# Re-runs only when the dependency pins change: a no-op on an up-to-date checkout.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[train,local,dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/cfn-lint template.yaml infra/*.yaml
+
+test: install lint
+	$(BIN)/python -m pytest
+
+demo: install
+	$(BIN)/catdog demo
+
+layer: install
+	$(BIN)/python layers/build_layers.py
+
+benchmark-train: install
+	$(BIN)/python benchmarks/train_benchmark.py
+
+benchmark-lambda: install
+	$(BIN)/python benchmarks/lambda_benchmark.py
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache

@@ -1,0 +1,121 @@
+"""What a published model is: its manifest, and the `latest.json` pointer that names the live one.
+
+The trainer writes these files, the quality gate moves the pointer, and the Lambda reads both;
+this module is the single definition of their fields so the three cannot drift.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from catdog.errors import ManifestError
+
+MANIFEST_FILE = "manifest.json"
+TFLITE_FILE = "model.tflite"
+H5_FILE = "model.h5"
+POINTER_FILE = "latest.json"
+
+
+def _require(data: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    if key not in data:
+        raise ManifestError(f"{where}: missing field {key!r}")
+    value = data[key]
+    if not isinstance(value, kind):
+        raise ManifestError(f"{where}: field {key!r} should be {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Everything needed to serve, audit or reproduce one model version."""
+
+    version: str
+    labels: list[str]
+    input_size: tuple[int, int]  # (height, width)
+    arch: str
+    output_activation: str  # "sigmoid" (one unit, P(labels[1])) or "softmax" (one unit per label)
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    library_versions: dict[str, str] = field(default_factory=dict)
+    created_at: str = ""
+    files: dict[str, str] = field(default_factory=lambda: {"tflite": TFLITE_FILE, "h5": H5_FILE})
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = MANIFEST_FILE) -> Manifest:
+        if not isinstance(data, dict):
+            raise ManifestError(f"{where}: expected a JSON object")
+        labels = _require(data, "labels", list, where)
+        if len(labels) < 2 or not all(isinstance(x, str) and x for x in labels):
+            raise ManifestError(f"{where}: 'labels' must list at least two non-empty names")
+        size = _require(data, "input_size", list, where)
+        if len(size) != 2 or not all(isinstance(x, int) and x > 0 for x in size):
+            raise ManifestError(f"{where}: 'input_size' must be [height, width]")
+        activation = _require(data, "output_activation", str, where)
+        if activation not in ("sigmoid", "softmax"):
+            raise ManifestError(f"{where}: unknown output_activation {activation!r}")
+        known = {f for f in cls.__dataclass_fields__}
+        extra = {k: v for k, v in data.items() if k in known}
+        extra.update(
+            version=_require(data, "version", str, where),
+            labels=list(labels),
+            input_size=(size[0], size[1]),
+            arch=_require(data, "arch", str, where),
+            output_activation=activation,
+        )
+        return cls(**extra)
+
+    @classmethod
+    def from_json(cls, text: str | bytes, where: str = MANIFEST_FILE) -> Manifest:
+        try:
+            return cls.from_dict(json.loads(text), where)
+        except json.JSONDecodeError as exc:
+            raise ManifestError(f"{where}: not valid JSON ({exc})") from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["input_size"] = list(self.input_size)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class ModelPointer:
+    """`models/latest.json`: which version is live. Keys are relative to the pointer's bucket."""
+
+    version: str
+    manifest_key: str
+    model_key: str
+    accuracy: float | None = None
+    published_at: str = ""
+
+    @classmethod
+    def from_json(cls, text: str | bytes, where: str = POINTER_FILE) -> ModelPointer:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ManifestError(f"{where}: not valid JSON ({exc})") from exc
+        if not isinstance(data, dict):
+            raise ManifestError(f"{where}: expected a JSON object")
+        accuracy = data.get("accuracy")
+        return cls(
+            version=_require(data, "version", str, where),
+            manifest_key=_require(data, "manifest_key", str, where),
+            model_key=_require(data, "model_key", str, where),
+            accuracy=float(accuracy) if isinstance(accuracy, int | float) else None,
+            published_at=str(data.get("published_at", "")),
+        )
+
+    @classmethod
+    def for_version(cls, models_prefix: str, version: str, **kw: Any) -> ModelPointer:
+        """The pointer for `<models_prefix><version>/`, e.g. `models/20261127-abc123/`."""
+        base = f"{models_prefix.rstrip('/')}/{version}/" if models_prefix.strip("/") else f"{version}/"
+        return cls(version=version, manifest_key=base + MANIFEST_FILE, model_key=base + TFLITE_FILE, **kw)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
