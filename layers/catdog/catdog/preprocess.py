@@ -62,7 +62,7 @@ def _as_stream(source: ImageSource) -> BinaryIO:
     if isinstance(source, bytes | bytearray):
         return io.BytesIO(source)
     if isinstance(source, str | Path):
-        return open(source, "rb")  # noqa: SIM115 - closed by the caller's `with`
+        return open(source, "rb")
     return source
 
 
