@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,6 +144,9 @@ def _decode(stream: BinaryIO, size: tuple[int, int], max_pixels: int) -> Preproc
                 reason="unsupported_format",
             ) from exc
         raise BadInputError("not an image (no known image header)", reason="not_an_image") from exc
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
+        # The header was recognised but is cut short or malformed (e.g. a JPEG truncated in its markers).
+        raise BadInputError(f"truncated or corrupt image header: {exc}", reason="corrupt") from exc
 
     with img:
         fmt = img.format or "unknown"
@@ -167,7 +171,7 @@ def _decode(stream: BinaryIO, size: tuple[int, int], max_pixels: int) -> Preproc
             img.load()
         except Image.DecompressionBombError as exc:
             raise BadInputError(f"decompression bomb refused: {exc}", reason="too_many_pixels") from exc
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
             raise BadInputError(f"truncated or corrupt image data: {exc}", reason="corrupt") from exc
         try:
             oriented = ImageOps.exif_transpose(img)

@@ -1,0 +1,63 @@
+"""Manifest and pointer parsing: the contract between trainer, quality gate and Lambda."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from catdog.errors import ManifestError
+from catdog.manifest import Manifest, ModelPointer
+
+VALID = {
+    "version": "20261127-abc",
+    "labels": ["cat", "dog"],
+    "input_size": [224, 224],
+    "arch": "mobilenet_v2",
+    "output_activation": "sigmoid",
+    "metrics": {"accuracy": 0.97},
+}
+
+
+def test_manifest_round_trips() -> None:
+    manifest = Manifest.from_dict(VALID)
+    again = Manifest.from_json(manifest.to_json())
+    assert again == manifest
+    assert again.input_size == (224, 224)
+
+
+def test_unknown_fields_are_ignored_so_old_readers_accept_new_manifests() -> None:
+    assert Manifest.from_dict({**VALID, "added_later": 1}).version == "20261127-abc"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"labels": ["cat"]}, "at least two"),
+        ({"input_size": [224]}, "input_size"),
+        ({"output_activation": "relu"}, "output_activation"),
+        ({"version": 3}, "'version' should be str"),
+    ],
+)
+def test_invalid_manifest_names_the_field(change: dict, message: str) -> None:
+    with pytest.raises(ManifestError, match=message):
+        Manifest.from_dict({**VALID, **change})
+
+
+def test_missing_field_and_bad_json_are_manifest_errors() -> None:
+    with pytest.raises(ManifestError, match="missing field 'arch'"):
+        Manifest.from_dict({k: v for k, v in VALID.items() if k != "arch"})
+    with pytest.raises(ManifestError, match="not valid JSON"):
+        Manifest.from_json("{not json")
+
+
+def test_pointer_for_version_names_the_files_under_the_prefix() -> None:
+    pointer = ModelPointer.for_version("models/", "v7", accuracy=0.98)
+    assert pointer.manifest_key == "models/v7/manifest.json"
+    assert pointer.model_key == "models/v7/model.tflite"
+    assert ModelPointer.from_json(pointer.to_json()) == pointer
+
+
+def test_pointer_without_model_key_is_rejected() -> None:
+    with pytest.raises(ManifestError, match="model_key"):
+        ModelPointer.from_json(json.dumps({"version": "v1", "manifest_key": "m"}))
