@@ -1,0 +1,107 @@
+"""`catdog upload`: put local photos under the bucket's upload prefix, which triggers classification.
+
+Keys keep each file's path relative to the directory given (as `aws s3 cp --recursive` does), so
+folder names such as `cats/` survive into the results table and odd names stay readable.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PREFIX = "uploads/"
+
+
+@dataclass(frozen=True)
+class UploadItem:
+    path: Path
+    key: str
+
+
+@dataclass
+class UploadReport:
+    uploaded: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # key -> error
+    bytes: int = 0
+
+
+def normalise_prefix(prefix: str) -> str:
+    """`uploads` and `/uploads/` both mean `uploads/`; "" means the bucket root."""
+    prefix = prefix.strip("/")
+    return f"{prefix}/" if prefix else ""
+
+
+def _visible_files(root: Path) -> list[Path]:
+    """Every file under `root`, skipping hidden ones (`.DS_Store`, `.git/`) that are never photos."""
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+
+
+def plan_uploads(paths: Sequence[str | Path], prefix: str = DEFAULT_PREFIX) -> list[UploadItem]:
+    """Map local paths to keys before sending anything, so a typo fails before a half-done upload."""
+    prefix = normalise_prefix(prefix)
+    items: list[UploadItem] = []
+    missing = [str(p) for p in paths if not Path(p).exists()]
+    if missing:
+        raise FileNotFoundError(f"no such file or directory: {', '.join(missing)}")
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            items.extend(UploadItem(f, prefix + f.relative_to(path).as_posix()) for f in _visible_files(path))
+        else:
+            items.append(UploadItem(path, prefix + path.name))
+    seen: dict[str, Path] = {}
+    for item in items:
+        if item.key in seen and seen[item.key] != item.path:
+            raise ValueError(f"{item.path} and {seen[item.key]} would both be uploaded as {item.key!r}")
+        seen[item.key] = item.path
+    return list({i.key: i for i in items}.values())
+
+
+def content_type(path: Path) -> str:
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
+def upload_items(
+    s3: Any,
+    bucket: str,
+    items: Iterable[UploadItem],
+    *,
+    workers: int = 8,
+    progress: bool = True,
+    on_done: Callable[[UploadItem], None] | None = None,
+) -> UploadReport:
+    """Upload in parallel (S3 PUTs are latency-bound) with a tqdm bar; one failure never stops the rest."""
+    from tqdm import tqdm
+
+    todo = list(items)
+    report = UploadReport()
+
+    def put(item: UploadItem) -> int:
+        data = item.path.read_bytes()
+        s3.put_object(Bucket=bucket, Key=item.key, Body=data, ContentType=content_type(item.path))
+        return len(data)
+
+    with (
+        tqdm(total=len(todo), unit="file", desc="upload", disable=not progress) as bar,
+        ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
+    ):
+        futures = {pool.submit(put, item): item for item in todo}
+        for future in as_completed(futures):
+            item = futures[future]
+            try:
+                report.bytes += future.result()
+                report.uploaded.append(item.key)
+                if on_done:
+                    on_done(item)
+            except Exception as exc:  # keep going; the report names what failed and why
+                report.failed[item.key] = f"{type(exc).__name__}: {exc}"
+            bar.update(1)
+    return report

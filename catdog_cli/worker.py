@@ -1,0 +1,184 @@
+"""The local stand-in for Lambda's SQS event source mapping: poll, call the handler, delete.
+
+It behaves as the mapping does with `ReportBatchItemFailures`: messages the handler reports in
+`batchItemFailures` (or the whole batch, when the handler raises) are left on the queue, come back
+after the visibility timeout, and SQS's RedrivePolicy moves them to the DLQ after
+`maxReceiveCount` receives. moto applies the RedrivePolicy itself on receive, so nothing here
+emulates it; `--retry-delay` only shortens the wait before a failed message is seen again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from catdog_cli.sqs_event import failed_message_ids, to_event
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any], Any], Any]
+ContextFactory = Callable[[], Any]
+#: SQS caps one ReceiveMessage at 10 messages and a long poll at 20 s.
+SQS_MAX_MESSAGES = 10
+SQS_MAX_WAIT_S = 20
+
+
+@dataclass
+class BatchResult:
+    received: int
+    succeeded: int
+    failed: int
+    handler_error: str | None = None
+
+
+@dataclass
+class WorkerStats:
+    batches: int = 0
+    received: int = 0
+    succeeded: int = 0
+    failed: int = 0  # deliveries that failed (a message retried twice counts twice)
+    handler_errors: int = 0
+    seconds: float = 0.0
+
+    def add(self, batch: BatchResult) -> None:
+        self.batches += 1
+        self.received += batch.received
+        self.succeeded += batch.succeeded
+        self.failed += batch.failed
+        self.handler_errors += batch.handler_error is not None
+
+
+@dataclass
+class EventSourceMapping:
+    """The parts of the template's SQS event source the worker copies."""
+
+    queue_url: str
+    queue_arn: str
+    batch_size: int = 10
+    batching_window_s: float = 0.0
+
+
+class Worker:
+    def __init__(
+        self,
+        sqs: Any,
+        mapping: EventSourceMapping,
+        handler: Handler,
+        context_factory: ContextFactory,
+        *,
+        retry_delay_s: int | None = None,
+        wait_time_s: int = SQS_MAX_WAIT_S,
+    ) -> None:
+        self.sqs = sqs
+        self.mapping = mapping
+        self.handler = handler
+        self.context_factory = context_factory
+        self.retry_delay_s = retry_delay_s
+        self.wait_time_s = max(0, min(wait_time_s, SQS_MAX_WAIT_S))
+        self.stop_event = threading.Event()
+
+    # -- one batch -----------------------------------------------------------------------------
+    def receive_batch(self) -> list[dict[str, Any]]:
+        """Up to `batch_size` messages, collecting for up to the batching window like Lambda."""
+        wanted = max(1, self.mapping.batch_size)
+        deadline = 0.0
+        messages: list[dict[str, Any]] = []
+        while len(messages) < wanted and not self.stop_event.is_set():
+            if messages and time.monotonic() >= deadline:
+                break
+            got = self.sqs.receive_message(
+                QueueUrl=self.mapping.queue_url,
+                MaxNumberOfMessages=min(SQS_MAX_MESSAGES, wanted - len(messages)),
+                WaitTimeSeconds=0 if messages else self.wait_time_s,
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not messages:
+                if not got:
+                    break  # an idle long poll: let the caller decide whether to go on
+                deadline = time.monotonic() + self.mapping.batching_window_s
+            messages.extend(got)
+            if not got:
+                time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        return messages
+
+    def process(self, messages: list[dict[str, Any]]) -> BatchResult:
+        ids = [m["MessageId"] for m in messages]
+        event = to_event(messages, self.mapping.queue_arn)
+        error: str | None = None
+        try:
+            response = self.handler(event, self.context_factory())
+            failed = failed_message_ids(response, ids)
+        except Exception as exc:  # Lambda: an exception fails the whole batch
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning("handler raised %s; the whole batch of %d will be retried", error, len(ids))
+            failed = set(ids)
+        done = [m for m in messages if m["MessageId"] not in failed]
+        retry = [m for m in messages if m["MessageId"] in failed]
+        self._delete(done)
+        if self.retry_delay_s is not None:
+            self._delay(retry, self.retry_delay_s)
+        return BatchResult(len(messages), len(done), len(retry), error)
+
+    def _delete(self, messages: list[dict[str, Any]]) -> None:
+        for i in range(0, len(messages), SQS_MAX_MESSAGES):
+            chunk = messages[i : i + SQS_MAX_MESSAGES]
+            self.sqs.delete_message_batch(
+                QueueUrl=self.mapping.queue_url,
+                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(chunk)],
+            )
+
+    def _delay(self, messages: list[dict[str, Any]], seconds: int) -> None:
+        for i in range(0, len(messages), SQS_MAX_MESSAGES):
+            chunk = messages[i : i + SQS_MAX_MESSAGES]
+            self.sqs.change_message_visibility_batch(
+                QueueUrl=self.mapping.queue_url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": seconds}
+                    for n, m in enumerate(chunk)
+                ],
+            )
+
+    # -- the loop ------------------------------------------------------------------------------
+    def queue_is_drained(self) -> bool:
+        """Nothing visible, in flight or delayed: every message was deleted or moved to the DLQ."""
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=self.mapping.queue_url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        return sum(int(v) for v in attrs.values()) == 0
+
+    def run(
+        self,
+        *,
+        once: bool = False,
+        until_empty: bool = False,
+        on_batch: Callable[[BatchResult], None] | None = None,
+    ) -> WorkerStats:
+        """Poll until stopped; `once`: one receive; `until_empty`: until the queue is drained."""
+        stats = WorkerStats()
+        start = time.perf_counter()
+        try:
+            while not self.stop_event.is_set():
+                messages = self.receive_batch()
+                if messages:
+                    result = self.process(messages)
+                    stats.add(result)
+                    if on_batch:
+                        on_batch(result)
+                if once or (until_empty and not messages and self.queue_is_drained()):
+                    break
+        finally:
+            stats.seconds = time.perf_counter() - start
+        return stats
+
+    def stop(self) -> None:
+        self.stop_event.set()
