@@ -1,0 +1,90 @@
+"""provision() builds the data path from template.yaml in moto, and S3 → SQS delivery really works."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from urllib.parse import unquote_plus
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from catdog_cli.provision import Stack, provision
+
+REGION = "eu-west-1"
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(key, "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield provision(stack_name="t", region=REGION)
+
+
+def _drain(url: str) -> list[dict]:
+    sqs = boto3.client("sqs", region_name=REGION)
+    bodies = []
+    while True:
+        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        msgs = msgs.get("Messages", [])
+        if not msgs:
+            return bodies
+        for m in msgs:
+            bodies.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def test_resources_match_the_template(stack: Stack) -> None:
+    assert stack.bucket == f"t-images-{stack.account}-{REGION}"
+    assert stack.table == "t-results"
+    assert (stack.max_receive_count, stack.visibility_timeout) == (5, 720)
+    table = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=stack.table)["Table"]
+    assert table["KeySchema"] == [{"AttributeName": "image", "KeyType": "HASH"}]
+    gsi = table["GlobalSecondaryIndexes"][0]
+    assert gsi["IndexName"] == "label-index"
+    assert [k["AttributeName"] for k in gsi["KeySchema"]] == ["label", "processed_at"]
+    attrs = boto3.client("sqs", region_name=REGION).get_queue_attributes(
+        QueueUrl=stack.queue_url, AttributeNames=["RedrivePolicy"])["Attributes"]
+    dlq_arn = boto3.client("sqs", region_name=REGION).get_queue_attributes(
+        QueueUrl=stack.dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    assert json.loads(attrs["RedrivePolicy"])["deadLetterTargetArn"] == dlq_arn
+    s3 = boto3.client("s3", region_name=REGION)
+    block = s3.get_public_access_block(Bucket=stack.bucket)["PublicAccessBlockConfiguration"]
+    assert block["BlockPublicAcls"]
+    rule = s3.get_bucket_encryption(Bucket=stack.bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+
+
+def test_function_environment_names_the_created_resources(stack: Stack) -> None:
+    env = stack.function_environment()
+    assert env["RESULTS_TABLE"] == stack.table
+    assert env["MODEL_BUCKET"] == stack.bucket
+    assert env["MODEL_KEY"] == "models/latest.json"
+
+
+def test_s3_notifications_reach_the_queue_only_for_uploaded_images(stack: Stack) -> None:
+    assert [b.get("Event") for b in _drain(stack.queue_url)] == ["s3:TestEvent"]
+    s3 = boto3.client("s3", region_name=REGION)
+    for key in ("uploads/my cat.jpg", "uploads/DOG.JPEG", "uploads/notes.txt", "models/v1/x.png", "a.png"):
+        s3.put_object(Bucket=stack.bucket, Key=key, Body=b"x")
+    s3.delete_object(Bucket=stack.bucket, Key="uploads/my cat.jpg")
+    events = [(r["eventName"], unquote_plus(r["s3"]["object"]["key"]))
+              for body in _drain(stack.queue_url) for r in body["Records"]]
+    assert sorted(events) == [
+        ("ObjectCreated:Put", "uploads/DOG.JPEG"),
+        ("ObjectCreated:Put", "uploads/my cat.jpg"),
+        ("ObjectRemoved:Delete", "uploads/my cat.jpg"),
+    ]
+
+
+def test_provision_is_idempotent(stack: Stack) -> None:
+    again = provision(stack_name="t", region=REGION)
+    assert (again.queue_url, again.bucket, again.table) == (stack.queue_url, stack.bucket, stack.table)
+
+
+def test_missing_template_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="template not found"):
+        provision(template_path=tmp_path / "nope.yaml")

@@ -1,0 +1,98 @@
+"""template.yaml's promises that a typo could silently break (cfn-lint checks syntax, not intent)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from catdog_cli.provision import DEFAULT_TEMPLATE, Resolver, load_template
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp"}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(DEFAULT_TEMPLATE)
+
+
+def _resolver(template: dict[str, Any], **params: Any) -> Resolver:
+    def create(logical_id: str) -> dict[str, str]:
+        return {"Ref": f"ref-{logical_id}", "Arn": f"arn:{logical_id}", "QueueName": logical_id}
+
+    return Resolver(template, stack_name="st", region="eu-west-1", account="111122223333",
+                    parameters=params, create=create)
+
+
+def test_short_tags_become_long_form(template: dict[str, Any]) -> None:
+    fn = template["Resources"]["ClassifyFunction"]["Properties"]
+    assert fn["Role"] == {"Fn::GetAtt": ["ClassifyFunctionRole", "Arn"]}
+    assert fn["Environment"]["Variables"]["RESULTS_TABLE"] == {"Ref": "ResultsTable"}
+
+
+def test_notifications_cover_only_uploads_and_both_cases_of_every_suffix(template: dict[str, Any]) -> None:
+    confs = template["Resources"]["ImagesBucket"]["Properties"]["NotificationConfiguration"][
+        "QueueConfigurations"]
+    seen: set[tuple[str, str]] = set()
+    for conf in confs:
+        rules = {r["Name"]: r["Value"] for r in conf["Filter"]["S3Key"]["Rules"]}
+        assert rules["prefix"] == "uploads/", "the models/ prefix must never trigger the function"
+        seen.add((conf["Event"], rules["suffix"]))
+    wanted = {s for x in IMAGE_SUFFIXES for s in (x, x.upper())}
+    for event in ("s3:ObjectCreated:*", "s3:ObjectRemoved:*"):
+        assert {suffix for ev, suffix in seen if ev == event} == wanted
+
+
+def test_role_reads_only_uploads_and_models(template: dict[str, Any]) -> None:
+    statements = template["Resources"]["ClassifyFunctionRole"]["Properties"]["Policies"][0][
+        "PolicyDocument"]["Statement"]
+    resolver = _resolver(template)
+    by_action: dict[str, Any] = {}
+    for st in statements:
+        for action in [st["Action"]] if isinstance(st["Action"], str) else st["Action"]:
+            by_action[action] = resolver.resolve(st)
+    bucket_arn = "arn:aws:s3:::st-images-111122223333-eu-west-1"
+    assert by_action["s3:GetObject"]["Resource"] == [f"{bucket_arn}/uploads/*", f"{bucket_arn}/models/*"]
+    assert by_action["s3:ListBucket"]["Condition"]["StringLike"]["s3:prefix"] == ["uploads/*", "models/*"]
+    assert not any(a.startswith("s3:Put") or a.startswith("s3:Delete") for a in by_action)
+    assert by_action["dynamodb:PutItem"]["Resource"] == "arn:ResultsTable"
+    assert by_action["sqs:DeleteMessage"]["Resource"] == "arn:ImagesQueue"
+
+
+def test_bucket_name_is_computed_not_referenced_to_avoid_the_notification_cycle(
+        template: dict[str, Any]) -> None:
+    resolver = _resolver(template)
+    bucket = resolver.resolve(template["Resources"]["ImagesBucket"]["Properties"]["BucketName"])
+    policy = resolver.resolve(template["Resources"]["ImagesQueuePolicy"]["Properties"]["PolicyDocument"])
+    assert policy["Statement"][0]["Condition"]["ArnLike"]["aws:SourceArn"] == f"arn:aws:s3:::{bucket}"
+    assert template["Resources"]["ImagesBucket"]["DependsOn"] == "ImagesQueuePolicy"
+
+
+def test_function_environment_defaults(template: dict[str, Any]) -> None:
+    env = _resolver(template).resolve(
+        template["Resources"]["ClassifyFunction"]["Properties"]["Environment"]["Variables"])
+    assert env["MODEL_KEY"] == "models/latest.json"
+    assert env["MAX_OBJECT_BYTES"] == str(20 * 1024 * 1024)
+    assert env["MODEL_BUCKET"] == "st-images-111122223333-eu-west-1"
+
+
+def test_reserved_concurrency_condition(template: dict[str, Any]) -> None:
+    node = template["Resources"]["ClassifyFunction"]["Properties"]
+    assert "ReservedConcurrentExecutions" not in _resolver(template).resolve(node)
+    assert _resolver(template, ReservedConcurrency=7).resolve(node)["ReservedConcurrentExecutions"] == "7"
+
+
+def test_bad_parameters_are_refused(template: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="not one of"):
+        _resolver(template, Architecture="sparc")
+    with pytest.raises(ValueError, match="unknown template parameter"):
+        _resolver(template, NoSuchParam=1)
+
+
+def test_sub_literal_and_join_select() -> None:
+    tpl: dict[str, Any] = {"Resources": {}, "Parameters": {"P": {"Type": "String", "Default": "a,b"}}}
+    r = _resolver(tpl)
+    assert r.resolve({"Fn::Sub": "${!Literal}-${P}"}) == "${Literal}-a,b"
+    assert r.resolve({"Fn::Select": [1, {"Fn::Split": [",", {"Ref": "P"}]}]}) == "b"
+    assert r.resolve({"Fn::Join": ["-", ["x", {"Ref": "AWS::Region"}]]}) == "x-eu-west-1"
+    assert r.resolve({"Fn::Sub": ["${X}!", {"X": {"Ref": "AWS::AccountId"}}]}) == "111122223333!"
