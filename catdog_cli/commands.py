@@ -1,9 +1,260 @@
-"""`catdog local|upload|invoke|results|backfill|demo`."""
+"""`catdog local|upload|invoke|results|backfill|demo`: argument parsing only; the work lives in
+the module named after each command, imported when the command runs so `--help` stays instant."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from catdog_cli.local_aws import DEFAULT_PORT, DEFAULT_REGION
+from catdog_cli.upload import DEFAULT_PREFIX
+
+DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+
+
+# ----------------------------------------------------------------------------------- local up
+
+
+def cmd_local_up(args: argparse.Namespace) -> int:
+    from catdog_cli.local_aws import LocalAws, apply_endpoint_env, export_lines
+    from catdog_cli.local_stack import state_from_stack
+    from catdog_cli.local_state import LocalState, clear
+    from catdog_cli.provision import provision
+
+    with LocalAws(port=args.port) as aws:
+        apply_endpoint_env(aws.endpoint, args.region)
+        stack = provision(template_path=args.template, stack_name=args.stack_name, region=args.region)
+        state = state_from_stack(stack, aws.endpoint)
+        path = state.save()
+        print(f"local AWS (moto) listening on {aws.endpoint}", flush=True)
+        print(f"  bucket  {state.bucket}   (upload under s3://{state.bucket}/uploads/)")
+        print(f"  queue   {state.queue_url}")
+        print(f"  dlq     {state.dlq_url}   (after {state.max_receive_count} receives)")
+        print(f"  table   {state.table}   (GSI label-index)")
+        print(f"  state   {path}")
+        print("point the aws CLI, SAM or scripts at it with:")
+        for line in export_lines(aws.endpoint, args.region):
+            print(f"  {line}")
+        print("then, in another terminal: catdog local worker   (Ctrl-C here stops everything)", flush=True)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            while not stop.wait(1.0):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            current = LocalState.load_optional(path)
+            if current is not None and current.pid == state.pid and current.endpoint == state.endpoint:
+                clear(path)
+            print("local AWS stopped", flush=True)
+    return 0
+
+
+# ------------------------------------------------------------------------------- local worker
+
+
+def cmd_local_worker(args: argparse.Namespace) -> int:
+    from catdog_cli.invoke import prepare_handler
+    from catdog_cli.local_stack import client, use_state_endpoint
+    from catdog_cli.local_state import LocalState
+    from catdog_cli.worker import EventSourceMapping, Worker
+
+    state = LocalState.load()
+    use_state_endpoint(state)
+    handler, context_factory = prepare_handler(state.function_environment)
+    mapping = EventSourceMapping(
+        queue_url=state.queue_url,
+        queue_arn=state.queue_arn,
+        batch_size=args.batch_size or state.batch_size,
+        batching_window_s=state.batching_window_s if args.batch_window is None else args.batch_window,
+    )
+    worker = Worker(
+        client("sqs", region_name=state.region),
+        mapping,
+        handler,
+        context_factory,
+        retry_delay_s=args.retry_delay,
+        wait_time_s=args.wait,
+    )
+    print(
+        f"worker: polling {state.queue_url} (batch {mapping.batch_size}, "
+        f"window {mapping.batching_window_s:g}s, "
+        f"DLQ after {state.max_receive_count} receives); Ctrl-C to stop",
+        file=sys.stderr,
+        flush=True,
+    )
+
+    def report(batch: Any) -> None:
+        extra = f" (handler raised {batch.handler_error})" if batch.handler_error else ""
+        print(f"batch: {batch.received} messages, {batch.succeeded} done, {batch.failed} to retry{extra}",
+              flush=True)
+
+    try:
+        stats = worker.run(once=args.once, until_empty=args.until_empty, on_batch=report)
+    except KeyboardInterrupt:
+        return 130
+    print(
+        f"worker: {stats.batches} batches, {stats.received} messages, {stats.succeeded} done, "
+        f"{stats.failed} failed deliveries in {stats.seconds:.1f}s",
+        file=sys.stderr,
+    )
+    return 0
+
+
+# ------------------------------------------------------------------------------------- upload
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    from catdog_cli.local_stack import ENV_BUCKET, client, resolve_name
+    from catdog_cli.upload import plan_uploads, upload_items
+
+    items = plan_uploads(args.paths, args.prefix)  # fails before resolving anything remote
+    if not items:
+        raise ValueError(f"nothing to upload in {' '.join(args.paths)} (no files; hidden ones are skipped)")
+    bucket = resolve_name(args.bucket, ENV_BUCKET, "bucket", "bucket").name
+    report = upload_items(client("s3"), bucket, items, workers=args.workers, progress=not args.quiet)
+    print(f"uploaded {len(report.uploaded)} files ({report.bytes / 1e6:.1f} MB) to s3://{bucket}/{args.prefix}")
+    for key, error in sorted(report.failed.items()):
+        print(f"  FAILED {key}: {error}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+# ------------------------------------------------------------------------------------- invoke
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    from catdog_cli.invoke import invoke, load_env_vars_file, read_event
+    from catdog_cli.local_stack import use_state_endpoint
+    from catdog_cli.local_state import LocalState
+
+    event = read_event(args.event)
+    variables: dict[str, str] = {}
+    state = LocalState.load_optional()
+    if state is not None and not args.no_local:
+        use_state_endpoint(state)
+        variables.update(state.function_environment)
+    if args.env_vars:
+        variables.update(load_env_vars_file(args.env_vars))
+    response = invoke(event, variables)
+    print(json.dumps(response, indent=2, default=str))
+    return 0
+
+
+# ------------------------------------------------------------------------------------ results
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from catdog_cli.local_stack import ENV_TABLE, client, resolve_name
+    from catdog_cli.results_query import fetch, parse_since, render
+
+    since = parse_since(args.since) if args.since else None
+    table = resolve_name(args.table, ENV_TABLE, "table", "table").name
+    items = list(fetch(client("dynamodb"), table, label=args.label, since=since, status=args.status))
+    items.sort(key=lambda i: str(i.get("processed_at", "")), reverse=True)
+    if args.limit:
+        items = items[: args.limit]
+    print(render(items, args.format))
+    return 0
+
+
+# ----------------------------------------------------------------------------------- backfill
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from catdog.s3uri import S3Uri
+    from catdog_cli.backfill import backfill
+    from catdog_cli.local_stack import ENV_QUEUE_URL, client, region_of, resolve_name
+
+    uri = S3Uri.parse(args.uri)
+    target = resolve_name(args.queue_url, ENV_QUEUE_URL, "queue_url", "queue")
+    report = backfill(client("s3"), client("sqs"), uri, target.name, region=region_of(target.state),
+                      progress=not args.quiet)
+    print(f"queued {report.queued} images from {uri} on {target.name}")
+    for key, error in sorted(report.failed.items()):
+        print(f"  FAILED {key}: {error}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+# --------------------------------------------------------------------------------------- demo
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from catdog_cli.demo import DemoConfig, run_demo
+
+    return run_demo(DemoConfig.from_args(args))
+
+
+# ----------------------------------------------------------------------------------- register
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Filled in by the local-first work (issue 4)."""
+    local = sub.add_parser("local", help="run the pipeline's AWS pieces on this machine (moto)")
+    local_sub = local.add_subparsers(dest="local_command", metavar="{up,worker}", required=True)
+
+    up = local_sub.add_parser("up", help="start a local AWS endpoint with the template's resources")
+    up.add_argument("--port", type=int, default=DEFAULT_PORT,
+                    help=f"listen on 127.0.0.1:PORT (default {DEFAULT_PORT})")
+    up.add_argument("--region", default=DEFAULT_REGION,
+                    help=f"region name for the resources (default {DEFAULT_REGION})")
+    up.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE, help="SAM template to provision from")
+    up.add_argument("--stack-name", default="catdog", help="stands in for AWS::StackName (default catdog)")
+    up.set_defaults(func=cmd_local_up)
+
+    worker = local_sub.add_parser(
+        "worker", help="poll the local queue and call the handler like Lambda's SQS event source"
+    )
+    worker.add_argument("--once", action="store_true", help="process one batch (or one empty poll) and exit")
+    worker.add_argument("--until-empty", action="store_true",
+                        help="exit when the queue is drained (every message deleted or moved to the DLQ)")
+    worker.add_argument("--retry-delay", type=int, default=None, metavar="S",
+                        help="make failed messages visible again after S seconds instead of the queue's "
+                             "visibility timeout (a local shortcut; AWS waits the full timeout)")
+    worker.add_argument("--batch-size", type=int, default=None, help="override the template's BatchSize")
+    worker.add_argument("--batch-window", type=float, default=None, metavar="S",
+                        help="override the template's MaximumBatchingWindowInSeconds")
+    worker.add_argument("--wait", type=int, default=20, metavar="S",
+                        help="long-poll seconds (0-20, default 20)")
+    worker.set_defaults(func=cmd_local_worker)
+
+    upload = sub.add_parser("upload", help="upload photos (files or directories) under the upload prefix")
+    upload.add_argument("paths", nargs="+", metavar="PATH", help="files or directories (recursive)")
+    upload.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"key prefix (default {DEFAULT_PREFIX})")
+    upload.add_argument("--bucket", help="bucket name (default: $CATDOG_BUCKET, else the local stack's)")
+    upload.add_argument("--workers", type=int, default=8, help="parallel uploads (default 8)")
+    upload.add_argument("--quiet", action="store_true", help="no progress bar")
+    upload.set_defaults(func=cmd_upload)
+
+    inv = sub.add_parser("invoke", help="run the classify handler in-process on an event (sam local invoke)")
+    inv.add_argument("--event", "-e", required=True, help="JSON event file from events/, or - for stdin")
+    inv.add_argument("--env-vars", "-n", help="JSON of environment variables, SAM's --env-vars format")
+    inv.add_argument("--no-local", action="store_true",
+                     help="ignore the local stack's endpoint and environment (use your AWS credentials)")
+    inv.set_defaults(func=cmd_invoke)
+
+    res = sub.add_parser("results", help="list classified images from the results table")
+    res.add_argument("--label", help="only this label (a Query on the label-index GSI)")
+    res.add_argument("--since", metavar="T",
+                     help="processed at/after T: ISO-8601 (2026-11-27T18:00:00Z) or an age (30m, 2h, 7d)")
+    res.add_argument("--status", help="only this status (e.g. ok, failed)")
+    res.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
+    res.add_argument("--limit", type=int, default=0, help="show at most N items, newest first")
+    res.add_argument("--table", help="table name (default: $CATDOG_TABLE, else the local stack's)")
+    res.set_defaults(func=cmd_results)
+
+    back = sub.add_parser("backfill", help="queue every image under s3://bucket/prefix to (re)classify it")
+    back.add_argument("uri", metavar="s3://BUCKET/PREFIX")
+    back.add_argument("--queue-url", help="queue (default: $CATDOG_QUEUE_URL, else the local stack's)")
+    back.add_argument("--quiet", action="store_true", help="no progress bar")
+    back.set_defaults(func=cmd_backfill)
+
+    from catdog_cli.demo_args import add_demo_arguments
+
+    demo = sub.add_parser("demo", help="train, publish and classify the validation photos, all locally")
+    add_demo_arguments(demo)
+    demo.set_defaults(func=cmd_demo)

@@ -1,0 +1,303 @@
+"""`catdog demo`: the whole pipeline on this machine, in one command, with nothing to set up.
+
+Local AWS (moto, in this process) -> provision from template.yaml -> train (or reuse the model
+cached for the same data and settings) -> publish behind the quality gate -> upload the validation
+photos under `uploads/validation/<class>/` -> S3 notifications -> queue -> worker -> the real
+handler -> results table; then it reads the table back and scores it against the folder names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from catdog_cli.demo_args import default_data
+
+#: Bump when the demo's training recipe changes, so stale cached models are not reused.
+RECIPE_VERSION = 1
+
+
+@dataclass
+class DemoConfig:
+    data: str
+    limit: int = 0  # validation images per class to classify; 0 = all
+    port: int = 0
+    train_limit: int | None = None
+    epochs: int | None = None
+    min_accuracy: float | None = None
+    model_dir: Path | None = None
+    no_cache: bool = False
+    cache_dir: Path | None = None
+    workers: int = 8
+
+    @classmethod
+    def from_args(cls, args: Any) -> DemoConfig:
+        return cls(
+            data=args.data or default_data(),
+            limit=args.limit,
+            port=args.port,
+            train_limit=args.train_limit,
+            epochs=args.epochs,
+            min_accuracy=args.min_accuracy,
+            model_dir=args.model_dir,
+            no_cache=args.no_cache,
+            cache_dir=args.cache_dir,
+            workers=args.workers,
+        )
+
+
+# --------------------------------------------------------------------------------- model cache
+
+
+def data_fingerprint(source: str) -> str:
+    """Content hash for a local file (mtime/size-keyed memo), names+sizes for a dir, the URL itself."""
+    path = Path(source).expanduser()
+    if path.is_file():
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+    if path.is_dir():
+        digest = hashlib.sha256()
+        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(f"{f.relative_to(path).as_posix()}:{f.stat().st_size}\n".encode())
+        return digest.hexdigest()
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+def cache_key(fingerprint: str, train_settings: dict[str, Any]) -> str:
+    blob = json.dumps({"data": fingerprint, "recipe": RECIPE_VERSION, **train_settings}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def cache_root(cfg: DemoConfig) -> Path:
+    base = cfg.cache_dir or Path(os.environ.get("CATDOG_CACHE", Path.home() / ".cache" / "catdog"))
+    return base / "demo-models"
+
+
+def _is_model_dir(path: Path) -> bool:
+    from catdog.manifest import MANIFEST_FILE, TFLITE_FILE
+
+    return (path / MANIFEST_FILE).is_file() and (path / TFLITE_FILE).is_file()
+
+
+def trained_model(cfg: DemoConfig) -> tuple[Path, str]:
+    """(model directory, how it was obtained). Trains only when no cached model matches."""
+    if cfg.model_dir is not None:
+        if not _is_model_dir(cfg.model_dir):
+            raise FileNotFoundError(f"--model-dir {cfg.model_dir}: no manifest.json + model.tflite there")
+        return cfg.model_dir, f"given ({cfg.model_dir})"
+    settings = {"limit": cfg.train_limit, "epochs": cfg.epochs}
+    t = time.perf_counter()
+    key = cache_key(data_fingerprint(cfg.data), settings)
+    target = cache_root(cfg) / key
+    if _is_model_dir(target) and not cfg.no_cache:
+        return target, f"cached ({target}, fingerprint {time.perf_counter() - t:.1f}s)"
+    from training_job.train import TrainConfig, run_training
+
+    building = target.with_name(target.name + ".partial")
+    shutil.rmtree(building, ignore_errors=True)
+    result = run_training(TrainConfig(data=cfg.data, output=str(building), limit=cfg.train_limit,
+                                      epochs=cfg.epochs))
+    shutil.rmtree(target, ignore_errors=True)
+    building.rename(target)  # only a finished model is ever found in the cache
+    accuracy = result.metrics.get("accuracy")
+    return target, f"trained in {result.wall_seconds:.0f}s (validation accuracy {accuracy:.4f}) -> {target}"
+
+
+# ---------------------------------------------------------------------------------- the photos
+
+
+def stage_validation_images(source: str, limit: int, into: Path) -> list[tuple[Path, str]]:
+    """Copy the validation photos (first `limit` per class by name) to `into/validation/<class>/`.
+
+    Returns (path, folder) pairs. Staging on disk lets the demo use the very upload code users run.
+    """
+    from training_job.data import find_entries
+
+    entries = sorted((e for e in find_entries(source) if e.split == "validation"), key=lambda e: e.name)
+    if not entries:
+        raise ValueError(f"{source}: no validation/<class>/ images to classify")
+    taken: Counter[str] = Counter()
+    staged: list[tuple[Path, str]] = []
+    for entry in entries:
+        if limit and taken[entry.folder] >= limit:
+            continue
+        taken[entry.folder] += 1
+        dest = into / "validation" / entry.folder / PurePosixPath(entry.name).name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(entry.read())
+        staged.append((dest, entry.folder))
+    return staged
+
+
+# ------------------------------------------------------------------------------------- scoring
+
+
+@dataclass
+class DemoSummary:
+    images: int
+    classified: int
+    failed: int
+    missing: int
+    per_label: dict[str, int]
+    correct: int
+    accuracy: float
+    seconds_processing: float
+    images_per_second: float
+    dlq_messages: int
+    failures: dict[str, str]
+
+
+def folder_label(image: str, folders: dict[str, str]) -> str | None:
+    """`.../validation/cats/cat.2000.jpg` -> the label the model uses for the `cats` folder."""
+    parts = PurePosixPath(image.split("://", 1)[-1]).parts
+    for folder, label in folders.items():
+        if folder in parts[:-1]:
+            return label
+    return None
+
+
+def summarize(items: list[dict[str, Any]], expected_keys: list[str], folders: dict[str, str],
+              seconds: float, dlq_messages: int) -> DemoSummary:
+    by_key = {_key_of(i): i for i in items}
+    ours = [by_key[k] for k in expected_keys if k in by_key]
+    ok = [i for i in ours if _succeeded(i)]
+    bad = [i for i in ours if not _succeeded(i)]
+    correct = sum(1 for i in ok if i.get("label") == folder_label(_key_of(i), folders))
+    return DemoSummary(
+        images=len(expected_keys),
+        classified=len(ok),
+        failed=len(bad),
+        missing=len(expected_keys) - len(ours),
+        per_label=dict(sorted(Counter(str(i.get("label")) for i in ok).items())),
+        correct=correct,
+        accuracy=correct / len(ok) if ok else 0.0,
+        seconds_processing=seconds,
+        images_per_second=len(ours) / seconds if seconds > 0 else 0.0,
+        dlq_messages=dlq_messages,
+        failures={_key_of(i): str(i.get("error") or i.get("reason") or i.get("status")) for i in bad},
+    )
+
+
+def _key_of(item: dict[str, Any]) -> str:
+    """The item's S3 key, whether the table stores `key`, or `image` as a key or an s3:// URI."""
+    if isinstance(item.get("key"), str):
+        return item["key"]
+    image = str(item.get("image", ""))
+    if image.startswith("s3://"):
+        return image.split("/", 3)[-1] if image.count("/") >= 3 else image
+    return image
+
+
+def _succeeded(item: dict[str, Any]) -> bool:
+    return str(item.get("status", "")).lower() not in ("failed", "error") and bool(item.get("label"))
+
+
+# ------------------------------------------------------------------------------------------ run
+
+
+def run_demo(cfg: DemoConfig) -> int:
+    import boto3
+
+    from catdog_cli.invoke import prepare_handler
+    from catdog_cli.local_aws import LocalAws, endpoint_env, free_port
+    from catdog_cli.local_stack import event_source_settings
+    from catdog_cli.provision import provision
+    from catdog_cli.results_query import fetch
+    from catdog_cli.upload import plan_uploads, upload_items
+    from catdog_cli.worker import EventSourceMapping, Worker
+    from training_job.publish import publish_model
+
+    started = time.perf_counter()
+    print(f"catdog demo: data {cfg.data}", flush=True)
+    model_dir, how = trained_model(cfg)
+    print(f"[1/5] model: {how}", flush=True)
+
+    port = cfg.port or free_port()
+    with LocalAws(port=port) as aws, endpoint_env(aws.endpoint), tempfile.TemporaryDirectory() as tmp:
+        stack = provision()
+        queue_name = stack.queue_url.rsplit("/", 1)[-1]
+        print(f"[2/5] local AWS on {aws.endpoint}: bucket {stack.bucket}, queue {queue_name}, "
+              f"table {stack.table}", flush=True)
+
+        min_acc = cfg.min_accuracy if cfg.min_accuracy is not None else (0.0 if cfg.train_limit else None)
+        gate = {} if min_acc is None else {"min_accuracy": min_acc}
+        pointer = publish_model(model_dir, f"s3://{stack.bucket}/models/", **gate)
+        print(f"[3/5] published {pointer.version} (validation accuracy {pointer.accuracy}) "
+              f"-> s3://{stack.bucket}/models/latest.json", flush=True)
+
+        staged = stage_validation_images(cfg.data, cfg.limit, Path(tmp))
+        items = plan_uploads([tmp], "uploads/")
+        report = upload_items(boto3.client("s3"), stack.bucket, items, workers=cfg.workers)
+        if report.failed:
+            example = next(iter(report.failed.items()))
+            raise RuntimeError(f"{len(report.failed)} uploads failed, e.g. {example}")
+        print(f"[4/5] uploaded {len(report.uploaded)} photos ({report.bytes / 1e6:.1f} MB) "
+              f"under s3://{stack.bucket}/uploads/validation/", flush=True)
+
+        handler, context_factory = prepare_handler(stack.function_environment())
+        batch_size, window = event_source_settings(stack)
+        sqs = boto3.client("sqs")
+        # The window only makes Lambda wait for a fuller batch; everything is queued already.
+        mapping = EventSourceMapping(stack.queue_url, stack.queue_arn, batch_size, min(window, 0.5))
+        worker = Worker(sqs, mapping, handler, context_factory, retry_delay_s=1, wait_time_s=1)
+        from tqdm import tqdm
+
+        with tqdm(total=len(staged), unit="img", desc="classify") as bar:
+            # S3's own s3:TestEvent message is one more delivery than there are photos
+            stats = worker.run(
+                until_empty=True, on_batch=lambda b: bar.update(min(b.succeeded, bar.total - bar.n))
+            )
+        depth = ["ApproximateNumberOfMessages"]
+        attrs = sqs.get_queue_attributes(QueueUrl=stack.dlq_url, AttributeNames=depth)
+        dlq = int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+        rows = list(fetch(boto3.client("dynamodb"), stack.table))
+        labels = json.loads((model_dir / "manifest.json").read_text())["labels"]
+        folders = _folder_labels(sorted({f for _, f in staged}), labels)
+        summary = summarize(rows, [i.key for i in items], folders, stats.seconds, dlq)
+        print(f"[5/5] processed through queue + worker + handler in {stats.seconds:.1f}s "
+              f"({stats.batches} batches, {stats.failed} failed deliveries)", flush=True)
+        print_summary(summary, stack.table, time.perf_counter() - started)
+    return 0 if summary.missing == 0 and summary.failed == 0 else 1
+
+
+def _folder_labels(folders: list[str], labels: list[str]) -> dict[str, str]:
+    from training_job.data import singularize
+
+    names = singularize(folders)
+    matched = {f: n for f, n in zip(folders, names, strict=True) if n in labels}
+    return matched or dict(zip(folders, labels, strict=False))
+
+
+def print_summary(s: DemoSummary, table: str, total_seconds: float) -> None:
+    print()
+    print("results")
+    print(f"  images      {s.images}   classified {s.classified}   failed {s.failed}   missing {s.missing}"
+          f"   in DLQ {s.dlq_messages}")
+    for label, count in s.per_label.items():
+        print(f"  label {label:<6} {count}")
+    print(f"  accuracy vs folder labels  {s.accuracy:.4f}  ({s.correct}/{s.classified})")
+    print(f"  throughput  {s.images_per_second:.1f} images/s (queue -> handler -> table, one local worker)")
+    print(f"  total       {total_seconds:.1f}s")
+    for key, why in list(s.failures.items())[:10]:
+        print(f"  FAILED {key}: {why}")
+    print()
+    print("query the table (while `catdog local up` runs, after uploading again):")
+    print(f"  aws dynamodb query --table-name {table} --index-name label-index \\")
+    print("      --key-condition-expression '#l = :l' --expression-attribute-names '{\"#l\":\"label\"}' \\")
+    print("      --expression-attribute-values '{\":l\":{\"S\":\"cat\"}}'")
+    print("  catdog results --label cat --format table")
+
+
+def summary_json(s: DemoSummary) -> str:
+    return json.dumps(asdict(s), indent=2)

@@ -1,0 +1,36 @@
+"""`catdog demo` flags, kept apart from `demo.py` so `catdog --help` imports nothing heavy."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+#: The data set shipped next to the checkout on machines without internet (see ../shared/README.md).
+SHARED_ZIP = REPO.parent / "shared" / "data" / "cats_and_dogs_filtered.zip"
+CANONICAL_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
+
+
+def default_data() -> str:
+    return str(SHARED_ZIP) if SHARED_ZIP.is_file() else CANONICAL_URL
+
+
+def add_demo_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default=None, metavar="SRC",
+                   help="data set: dir, .zip or URL with train/ and validation/ class folders "
+                        "(default: ../shared/data/cats_and_dogs_filtered.zip when present, "
+                        f"else {CANONICAL_URL})")
+    p.add_argument("--limit", type=int, default=0, metavar="N",
+                   help="classify only the first N validation images per class (default: all)")
+    p.add_argument("--port", type=int, default=0, help="local AWS port (default: any free port)")
+    p.add_argument("--train-limit", type=int, default=None, metavar="N",
+                   help="train on the first N images per class per split (default: all; quick CI runs)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the trainer's)")
+    p.add_argument("--min-accuracy", type=float, default=None,
+                   help="publish gate (default: the trainer's 0.9; 0 with --train-limit)")
+    p.add_argument("--model-dir", type=Path, default=None,
+                   help="serve this already-trained model directory instead of training one")
+    p.add_argument("--no-cache", action="store_true", help="retrain even if a cached model matches")
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help="where trained demo models are kept (default: $CATDOG_CACHE or ~/.cache/catdog)")
+    p.add_argument("--workers", type=int, default=8, help="parallel uploads (default 8)")
