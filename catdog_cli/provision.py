@@ -98,10 +98,14 @@ class Stack:
     skipped: dict[str, str] = field(default_factory=dict)  # logical id → type (AWS-only)
 
     def function_environment(self) -> dict[str, str]:
-        """The function's environment variables from the template, resolved for this stack."""
+        """The function's environment variables from the template, resolved for this stack.
+
+        Empty values are left out: they mean "unset" (e.g. AWS_ENDPOINT_URL, declared only so
+        `sam local` may override it), and copying them into os.environ would hide a real value.
+        """
         props = self.template["Resources"][self.function_id].get("Properties", {})
         variables = self.resolver.resolve(props.get("Environment", {}).get("Variables", {}))
-        return {k: _as_str(v) for k, v in variables.items() if v is not _NO_VALUE}
+        return {k: _as_str(v) for k, v in variables.items() if v is not _NO_VALUE and _as_str(v) != ""}
 
 
 def _as_str(value: Any) -> str:

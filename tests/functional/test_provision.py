@@ -88,3 +88,9 @@ def test_provision_is_idempotent(stack: Stack) -> None:
 def test_missing_template_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="template not found"):
         provision(template_path=tmp_path / "nope.yaml")
+
+
+def test_function_environment_leaves_out_empty_values(stack: Stack) -> None:
+    raw = stack.template["Resources"]["ClassifyFunction"]["Properties"]["Environment"]["Variables"]
+    assert raw["AWS_ENDPOINT_URL"] == "", "declared empty so sam local --env-vars can override it"
+    assert "AWS_ENDPOINT_URL" not in stack.function_environment()
