@@ -1,0 +1,48 @@
+"""Make `weights="imagenet"` work offline by pointing Keras' own cache at weights we already have.
+
+Keras reads `KERAS_HOME` once, at import time, so this must run before the first `import keras`.
+The weights file is looked up in `CATDOG_WEIGHTS_DIR`, then `../shared/keras/models/` next to the
+checkout; with neither, Keras downloads as usual (on a machine with internet).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_REPO = Path(__file__).resolve().parent.parent
+
+
+def weight_sources() -> list[Path]:
+    dirs = []
+    if os.environ.get("CATDOG_WEIGHTS_DIR"):
+        dirs.append(Path(os.environ["CATDOG_WEIGHTS_DIR"]))
+    dirs.append(_REPO.parent / "shared" / "keras" / "models")
+    return [d for d in dirs if d.is_dir()]
+
+
+def prepare_keras_home() -> Path:
+    """Set `KERAS_HOME` (if unset) to a writable cache whose `models/` links the known weight files."""
+    if "keras" in sys.modules and "KERAS_HOME" not in os.environ:
+        log.debug("keras already imported; KERAS_HOME can no longer change")
+    home = Path(
+        os.environ.setdefault(
+            "KERAS_HOME",
+            str(Path(os.environ.get("CATDOG_CACHE", Path.home() / ".cache" / "catdog")) / "keras"),
+        )
+    )
+    models = home / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    for src_dir in weight_sources():
+        for src in src_dir.glob("*.h5"):
+            dest = models / src.name
+            if not dest.exists():
+                try:
+                    dest.symlink_to(src.resolve())
+                except OSError:  # e.g. a filesystem without symlinks
+                    dest.write_bytes(src.read_bytes())
+    return home
