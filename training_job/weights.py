@@ -25,16 +25,26 @@ def weight_sources() -> list[Path]:
     return [d for d in dirs if d.is_dir()]
 
 
+def _home_in_use() -> Path | None:
+    """Keras' cache dir if keras is already imported (it no longer looks at KERAS_HOME then)."""
+    if "keras" not in sys.modules:
+        return None
+    try:
+        from keras.src.backend.config import keras_home  # private, but the only way to ask
+
+        return Path(keras_home())
+    except ImportError:  # pragma: no cover - a future Keras without it
+        return None
+
+
 def prepare_keras_home() -> Path:
-    """Set `KERAS_HOME` (if unset) to a writable cache whose `models/` links the known weight files."""
-    if "keras" in sys.modules and "KERAS_HOME" not in os.environ:
-        log.debug("keras already imported; KERAS_HOME can no longer change")
-    home = Path(
-        os.environ.setdefault(
-            "KERAS_HOME",
-            str(Path(os.environ.get("CATDOG_CACHE", Path.home() / ".cache" / "catdog")) / "keras"),
-        )
-    )
+    """Point Keras' cache at a writable dir whose `models/` links the known weight files.
+
+    Sets `KERAS_HOME` (if unset) before the first `import keras`; if keras is already imported
+    (tests, notebooks), links the files into the cache dir it actually uses instead.
+    """
+    default = Path(os.environ.get("CATDOG_CACHE", Path.home() / ".cache" / "catdog")) / "keras"
+    home = _home_in_use() or Path(os.environ.setdefault("KERAS_HOME", str(default)))
     models = home / "models"
     models.mkdir(parents=True, exist_ok=True)
     for src_dir in weight_sources():
@@ -45,4 +55,5 @@ def prepare_keras_home() -> Path:
                     dest.symlink_to(src.resolve())
                 except OSError:  # e.g. a filesystem without symlinks
                     dest.write_bytes(src.read_bytes())
+    log.debug("keras cache: %s", models)
     return home

@@ -1,0 +1,83 @@
+"""Flags, env vars and per-arch defaults: how a container or a person configures a run."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from training_job.cli import add_train_arguments, config_from_args, register
+from training_job.data import DEFAULT_DATA_URL, singularize
+from training_job.train import TrainConfig
+
+
+def _parse(argv: list[str], env: dict[str, str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser, env)
+    return parser.parse_args(argv)
+
+
+def test_env_vars_configure_a_container_run() -> None:
+    env = {"DATA_URI": "s3://b/data/", "OUTPUT_URI": "s3://b/out/", "PUBLISH_URI": "s3://b/models/",
+           "MIN_ACCURACY": "0.95", "ARCH": "seed", "EPOCHS": "3"}
+    cfg = config_from_args(_parse([], env))
+    assert (cfg.data, cfg.output, cfg.publish, cfg.min_accuracy, cfg.arch, cfg.epochs) == (
+        "s3://b/data/", "s3://b/out/", "s3://b/models/", 0.95, "seed", 3)
+
+
+def test_flags_win_over_env_vars() -> None:
+    env = {"DATA_URI": "s3://b/data/", "EPOCHS": "3", "ARCH": "seed"}
+    cfg = config_from_args(_parse(["--data", "local.zip", "--epochs", "7", "--arch", "mobilenet_v2"], env))
+    assert (cfg.data, cfg.epochs, cfg.arch) == ("local.zip", 7, "mobilenet_v2")
+
+
+def test_defaults_without_env() -> None:
+    cfg = config_from_args(_parse([], {}))
+    assert cfg.data == DEFAULT_DATA_URL and cfg.arch == "mobilenet_v2" and cfg.publish is None
+    assert cfg.weights == "imagenet"
+    assert config_from_args(_parse(["--weights", "none"], {})).weights is None
+
+
+def test_input_size_flag() -> None:
+    assert _parse(["--input-size", "100x120"], {}).input_size == (100, 120)
+    assert _parse(["--input-size", "96"], {}).input_size == (96, 96)
+    with pytest.raises(SystemExit):
+        _parse(["--input-size", "big"], {})
+
+
+def test_seed_defaults_are_the_tutorials_schedule() -> None:
+    c = TrainConfig(arch="seed").resolved()
+    assert (c.epochs, c.batch_size, c.steps_per_epoch, c.validation_steps, c.validation_batch_size) == (
+        70, 128, 8, 8, 32)
+    assert c.input_size == (300, 300) and c.learning_rate == 1e-3
+
+
+def test_mobilenet_defaults() -> None:
+    c = TrainConfig().resolved()
+    assert c.input_size == (224, 224) and c.steps_per_epoch is None and c.fine_tune_epochs == 0
+
+
+def test_unknown_arch_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="resnet"):
+        TrainConfig(arch="resnet").resolved()
+
+
+def test_every_subcommand_is_registered_with_help() -> None:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    register(sub)
+    assert set(sub.choices) == {"train", "evaluate", "predict", "publish"}
+    for name, sp in sub.choices.items():
+        assert sp.format_help(), name
+        assert callable(sp.get_default("func"))
+
+
+@pytest.mark.parametrize(("folders", "labels"), [
+    (["cats", "dogs"], ["cat", "dog"]),
+    (["puppies", "kitties"], ["puppy", "kitty"]),
+    (["cat", "dog"], ["cat", "dog"]),  # already singular: untouched
+    (["bus", "glass"], ["bus", "glass"]),  # "glass" is not a plural: leave all alone
+    (["cats", "cat"], ["cats", "cat"]),  # would collide
+])
+def test_labels_are_singular_folder_names(folders: list[str], labels: list[str]) -> None:
+    assert singularize(folders) == labels

@@ -1,0 +1,72 @@
+"""The architectures: the seed must BE the tutorial's CNN, and nothing may need unsafe deserialization."""
+
+from __future__ import annotations
+
+import pytest
+
+from training_job import models
+
+
+def _describe(layer: object) -> tuple:
+    import keras
+
+    kind = type(layer).__name__
+    if isinstance(layer, keras.layers.Conv2D):
+        return kind, layer.filters, tuple(layer.kernel_size), layer.activation.__name__
+    if isinstance(layer, keras.layers.MaxPooling2D):
+        return kind, tuple(layer.pool_size), tuple(layer.strides)
+    if isinstance(layer, keras.layers.Dense):
+        return kind, layer.units, layer.activation.__name__
+    if isinstance(layer, keras.layers.Rescaling):
+        return kind, pytest.approx(layer.scale), layer.offset
+    return (kind,)
+
+
+def test_seed_is_the_tutorial_cnn_layer_for_layer() -> None:
+    model = models.build_seed(2)
+    tutorial = [("Rescaling", pytest.approx(1 / 255), 0.0)]  # the tutorial's rescale=1/255, moved inside
+    for filters in (16, 32, 64, 64, 64):
+        tutorial += [("Conv2D", filters, (3, 3), "relu"), ("MaxPooling2D", (2, 2), (2, 2))]
+    tutorial += [("Flatten",), ("Dense", 512, "relu"), ("Dense", 1, "sigmoid")]
+    assert [_describe(layer) for layer in model.layers] == tutorial
+    assert model.input_shape == (None, 300, 300, 3)
+    assert model.count_params() == 1_704_097  # what the tutorial's model.summary() shows
+
+
+def test_seed_with_more_classes_gets_a_softmax_head() -> None:
+    model = models.build_seed(3, input_size=(100, 100))
+    assert _describe(model.layers[-1]) == ("Dense", 3, "softmax")
+
+
+@pytest.mark.parametrize(("n", "expected"), [(2, (1, "sigmoid", "binary_crossentropy")),
+                                             (5, (5, "softmax", "sparse_categorical_crossentropy"))])
+def test_output_spec(n: int, expected: tuple) -> None:
+    assert models.output_spec(n) == expected
+
+
+def test_mobilenet_parts_share_the_head_and_scale_inside() -> None:
+    import keras
+    import numpy as np
+
+    tm = models.build_mobilenet_v2(2, input_size=(96, 96), weights=None)
+    assert not any(type(layer).__name__ == "Lambda" for layer in tm.model.layers)  # safe_mode loadable
+    rescale = tm.model.get_layer("rescale_to_mobilenet")
+    assert rescale.scale == pytest.approx(1 / 127.5) and rescale.offset == pytest.approx(-1.0)
+    assert not tm.backbone.trainable
+    x = np.random.default_rng(0).uniform(0, 255, (2, 96, 96, 3)).astype("float32")
+    # the exported model is exactly features → head: training on cached features trains the export
+    chained = tm.head.predict(tm.features.predict(x, verbose=0), verbose=0)
+    np.testing.assert_allclose(tm.model.predict(x, verbose=0), chained, rtol=1e-5, atol=1e-6)
+    assert isinstance(tm.model.get_layer("classifier"), keras.layers.Dense)
+
+
+def test_unfreeze_top_leaves_batchnorm_and_lower_blocks_frozen() -> None:
+    import keras
+
+    tm = models.build_mobilenet_v2(2, input_size=(96, 96), weights=None)
+    count = models.unfreeze_top(tm.backbone)
+    trainable = [layer for layer in tm.backbone.layers if layer.trainable]
+    assert count == len(trainable) > 0
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in trainable)
+    assert not tm.backbone.get_layer("block_1_expand").trainable
+    assert tm.backbone.get_layer(models.FINE_TUNE_FROM).trainable
