@@ -67,6 +67,22 @@ def _as_stream(source: ImageSource) -> BinaryIO:
     return source
 
 
+#: Leading bytes of the formats we decode. A file that starts like one of them but that Pillow
+#: cannot open is a cut-off upload (say so), not "not an image".
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
+    (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"),
+)
+
+
+def _signature_format(stream: BinaryIO) -> str | None:
+    stream.seek(0)
+    head = stream.read(12)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    return next((fmt for magic, fmt in _SIGNATURES if head.startswith(magic)), None)
+
+
 def _sniff_format(stream: BinaryIO) -> str | None:
     """Name the format of a file we refuse, for the error message; parses the header only."""
     stream.seek(0)
@@ -143,6 +159,9 @@ def _decode(stream: BinaryIO, size: tuple[int, int], max_pixels: int) -> Preproc
                 f"unsupported image format {found}; supported: {', '.join(ALLOWED_FORMATS)}",
                 reason="unsupported_format",
             ) from exc
+        damaged = _signature_format(stream)
+        if damaged:
+            raise BadInputError(f"truncated or corrupt {damaged} header", reason="corrupt") from exc
         raise BadInputError("not an image (no known image header)", reason="not_an_image") from exc
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         # The header was recognised but is cut short or malformed (e.g. a JPEG truncated in its markers).
