@@ -111,8 +111,11 @@ def test_s3_source(dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket="training")
         for path in dataset.rglob("*.jpg"):
-            s3.put_object(Bucket="training", Key=f"sets/v1/{path.relative_to(dataset).as_posix()}",
-                          Body=path.read_bytes())
+            s3.put_object(
+                Bucket="training",
+                Key=f"sets/v1/{path.relative_to(dataset).as_posix()}",
+                Body=path.read_bytes(),
+            )
         s3.put_object(Bucket="training", Key="sets/v1/train/cats/broken.jpg", Body=b"GIF89a nope")
         data = load_data("s3://training/sets/v1", SIZE)
         assert (len(data.train.labels), len(data.validation.labels)) == (6, 4)
@@ -149,8 +152,9 @@ def test_url_source_is_downloaded_once_into_the_cache(
     assert list((tmp_path / "cache" / "datasets").glob("*.part")) == []
 
 
-def test_unreachable_url_is_a_clear_error(tmp_path: Path, http_root: tuple[str, Path],
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_url_is_a_clear_error(
+    tmp_path: Path, http_root: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CATDOG_CACHE", str(tmp_path / "cache"))
     with pytest.raises(DataError, match=r"missing\.zip"):
         load_data(f"{http_root[0]}/missing.zip", SIZE)

@@ -18,11 +18,23 @@ def _parse(argv: list[str], env: dict[str, str]) -> argparse.Namespace:
 
 
 def test_env_vars_configure_a_container_run() -> None:
-    env = {"DATA_URI": "s3://b/data/", "OUTPUT_URI": "s3://b/out/", "PUBLISH_URI": "s3://b/models/",
-           "MIN_ACCURACY": "0.95", "ARCH": "seed", "EPOCHS": "3"}
+    env = {
+        "DATA_URI": "s3://b/data/",
+        "OUTPUT_URI": "s3://b/out/",
+        "PUBLISH_URI": "s3://b/models/",
+        "MIN_ACCURACY": "0.95",
+        "ARCH": "seed",
+        "EPOCHS": "3",
+    }
     cfg = config_from_args(_parse([], env))
     assert (cfg.data, cfg.output, cfg.publish, cfg.min_accuracy, cfg.arch, cfg.epochs) == (
-        "s3://b/data/", "s3://b/out/", "s3://b/models/", 0.95, "seed", 3)
+        "s3://b/data/",
+        "s3://b/out/",
+        "s3://b/models/",
+        0.95,
+        "seed",
+        3,
+    )
 
 
 def test_flags_win_over_env_vars() -> None:
@@ -48,7 +60,12 @@ def test_input_size_flag() -> None:
 def test_seed_defaults_are_the_tutorials_schedule() -> None:
     c = TrainConfig(arch="seed").resolved()
     assert (c.epochs, c.batch_size, c.steps_per_epoch, c.validation_steps, c.validation_batch_size) == (
-        70, 128, 8, 8, 32)
+        70,
+        128,
+        8,
+        8,
+        32,
+    )
     assert c.input_size == (300, 300) and c.learning_rate == 1e-3
 
 
@@ -72,12 +89,15 @@ def test_every_subcommand_is_registered_with_help() -> None:
         assert callable(sp.get_default("func"))
 
 
-@pytest.mark.parametrize(("folders", "labels"), [
-    (["cats", "dogs"], ["cat", "dog"]),
-    (["puppies", "kitties"], ["puppy", "kitty"]),
-    (["cat", "dog"], ["cat", "dog"]),  # already singular: untouched
-    (["bus", "glass"], ["bus", "glass"]),  # "glass" is not a plural: leave all alone
-    (["cats", "cat"], ["cats", "cat"]),  # would collide
-])
+@pytest.mark.parametrize(
+    ("folders", "labels"),
+    [
+        (["cats", "dogs"], ["cat", "dog"]),
+        (["puppies", "kitties"], ["puppy", "kitty"]),
+        (["cat", "dog"], ["cat", "dog"]),  # already singular: untouched
+        (["bus", "glass"], ["bus", "glass"]),  # "glass" is not a plural: leave all alone
+        (["cats", "cat"], ["cats", "cat"]),  # would collide
+    ],
+)
 def test_labels_are_singular_folder_names(folders: list[str], labels: list[str]) -> None:
     assert singularize(folders) == labels

@@ -42,9 +42,12 @@ def test_report_per_class_figures() -> None:
     assert report["accuracy"] == pytest.approx(0.6)
     assert report["n"] == 5
     assert report["confusion_matrix"] == [[2, 1], [1, 1]]
-    assert report["per_class"]["cat"] == {"precision": pytest.approx(2 / 3, abs=1e-6),
-                                          "recall": pytest.approx(2 / 3, abs=1e-6),
-                                          "f1": pytest.approx(2 / 3, abs=1e-6), "support": 3}
+    assert report["per_class"]["cat"] == {
+        "precision": pytest.approx(2 / 3, abs=1e-6),
+        "recall": pytest.approx(2 / 3, abs=1e-6),
+        "f1": pytest.approx(2 / 3, abs=1e-6),
+        "support": 3,
+    }
     assert report["per_class"]["dog"]["precision"] == pytest.approx(0.5)
     assert report["per_class"]["dog"]["recall"] == pytest.approx(0.5)
     # dog scores 0.7 and 0.4 vs cat scores 0.1 0.2 0.6: 5 of 6 pairs ranked right

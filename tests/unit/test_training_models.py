@@ -38,8 +38,10 @@ def test_seed_with_more_classes_gets_a_softmax_head() -> None:
     assert _describe(model.layers[-1]) == ("Dense", 3, "softmax")
 
 
-@pytest.mark.parametrize(("n", "expected"), [(2, (1, "sigmoid", "binary_crossentropy")),
-                                             (5, (5, "softmax", "sparse_categorical_crossentropy"))])
+@pytest.mark.parametrize(
+    ("n", "expected"),
+    [(2, (1, "sigmoid", "binary_crossentropy")), (5, (5, "softmax", "sparse_categorical_crossentropy"))],
+)
 def test_output_spec(n: int, expected: tuple) -> None:
     assert models.output_spec(n) == expected
 

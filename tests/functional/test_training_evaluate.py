@@ -1,0 +1,167 @@
+"""`evaluate` and `predict` score the `.tflite` through `preprocess_image`, as the Lambda does."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.conftest import jpeg_bytes
+from tests.model_factory import build_tiny_model_dir
+from training_job.cli import register
+from training_job.data import DataError
+from training_job.evaluate import evaluate, load_model, predict
+from training_job.publish import publish_model
+
+RED, TEAL = (220, 20, 20), (20, 200, 220)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Reddish → cat, teal → dog (see tests/model_factory.py); accuracy recorded for the gate."""
+    out = build_tiny_model_dir(tmp_path_factory.mktemp("model"), version="tiny-v1")
+    text = (out / "manifest.json").read_text()
+    (out / "manifest.json").write_text(text.replace('"accuracy": 1.0', '"accuracy": 0.99'))
+    return out
+
+
+@pytest.fixture
+def labelled(tmp_path: Path) -> Path:
+    """3 red cats, 2 teal dogs and 1 red dog (which the model gets wrong), plus one broken file."""
+    root = tmp_path / "eval"
+    for folder, colors in (("cats", [RED] * 3), ("dogs", [TEAL, TEAL, RED])):
+        (root / folder).mkdir(parents=True)
+        for i, color in enumerate(colors):
+            (root / folder / f"{i}.jpg").write_bytes(jpeg_bytes((50, 40), color))
+    (root / "dogs" / "broken.jpg").write_text("not an image")
+    return root
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    code = args.func(args)
+    return code, capsys.readouterr().out
+
+
+def test_evaluate_scores_the_tflite(tiny_model: Path, labelled: Path) -> None:
+    report = evaluate(load_model(tiny_model), str(labelled))
+    assert report["n"] == 6 and report["skipped"] == 1
+    assert report["accuracy"] == pytest.approx(5 / 6, abs=1e-6)
+    assert report["confusion_matrix"] == [[3, 0], [1, 2]]
+    assert report["per_class"]["dog"]["recall"] == pytest.approx(2 / 3, abs=1e-6)
+    assert report["per_class"]["cat"]["precision"] == pytest.approx(3 / 4)
+    assert report["version"] == "tiny-v1"
+
+
+def test_evaluate_cli_prints_one_json_object_last(
+    tiny_model: Path, labelled: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = run_cli(["evaluate", "--model", str(tiny_model), "--data", str(labelled)], capsys)
+    last = json.loads(out.strip().splitlines()[-1])
+    assert code == 0 and last["n"] == 6 and set(last["per_class"]) == {"cat", "dog"}
+    assert {"accuracy", "confusion_matrix", "version", "roc_auc"} <= set(last)
+
+
+def test_evaluate_uses_the_validation_split_of_a_dataset(
+    tiny_model: Path, labelled: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "ds"
+    (root / "train" / "cats").mkdir(parents=True)
+    (root / "train" / "cats" / "t.jpg").write_bytes(jpeg_bytes((50, 40), TEAL))  # would be wrong: ignored
+    labelled.rename(root / "validation")
+    assert evaluate(load_model(tiny_model), str(root))["n"] == 6
+
+
+def test_evaluate_with_no_matching_folders_names_them(tiny_model: Path, tmp_path: Path) -> None:
+    (tmp_path / "birds").mkdir()
+    (tmp_path / "birds" / "b.jpg").write_bytes(jpeg_bytes())
+    (tmp_path / "fish").mkdir()
+    (tmp_path / "fish" / "f.jpg").write_bytes(jpeg_bytes())
+    with pytest.raises(DataError, match="birds"):
+        evaluate(load_model(tiny_model), str(tmp_path))
+
+
+def test_predict_labels_each_image_and_reports_bad_ones(
+    tiny_model: Path, labelled: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    images = [
+        str(labelled / "cats" / "0.jpg"),
+        str(labelled / "dogs" / "0.jpg"),
+        str(labelled / "dogs" / "broken.jpg"),
+        str(labelled / "nope.jpg"),
+    ]
+    code, out = run_cli(["predict", "--model", str(tiny_model), *images], capsys)
+    lines = [line.split("\t") for line in out.strip().splitlines()]
+    assert code == 1  # some inputs failed
+    assert [(p, label) for p, label, _ in lines] == [
+        (images[0], "cat"),
+        (images[1], "dog"),
+        (images[2], "error"),
+        (images[3], "error"),
+    ]
+    assert float(lines[0][2]) > 0.9
+    assert "not_an_image" in lines[2][2] and "unreadable" in lines[3][2]
+
+
+def test_predict_returns_in_order(tiny_model: Path, labelled: Path) -> None:
+    results = predict(load_model(tiny_model), [labelled / "dogs" / "2.jpg", labelled / "dogs" / "1.jpg"])
+    assert [r.label for _, r in results] == ["cat", "dog"]
+
+
+def test_model_dir_without_manifest_is_named(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"manifest\.json"):
+        load_model(tmp_path)
+
+
+def test_evaluate_the_live_model_from_s3(
+    tiny_model: Path, labelled: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    for key, value in (
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "t"),
+        ("AWS_SECRET_ACCESS_KEY", "t"),
+    ):
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        boto3.client("s3").create_bucket(Bucket="live-models")
+        publish_model(tiny_model, "s3://live-models/models/", min_accuracy=0.5)
+        live = load_model("s3://live-models/models/")  # follows latest.json
+        assert (
+            live.manifest.version == "tiny-v1"
+            and live.location == "s3://live-models/models/tiny-v1/model.tflite"
+        )
+        assert evaluate(live, str(labelled))["correct"] == 5
+        assert load_model("s3://live-models/models/tiny-v1/").manifest.version == "tiny-v1"
+
+
+def test_container_entry_point_runs() -> None:
+    """What `training_job/Dockerfile`'s ENTRYPOINT names must start and describe its env vars."""
+    dockerfile = (Path(__file__).resolve().parents[2] / "training_job" / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["python", "-m", "training_job"]' in dockerfile
+    done = subprocess.run(
+        [sys.executable, "-m", "training_job", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for var in ("DATA_URI", "OUTPUT_URI", "PUBLISH_URI", "MIN_ACCURACY", "ARCH", "EPOCHS"):
+        assert var in done.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "training_job", "--data", "/no/such/data", "--output", "/tmp/x"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert bad.returncode == 2 and "/no/such/data" in bad.stderr.strip().splitlines()[-1]

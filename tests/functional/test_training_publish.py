@@ -1,0 +1,120 @@
+"""The quality gate: a good model goes live, a bad one never touches `latest.json`, re-publish is harmless."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from catdog.manifest import Manifest, ModelPointer
+from tests.model_factory import build_tiny_model_dir
+from training_job.publish import QualityGateError, publish_model
+
+BUCKET = "catdog-models"
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    for key, value in (
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ):
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        client = boto3.client("s3")
+        client.create_bucket(Bucket=BUCKET)
+        yield client
+
+
+def model_dir(tmp: Path, version: str, accuracy: float | None) -> Path:
+    """The tiny test model with a chosen version and recorded validation accuracy."""
+    out = build_tiny_model_dir(tmp / version, version=version)
+    manifest = Manifest.from_json((out / "manifest.json").read_text())
+    metrics = {} if accuracy is None else {"accuracy": accuracy}
+    (out / "manifest.json").write_text(dataclasses.replace(manifest, metrics=metrics).to_json())
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    return out
+
+
+def pointer(s3: object) -> ModelPointer:
+    return ModelPointer.from_json(s3.get_object(Bucket=BUCKET, Key="models/latest.json")["Body"].read())
+
+
+def keys(s3: object) -> set[str]:
+    return {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])}
+
+
+def test_passing_model_is_uploaded_then_pointed_at(s3: object, tmp_path: Path) -> None:
+    live = publish_model(model_dir(tmp_path, "v1", 0.95), f"s3://{BUCKET}/models/", min_accuracy=0.9)
+    assert live.version == "v1" and live.accuracy == 0.95
+    assert live.manifest_key == "models/v1/manifest.json" and live.model_key == "models/v1/model.tflite"
+    assert pointer(s3) == live
+    assert {
+        "models/v1/model.tflite",
+        "models/v1/model.h5",
+        "models/v1/manifest.json",
+        "models/v1/metrics.json",
+        "models/latest.json",
+    } <= keys(s3)
+    manifest = Manifest.from_json(s3.get_object(Bucket=BUCKET, Key=live.manifest_key)["Body"].read())
+    assert manifest.version == "v1"
+
+
+def test_gate_refuses_a_worse_model_and_the_live_one_stays(s3: object, tmp_path: Path) -> None:
+    publish_model(model_dir(tmp_path, "good", 0.97), f"s3://{BUCKET}/models/", min_accuracy=0.9)
+    before_pointer = s3.get_object(Bucket=BUCKET, Key="models/latest.json")["Body"].read()
+    before_keys = keys(s3)
+    with pytest.raises(QualityGateError, match=r"0\.6000 is below --min-accuracy 0\.9000"):
+        publish_model(model_dir(tmp_path, "bad", 0.6), f"s3://{BUCKET}/models/", min_accuracy=0.9)
+    assert s3.get_object(Bucket=BUCKET, Key="models/latest.json")["Body"].read() == before_pointer
+    assert keys(s3) == before_keys  # nothing of the refused version was uploaded
+
+
+def test_gate_refuses_a_model_without_recorded_accuracy(s3: object, tmp_path: Path) -> None:
+    with pytest.raises(QualityGateError, match="no validation accuracy"):
+        publish_model(model_dir(tmp_path, "unscored", None), f"s3://{BUCKET}/models/", min_accuracy=0.5)
+    assert "models/latest.json" not in keys(s3)
+
+
+def test_gate_refuses_a_tflite_the_serving_path_cannot_load(s3: object, tmp_path: Path) -> None:
+    broken = model_dir(tmp_path, "broken", 0.99)
+    (broken / "model.tflite").write_bytes(b"not a flatbuffer")
+    with pytest.raises(QualityGateError, match="serving path cannot run it"):
+        publish_model(broken, f"s3://{BUCKET}/models/", min_accuracy=0.5)
+    assert keys(s3) == set()
+
+
+def test_republishing_the_same_version_is_harmless(s3: object, tmp_path: Path) -> None:
+    src = model_dir(tmp_path, "v1", 0.95)
+    first = publish_model(src, f"s3://{BUCKET}/models/", min_accuracy=0.9)
+    etags = {o["Key"]: o["ETag"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
+    again = publish_model(src, f"s3://{BUCKET}/models/", min_accuracy=0.9)
+    assert again == first == pointer(s3)  # same published_at: the pointer was not rewritten
+    assert {o["Key"]: o["ETag"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]} == etags
+
+
+def test_newer_version_replaces_the_pointer_and_keeps_the_old_files(s3: object, tmp_path: Path) -> None:
+    publish_model(model_dir(tmp_path, "v1", 0.95), f"s3://{BUCKET}/models/", min_accuracy=0.9)
+    publish_model(model_dir(tmp_path, "v2", 0.96), f"s3://{BUCKET}/models/", min_accuracy=0.9)
+    assert pointer(s3).version == "v2"
+    assert "models/v1/model.tflite" in keys(s3)  # rollback = point latest.json back at v1
+
+
+def test_publishing_from_s3_model_dir(s3: object, tmp_path: Path) -> None:
+    src = model_dir(tmp_path, "v3", 0.93)
+    for path in src.iterdir():
+        s3.put_object(Bucket=BUCKET, Key=f"runs/7/{path.name}", Body=path.read_bytes())
+    live = publish_model(f"s3://{BUCKET}/runs/7/", f"s3://{BUCKET}/models/", min_accuracy=0.9)
+    assert live.version == "v3" and "models/v3/model.tflite" in keys(s3)
+
+
+def test_destination_must_be_s3(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="s3://"):
+        publish_model(model_dir(tmp_path, "v1", 0.95), str(tmp_path / "models"), min_accuracy=0.9)
