@@ -1,8 +1,8 @@
 """`catdog backfill s3://bucket/prefix`: queue every existing image again, e.g. after a new model.
 
-Each image becomes one SQS message shaped exactly like the S3 notification the bucket would have
-sent for it, so the handler needs no second code path and the worker/Lambda treat it like any
-upload (same retries, same DLQ).
+Each image becomes one SQS message shaped like the S3 notification the bucket would have sent for
+it (minus the sequencer, so the new answer replaces the old one). The handler needs no second code
+path, and the worker or Lambda treat it like any upload (same retries, same DLQ).
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ def s3_event_body(bucket: str, obj: dict[str, Any], region: str, now: datetime |
                 "key": quote_plus(obj["Key"], safe="/"),
                 "size": int(obj.get("Size", 0)),
                 "eTag": str(obj.get("ETag", "")).strip('"'),
-                "sequencer": f"{int((now or datetime.now(UTC)).timestamp() * 1e6):016X}",
+                # No sequencer on purpose: the handler only overwrites an item when the new event's
+                # sequencer is higher, and a backfill exists to overwrite (e.g. with a new model).
             },
         },
     }

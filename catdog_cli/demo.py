@@ -190,17 +190,15 @@ def summarize(items: list[dict[str, Any]], expected_keys: list[str], folders: di
 
 
 def _key_of(item: dict[str, Any]) -> str:
-    """The item's S3 key, whether the table stores `key`, or `image` as a key or an s3:// URI."""
-    if isinstance(item.get("key"), str):
-        return item["key"]
+    """The S3 key of an item, whose `image` is its `s3://bucket/key` URI."""
     image = str(item.get("image", ""))
-    if image.startswith("s3://"):
-        return image.split("/", 3)[-1] if image.count("/") >= 3 else image
-    return image
+    return image.split("/", 3)[-1] if image.startswith("s3://") and image.count("/") >= 3 else image
 
 
 def _succeeded(item: dict[str, Any]) -> bool:
-    return str(item.get("status", "")).lower() not in ("failed", "error") and bool(item.get("label"))
+    from catdog.results import CLASSIFIED
+
+    return item.get("status") == CLASSIFIED and bool(item.get("label"))
 
 
 # ------------------------------------------------------------------------------------------ run

@@ -40,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s")
+    if not args.debug:  # "Found credentials in environment variables" on every client is noise
+        for noisy in ("botocore", "boto3", "urllib3", "werkzeug"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         result = args.func(args)
     except KeyboardInterrupt:

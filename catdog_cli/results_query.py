@@ -18,8 +18,12 @@ from typing import Any
 
 LABEL_INDEX = "label-index"
 FORMATS = ("table", "json", "csv")
-#: Columns shown first, in this order; any other attribute follows alphabetically.
-PREFERRED_COLUMNS = ("image", "label", "confidence", "status", "processed_at", "model_version", "error")
+#: Columns shown first, in this order; json/csv add every other attribute alphabetically.
+PREFERRED_COLUMNS = (
+    "image", "label", "confidence", "status", "processed_at", "model_version", "reason", "error",
+)
+#: What fits a terminal: the table format shows only these (json/csv carry everything).
+TABLE_COLUMNS = ("image", "label", "confidence", "status", "processed_at", "model_version", "reason")
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -128,6 +132,8 @@ def render(items: Iterable[dict[str, Any]], fmt: str = "table", columns: list[st
     if fmt == "json":
         return json.dumps(rows, indent=2, sort_keys=True, ensure_ascii=False)
     cols = columns or columns_for(rows)
+    if fmt == "table" and columns is None:
+        cols = [c for c in cols if c in TABLE_COLUMNS]
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
