@@ -1,0 +1,63 @@
+"""The classify function's settings, read once from the environment the template sets.
+
+One frozen object instead of `os.environ` lookups scattered through the code: a missing or
+malformed variable fails the first invocation with a message naming it, not a KeyError later.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from catdog.errors import CatdogError
+
+DEFAULT_MODEL_KEY = "models/latest.json"
+DEFAULT_MAX_OBJECT_BYTES = 20 * 1024 * 1024
+DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
+DEFAULT_REFRESH_SECONDS = 300.0
+
+
+class ConfigError(CatdogError):
+    """A required environment variable is missing or not a number."""
+
+
+def _number(env: Mapping[str, str], name: str, default: float, kind: type = int) -> float:
+    raw = env.get(name, "")
+    if raw.strip() == "":
+        return default
+    try:
+        value = kind(raw)
+    except ValueError as exc:
+        raise ConfigError(f"environment variable {name}={raw!r} is not a number") from exc
+    if value < 0:
+        raise ConfigError(f"environment variable {name}={raw!r} must not be negative")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    results_table: str
+    model_bucket: str
+    model_key: str = DEFAULT_MODEL_KEY
+    model_refresh_seconds: float = DEFAULT_REFRESH_SECONDS
+    max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    model_cache_dir: str = "/tmp/catdog-models"  # /tmp is the only writable path on Lambda
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        missing = [n for n in ("RESULTS_TABLE", "MODEL_BUCKET") if not env.get(n)]
+        if missing:
+            raise ConfigError(f"missing environment variable(s): {', '.join(missing)}")
+        return cls(
+            results_table=env["RESULTS_TABLE"],
+            model_bucket=env["MODEL_BUCKET"],
+            model_key=env.get("MODEL_KEY") or DEFAULT_MODEL_KEY,
+            model_refresh_seconds=float(
+                _number(env, "MODEL_REFRESH_SECONDS", DEFAULT_REFRESH_SECONDS, float)),
+            max_object_bytes=int(_number(env, "MAX_OBJECT_BYTES", DEFAULT_MAX_OBJECT_BYTES)),
+            max_image_pixels=int(_number(env, "MAX_IMAGE_PIXELS", DEFAULT_MAX_IMAGE_PIXELS)),
+            model_cache_dir=env.get("MODEL_CACHE_DIR") or "/tmp/catdog-models",
+        )

@@ -1,0 +1,104 @@
+"""The live model: follow `models/latest.json`, keep the loaded version warm, hot-swap new ones.
+
+Loading costs a download and an interpreter build, so it happens once per container; the
+pointer is re-read at most every `refresh_seconds`, and a new version replaces the old one
+between invocations without a cold start. If the pointer cannot be re-read while a model is
+loaded, the warm model keeps serving (a blip in S3 must not stop classification); if no model
+was ever loaded, `ModelError` makes the messages go back to the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from catdog.classifier import Classifier
+from catdog.errors import ManifestError, ModelError
+from catdog.manifest import Manifest, ModelPointer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    version: str
+    classifier: Classifier
+    manifest: Manifest
+    load_seconds: float
+
+
+class ModelStore:
+    def __init__(self, s3: Any, bucket: str, pointer_key: str, *, refresh_seconds: float,
+                 cache_dir: str | Path) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self.pointer_key = pointer_key
+        self.refresh_seconds = refresh_seconds
+        self.cache_dir = Path(cache_dir)
+        self.clock = time.monotonic  # replaceable in tests to step past the refresh interval
+        self._current: LoadedModel | None = None
+        self._checked_at: float | None = None
+        #: Set by `get` when it (re)loaded a model during this call; for the load-time metric.
+        self.just_loaded: LoadedModel | None = None
+
+    @property
+    def current(self) -> LoadedModel | None:
+        return self._current
+
+    def _read(self, key: str) -> bytes:
+        try:
+            return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404", "NotFound"):
+                raise ModelError(f"no model published: s3://{self.bucket}/{key} does not exist") from exc
+            raise
+
+    def get(self) -> LoadedModel:
+        """The model to use for this invocation (loading or swapping it if due)."""
+        self.just_loaded = None
+        now = self.clock()
+        due = self._checked_at is None or now - self._checked_at >= self.refresh_seconds
+        if self._current is not None and not due:
+            return self._current
+        try:
+            pointer = ModelPointer.from_json(self._read(self.pointer_key), where=self.pointer_key)
+            self._checked_at = now
+            if self._current is None or pointer.version != self._current.version:
+                self._swap(pointer)
+        except (ModelError, ClientError, BotoCoreError) as exc:
+            if self._current is None:
+                raise
+            log.warning("model refresh failed, keeping %s: %s", self._current.version, exc)
+            self._checked_at = now
+        assert self._current is not None
+        return self._current
+
+    def _swap(self, pointer: ModelPointer) -> None:
+        started = time.perf_counter()
+        manifest = Manifest.from_json(self._read(pointer.manifest_key), where=pointer.manifest_key)
+        if manifest.version != pointer.version:
+            raise ManifestError(
+                f"{pointer.manifest_key} is version {manifest.version!r} but {self.pointer_key} "
+                f"points at {pointer.version!r}")
+        target = self.cache_dir / _safe(pointer.version)
+        target.mkdir(parents=True, exist_ok=True)
+        model_path = target / Path(pointer.model_key).name
+        model_path.write_bytes(self._read(pointer.model_key))
+        classifier = Classifier(model_path, manifest)  # raises ModelError on a corrupt file
+        previous = self._current
+        self._current = LoadedModel(pointer.version, classifier, manifest, time.perf_counter() - started)
+        self.just_loaded = self._current
+        log.info("model %s loaded in %.3f s", pointer.version, self._current.load_seconds)
+        if previous is not None and previous.version != pointer.version:
+            shutil.rmtree(self.cache_dir / _safe(previous.version), ignore_errors=True)  # /tmp is small
+
+
+def _safe(version: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in version) or "model"

@@ -1,0 +1,103 @@
+"""THE place an image's answer is written: one DynamoDB item per image, newest event wins.
+
+Every write is conditional on the S3 `sequencer`: a redelivered event (same sequencer) or an
+older one arriving late (lower sequencer) cannot overwrite a newer answer. A removed object
+becomes a `deleted` tombstone rather than vanishing, so that a late ObjectCreated for the old
+upload cannot resurrect it. Tombstones and failed items carry no `label`, so the `label-index`
+GSI only ever lists classified images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from catdog.classifier import Prediction
+from catdog.s3_events import ObjectEvent
+
+CLASSIFIED = "classified"
+FAILED = "failed"
+DELETED = "deleted"
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def to_decimal(value: float) -> Decimal:
+    """DynamoDB takes numbers as Decimal; 6 decimals is plenty for a probability."""
+    return Decimal(str(round(float(value), 6)))
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What we learned about the object while reading it."""
+
+    etag: str | None
+    size_bytes: int | None
+    width: int | None = None
+    height: int | None = None
+    format: str | None = None
+
+
+class ResultsTable:
+    def __init__(self, table: Any) -> None:
+        """`table` is a boto3 `dynamodb.Table` resource (it converts dicts/Decimals for us)."""
+        self._table = table
+        self._conditional_failed = table.meta.client.exceptions.ConditionalCheckFailedException
+
+    @classmethod
+    def named(cls, name: str, session: Any = None) -> ResultsTable:
+        import boto3
+
+        return cls((session or boto3).resource("dynamodb").Table(name))
+
+    def _put(self, event: ObjectEvent, item: dict[str, Any]) -> bool:
+        """Write unless a same-or-newer event already answered; False when skipped as stale."""
+        item = {k: v for k, v in item.items() if v is not None}
+        item.update(image=event.uri, processed_at=utc_now())
+        if event.sequencer:
+            item["sequencer"] = event.sequencer
+        kwargs: dict[str, Any] = {"Item": item}
+        if event.sequencer:
+            kwargs.update(
+                ConditionExpression="attribute_not_exists(#seq) OR #seq < :seq",
+                ExpressionAttributeNames={"#seq": "sequencer"},
+                ExpressionAttributeValues={":seq": event.sequencer},
+            )
+        try:
+            self._table.put_item(**kwargs)
+        except self._conditional_failed:
+            return False
+        return True
+
+    def put_classified(self, event: ObjectEvent, facts: ImageFacts, prediction: Prediction,
+                       model_version: str) -> bool:
+        return self._put(event, {
+            "status": CLASSIFIED,
+            "label": prediction.label,
+            "confidence": to_decimal(prediction.confidence),
+            "scores": {k: to_decimal(v) for k, v in prediction.scores.items()},
+            "model_version": model_version,
+            "etag": facts.etag,
+            "size_bytes": facts.size_bytes,
+            "width": facts.width,
+            "height": facts.height,
+            "format": facts.format,
+        })
+
+    def put_failed(self, event: ObjectEvent, error: str, reason: str, facts: ImageFacts | None = None,
+                   model_version: str | None = None) -> bool:
+        return self._put(event, {
+            "status": FAILED,
+            "error": error,
+            "reason": reason,
+            "model_version": model_version,
+            "etag": (facts.etag if facts else None) or event.etag,
+            "size_bytes": facts.size_bytes if facts else event.size,
+        })
+
+    def mark_deleted(self, event: ObjectEvent) -> bool:
+        return self._put(event, {"status": DELETED})
