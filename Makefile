@@ -3,10 +3,13 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# checkov pins older boto3/packaging than the project: it gets its own venv so it downgrades nothing.
+TOOLS  := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
 # Where the data set and the ImageNet weights live (read in place, never copied into git).
 SHARED ?= $(abspath ../shared)
 
-.PHONY: install test lint cfn-lint demo layer benchmark-train benchmark-lambda clean
+.PHONY: install test lint cfn-lint security demo layer benchmark-train benchmark-lambda clean
 
 # Re-runs only when the dependency pins change: a no-op on an up-to-date checkout.
 $(STAMP): pyproject.toml constraints.txt
@@ -15,13 +18,23 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[train,local,dev]"
 	touch $(STAMP)
 
-install: $(STAMP)
+$(TOOLS_STAMP): .ci/security-requirements.txt
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade "pip>=24"
+	$(TOOLS)/bin/python -m pip install --quiet -r .ci/security-requirements.txt
+	touch $(TOOLS_STAMP)
+
+install: $(STAMP) $(TOOLS_STAMP)
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/cfn-lint template.yaml infra/*.yaml
 
-test: install lint
+# IaC security scan (least privilege, encryption, public access); justified skips in .checkov.yaml.
+security: $(TOOLS_STAMP)
+	$(TOOLS)/bin/checkov --config-file .checkov.yaml -f template.yaml $(wildcard infra/*.yaml)
+
+test: install lint security
 	$(BIN)/python -m pytest
 
 demo: install
