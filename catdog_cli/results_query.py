@@ -118,6 +118,7 @@ def columns_for(items: list[dict[str, Any]]) -> list[str]:
 
 
 def _cell(value: Any) -> str:
+    value = _plain(value)
     if value is None:
         return ""
     if isinstance(value, float):
@@ -130,7 +131,7 @@ def _cell(value: Any) -> str:
 def render(items: Iterable[dict[str, Any]], fmt: str = "table", columns: list[str] | None = None) -> str:
     rows = list(items)
     if fmt == "json":
-        return json.dumps(rows, indent=2, sort_keys=True, ensure_ascii=False)
+        return json.dumps(_plain(rows), indent=2, sort_keys=True, ensure_ascii=False)
     cols = columns or columns_for(rows)
     if fmt == "table" and columns is None:
         cols = [c for c in cols if c in TABLE_COLUMNS]

@@ -1,0 +1,34 @@
+"""Backfill messages must look like S3's own notifications, or the handler would need a second path."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from catdog.s3_events import events_from_sqs_body
+from catdog_cli.backfill import is_image_key, s3_event_body
+
+OBJ = {"Key": "uploads/sub dir/blüe dog+1.JPG", "Size": 1234, "ETag": '"abc123"'}
+
+
+def test_body_round_trips_through_the_handlers_parser() -> None:
+    body = s3_event_body("bucket-1", OBJ, "eu-west-1", now=datetime(2026, 11, 27, tzinfo=UTC))
+    (event,) = events_from_sqs_body(body)
+    assert event.bucket == "bucket-1"
+    assert event.key == "uploads/sub dir/blüe dog+1.JPG"  # spaces, '+', unicode survive the encoding
+    assert event.is_creation
+    assert event.size == 1234
+    assert event.etag == "abc123"
+
+
+def test_key_is_url_encoded_like_s3_and_has_no_sequencer() -> None:
+    record = json.loads(s3_event_body("b", OBJ, "us-east-1"))["Records"][0]
+    assert record["s3"]["object"]["key"] == "uploads/sub+dir/bl%C3%BCe+dog%2B1.JPG"
+    assert "sequencer" not in record["s3"]["object"]  # so the new answer overwrites the old one
+    assert record["eventSource"] == "aws:s3" and record["awsRegion"] == "us-east-1"
+
+
+def test_only_image_suffixes_are_queued_in_any_case() -> None:
+    assert is_image_key("uploads/a.JPG") and is_image_key("uploads/b.webp")
+    assert not is_image_key("uploads/notes.txt")
+    assert not is_image_key("uploads/jpg")

@@ -1,0 +1,103 @@
+"""`catdog results`: label queries go through the GSI, everything else is a filtered Scan."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from catdog_cli.results_query import build_request, parse_since, render
+
+NOW = datetime(2026, 11, 27, 18, 30, 0, tzinfo=UTC)
+
+
+def test_label_uses_the_label_index_with_since_as_range_key() -> None:
+    op, kw = build_request("t", label="cat", since="2026-11-27T00:00:00")
+    assert op == "query"
+    assert kw["IndexName"] == "label-index"
+    assert kw["KeyConditionExpression"] == "#label = :label AND #processed_at >= :since"
+    assert kw["ExpressionAttributeValues"] == {":label": {"S": "cat"}, ":since": {"S": "2026-11-27T00:00:00"}}
+    assert "FilterExpression" not in kw
+
+
+def test_status_is_a_filter_on_the_query() -> None:
+    op, kw = build_request("t", label="dog", status="classified")
+    assert op == "query"
+    assert kw["FilterExpression"] == "#status = :status"  # `status` is a DynamoDB reserved word
+    assert kw["ExpressionAttributeNames"]["#status"] == "status"
+
+
+def test_without_label_it_scans_with_filters() -> None:
+    op, kw = build_request("t", since="2026-11-27T00:00:00", status="failed")
+    assert op == "scan"
+    assert "IndexName" not in kw
+    assert kw["FilterExpression"] == "#status = :status AND #processed_at >= :since"
+
+
+def test_no_filters_is_a_plain_scan() -> None:
+    assert build_request("t") == ("scan", {"TableName": "t"})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("30m", "2026-11-27T18:00:00"),
+        ("2h", "2026-11-27T16:30:00"),
+        ("1d", "2026-11-26T18:30:00"),
+        ("2026-11-27T10:00:00Z", "2026-11-27T10:00:00"),
+        ("2026-11-27T12:00:00+02:00", "2026-11-27T10:00:00"),
+        ("2026-11-27", "2026-11-27T00:00:00"),
+    ],
+)
+def test_since_accepts_ages_and_iso_times(text: str, expected: str) -> None:
+    assert parse_since(text, now=NOW) == expected
+
+
+def test_since_prefix_sorts_before_items_stored_with_millis_and_z() -> None:
+    stored = "2026-11-27T18:00:00.123Z"  # what the handler writes
+    assert parse_since("30m", now=NOW) <= stored
+    assert parse_since("29m", now=NOW) > stored
+
+
+def test_since_rejects_nonsense_with_a_hint() -> None:
+    with pytest.raises(ValueError, match="yesterday"):
+        parse_since("yesterday")
+
+
+ITEMS = [
+    {"image": "s3://b/uploads/a b+ü.jpg", "label": "cat", "confidence": Decimal("0.98765"),
+     "status": "classified", "processed_at": "2026-11-27T18:00:00.000Z",
+     "scores": {"cat": 0.98, "dog": 0.02}},
+    {"image": "s3://b/uploads/broken.jpg", "status": "failed", "reason": "not_an_image",
+     "processed_at": "2026-11-27T18:00:01.000Z"},
+]
+
+
+def test_json_keeps_every_attribute_and_unicode() -> None:
+    data = json.loads(render(ITEMS, "json"))  # Decimal from DynamoDB must not break json
+    assert data[0]["image"] == "s3://b/uploads/a b+ü.jpg"
+    assert data[0]["confidence"] == pytest.approx(0.98765)
+    assert data[0]["scores"] == {"cat": 0.98, "dog": 0.02}
+
+
+def test_csv_has_a_header_and_one_row_per_item() -> None:
+    rows = list(csv.DictReader(io.StringIO(render(ITEMS, "csv"))))
+    assert [r["image"] for r in rows] == ["s3://b/uploads/a b+ü.jpg", "s3://b/uploads/broken.jpg"]
+    assert rows[1]["reason"] == "not_an_image" and rows[1]["label"] == ""
+    assert "scores" in rows[0]
+
+
+def test_table_shows_terminal_columns_and_a_count() -> None:
+    out = render(ITEMS, "table").splitlines()
+    assert out[0].split() == ["image", "label", "confidence", "status", "processed_at", "reason"]
+    assert "0.9877" in out[2]
+    assert out[-1] == "(2 items)"
+    assert "scores" not in out[0]
+
+
+def test_empty_table_says_so() -> None:
+    assert render([], "table") == "(no results)"
