@@ -103,10 +103,15 @@ class ModelPointer:
         if not isinstance(data, dict):
             raise ManifestError(f"{where}: expected a JSON object")
         accuracy = data.get("accuracy")
+        model_key = _require(data, "model_key", str, where)
+        if not model_key.endswith(".tflite"):
+            # The serving path loads only LiteRT flatbuffers, which cannot carry code; a pointer
+            # at a .h5/.keras/pickle file is refused before anything is downloaded.
+            raise ManifestError(f"{where}: model_key {model_key!r} is not a .tflite file")
         return cls(
             version=_require(data, "version", str, where),
             manifest_key=_require(data, "manifest_key", str, where),
-            model_key=_require(data, "model_key", str, where),
+            model_key=model_key,
             accuracy=float(accuracy) if isinstance(accuracy, int | float) else None,
             published_at=str(data.get("published_at", "")),
         )
