@@ -41,6 +41,42 @@ def machine() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2)}
 
 
+def skew_check(model_dir: Path, data: str, batch: int = 50) -> dict[str, Any]:
+    """Keras `.h5` vs `.tflite` (serving path) on every validation image: the train/serve skew check."""
+    import keras
+    import numpy as np
+
+    from catdog.classifier import Classifier
+    from catdog.errors import BadInputError
+    from catdog.manifest import Manifest
+    from catdog.preprocess import preprocess_image
+    from training_job.data import find_entries
+
+    manifest = Manifest.from_json((model_dir / "manifest.json").read_text())
+    h5 = keras.models.load_model(model_dir / "model.h5", safe_mode=True, compile=False)
+    serving = Classifier(model_dir / "model.tflite", manifest)
+    entries = sorted((e for e in find_entries(data) if e.split == "validation"), key=lambda e: e.name)
+    p_keras, p_tflite = [], []
+    for i in range(0, len(entries), batch):
+        pixels = []
+        for e in entries[i : i + batch]:
+            try:
+                pixels.append(preprocess_image(e.read(), manifest.input_size).pixels)
+            except BadInputError:
+                continue
+        x = np.stack(pixels)
+        p_keras.append(h5.predict(x, verbose=0).reshape(len(x), -1))
+        p_tflite.append(serving.predict(x))
+    k, t = np.concatenate(p_keras), np.concatenate(p_tflite)
+    if k.shape[1] == 1:  # sigmoid: P(labels[1])
+        k = np.concatenate([1 - k, k], axis=1)
+    return {
+        "n": len(k),
+        "same_label": round(float((k.argmax(1) == t.argmax(1)).mean()), 6),
+        "max_abs_prob_diff": float(np.abs(k - t).max()),
+    }
+
+
 def run_profile(name: str, config: Any, evaluate_limit: int | None = None) -> dict[str, Any]:
     """Train `config` and evaluate its `.tflite` on the validation split; every figure in one dict."""
     sys.path.insert(0, str(REPO))
@@ -54,6 +90,7 @@ def run_profile(name: str, config: Any, evaluate_limit: int | None = None) -> di
     t = time.perf_counter()
     report = evaluate(load_model(result.output_dir), str(config.data), limit=evaluate_limit)
     eval_seconds = time.perf_counter() - t
+    skew = skew_check(result.output_dir, str(config.data))
     return {
         "profile": name,
         "arch": result.manifest.arch,
@@ -71,6 +108,7 @@ def run_profile(name: str, config: Any, evaluate_limit: int | None = None) -> di
             k: report[k] for k in ("accuracy", "n", "roc_auc", "per_class", "confusion_matrix")
         },
         "evaluate_seconds": round(eval_seconds, 1),
+        "h5_vs_tflite": skew,
         "keras_vs_tflite_accuracy_delta": round(abs(report["accuracy"] - result.metrics["accuracy"]), 6),
         "training_config": result.manifest.training,
         "machine_before": before,
