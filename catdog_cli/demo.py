@@ -37,6 +37,7 @@ class DemoConfig:
     no_cache: bool = False
     cache_dir: Path | None = None
     workers: int = 8
+    keep_running: bool = False
 
     @classmethod
     def from_args(cls, args: Any) -> DemoConfig:
@@ -51,6 +52,7 @@ class DemoConfig:
             no_cache=args.no_cache,
             cache_dir=args.cache_dir,
             workers=args.workers,
+            keep_running=args.keep_running,
         )
 
 
@@ -243,6 +245,9 @@ def run_demo(cfg: DemoConfig) -> int:
         print(f"[4/5] uploaded {len(report.uploaded)} photos ({report.bytes / 1e6:.1f} MB) "
               f"under s3://{stack.bucket}/uploads/validation/", flush=True)
 
+        # One JSON log line and one metrics blob per image would drown the demo's own report.
+        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
         handler, context_factory = prepare_handler(stack.function_environment())
         batch_size, window = event_source_settings(stack)
         sqs = boto3.client("sqs")
@@ -266,6 +271,8 @@ def run_demo(cfg: DemoConfig) -> int:
         print(f"[5/5] processed through queue + worker + handler in {stats.seconds:.1f}s "
               f"({stats.batches} batches, {stats.failed} failed deliveries)", flush=True)
         print_summary(summary, stack.table, time.perf_counter() - started)
+        if cfg.keep_running:
+            keep_serving(stack, aws.endpoint)
     return 0 if summary.missing == 0 and summary.failed == 0 else 1
 
 
@@ -290,11 +297,30 @@ def print_summary(s: DemoSummary, table: str, total_seconds: float) -> None:
     for key, why in list(s.failures.items())[:10]:
         print(f"  FAILED {key}: {why}")
     print()
-    print("query the table (while `catdog local up` runs, after uploading again):")
+    print("query the table (rerun with --keep-running to keep this local AWS up; or use `catdog local up`):")
     print(f"  aws dynamodb query --table-name {table} --index-name label-index \\")
     print("      --key-condition-expression '#l = :l' --expression-attribute-names '{\"#l\":\"label\"}' \\")
     print("      --expression-attribute-values '{\":l\":{\"S\":\"cat\"}}'")
     print("  catdog results --label cat --format table")
+
+
+def keep_serving(stack: Any, endpoint: str) -> None:
+    """Leave the local AWS up (with a state file) so `catdog results` / `aws` can query it."""
+    from catdog_cli.local_aws import export_lines
+    from catdog_cli.local_stack import state_from_stack
+    from catdog_cli.local_state import clear
+
+    path = state_from_stack(stack, endpoint).save()
+    print(f"\nlocal AWS still up on {endpoint} (state {path}); Ctrl-C to stop. In another terminal:")
+    for line in export_lines(endpoint, stack.region):
+        print(f"  {line}")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        clear(path)
 
 
 def summary_json(s: DemoSummary) -> str:
