@@ -230,8 +230,8 @@ def build_corpus() -> list[HostileCase]:
                     "GIF logical screen 65535x65535 around a 1x1 frame"),
         HostileCase("jpeg_bomb_header", "uploads/bomb.jpg", _jpeg_with_size(65_000, 65_000), FAILED,
                     "too_many_pixels", "JPEG whose SOF claims 65000x65000"),
-        HostileCase("tiff_bomb", "uploads/bomb.tif", _tiff_bomb(), FAILED, "too_many_pixels",
-                    "TIFF IFD claims 100000x100000, 8 bytes of strip"),
+        HostileCase("tiff_bomb", "uploads/bomb-tiff.jpg", _tiff_bomb(), FAILED, "too_many_pixels",
+                    "TIFF (named .jpg) whose IFD claims 100000x100000, 8 bytes of strip"),
         HostileCase("png_ztxt_bomb", "uploads/text-bomb.png", _png_ztxt_bomb(), FAILED, "corrupt",
                     "valid 8x8 PNG with a zTXt chunk inflating to 64 MB"),
         # --- broken files
@@ -251,11 +251,12 @@ def build_corpus() -> list[HostileCase]:
         # --- real formats we refuse (never handed to Ghostscript or a rarely used decoder)
         HostileCase("eps", "uploads/drawing.jpg", _eps(), FAILED, "unsupported_format",
                     "EPS with a %pipe% payload named .jpg: refused without running Ghostscript"),
-        HostileCase("ico", "uploads/favicon.ico", _save(_photo((32, 32)), "ICO"), FAILED,
-                    "unsupported_format", "Windows icon"),
-        HostileCase("psd", "uploads/layers.psd", _psd(), FAILED, "unsupported_format", "Photoshop file"),
-        HostileCase("tga", "uploads/old.tga", _save(_photo((16, 16)), "TGA"), FAILED,
-                    "unsupported_format", "Targa image"),
+        HostileCase("ico", "uploads/favicon.png", _save(_photo((32, 32)), "ICO"), FAILED,
+                    "unsupported_format", "Windows icon named .png"),
+        HostileCase("psd", "uploads/layers.jpg", _psd(), FAILED, "unsupported_format",
+                    "Photoshop file named .jpg"),
+        HostileCase("tga", "uploads/old-targa.png", _save(_photo((16, 16)), "TGA"), FAILED,
+                    "unsupported_format", "Targa image named .png"),
         # --- polyglots: a valid image with something else attached; the image part is classified
         HostileCase("jpeg_zip_polyglot", "uploads/poly-zip.jpg", jpeg + _zip_bytes(), CLASSIFIED, None,
                     "valid JPEG with a ZIP archive appended"),

@@ -1,0 +1,127 @@
+"""The pipeline in one process: moto's S3/SQS/DynamoDB built from template.yaml, the real handler
+file, and the local worker standing in for Lambda's SQS event source mapping.
+
+Shared by the hostile-input and fault tests and by `python -m tests.hostile.report`, so the README
+table and the tests exercise the very same path: put_object → S3 notification → queue → worker →
+`functions/classify/app.py` → results table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+
+from catdog.manifest import MANIFEST_FILE, TFLITE_FILE, ModelPointer
+from catdog_cli.handler import LambdaContext, load_module
+from catdog_cli.provision import Stack, provision
+from catdog_cli.worker import EventSourceMapping, Worker, WorkerStats
+
+REGION = "us-east-1"
+_FAKE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION, "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_NAMESPACE": "catdog",
+}
+
+
+@contextmanager
+def _patched_environ(values: dict[str, str], remove: tuple[str, ...] = ()) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(values)
+    for name in remove:
+        os.environ.pop(name, None)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@dataclass
+class Pipeline:
+    stack: Stack
+    app: ModuleType
+
+    @property
+    def s3(self) -> Any:
+        return boto3.client("s3", region_name=REGION)
+
+    @property
+    def sqs(self) -> Any:
+        return boto3.client("sqs", region_name=REGION)
+
+    def put(self, key: str, body: bytes) -> None:
+        self.s3.put_object(Bucket=self.stack.bucket, Key=key, Body=body)
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.stack.bucket}/{key}"
+
+    def publish(self, model_dir: Path) -> str:
+        manifest = json.loads((model_dir / MANIFEST_FILE).read_text())
+        pointer = ModelPointer.for_version("models/", manifest["version"])
+        self.s3.upload_file(str(model_dir / MANIFEST_FILE), self.stack.bucket, pointer.manifest_key)
+        self.s3.upload_file(str(model_dir / TFLITE_FILE), self.stack.bucket, pointer.model_key)
+        self.s3.put_object(Bucket=self.stack.bucket, Key="models/latest.json",
+                           Body=pointer.to_json().encode())
+        return str(manifest["version"])
+
+    def worker(self, *, batch_size: int = 10, retry_delay_s: int | None = 0) -> Worker:
+        mapping = EventSourceMapping(self.stack.queue_url, self.stack.queue_arn, batch_size=batch_size)
+        return Worker(self.sqs, mapping, self.app.handler, LambdaContext, retry_delay_s=retry_delay_s,
+                      wait_time_s=0)
+
+    def drain(self, *, batch_size: int = 10, max_batches: int = 1000) -> WorkerStats:
+        """Run the worker until the queue is empty (retried messages come back at once)."""
+        worker = self.worker(batch_size=batch_size)
+        total = WorkerStats()
+        for _ in range(max_batches):
+            messages = worker.receive_batch()
+            if not messages:
+                if worker.queue_is_drained():
+                    break
+                continue
+            total.add(worker.process(messages))
+        return total
+
+    def items(self) -> dict[str, dict[str, Any]]:
+        table = boto3.resource("dynamodb", region_name=REGION).Table(self.stack.table)
+        found: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {}
+        while True:
+            page = table.scan(**kwargs)
+            found.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        by_image: dict[str, dict[str, Any]] = {}
+        for item in found:
+            assert item["image"] not in by_image, f"two items for {item['image']}"
+            by_image[item["image"]] = item
+        return by_image
+
+    def queue_depth(self, url: str | None = None) -> int:
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=url or self.stack.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return sum(int(v) for v in attrs.values())
+
+
+@contextmanager
+def moto_pipeline(cache_dir: Path, **parameters: Any) -> Iterator[Pipeline]:
+    """A fresh in-process stack and a freshly imported handler (a cold container)."""
+    from moto import mock_aws
+
+    with _patched_environ(_FAKE_ENV, remove=("AWS_ENDPOINT_URL", "AWS_PROFILE")), mock_aws():
+        stack = provision(stack_name="catdog", region=REGION, parameters=parameters or None)
+        os.environ.update(stack.function_environment())
+        os.environ["MODEL_CACHE_DIR"] = str(cache_dir)
+        yield Pipeline(stack, load_module())
