@@ -134,3 +134,34 @@ def test_seed_arch_from_s3_to_s3_and_published(aws: object, data_zip: Path) -> N
     assert {f"runs/1/{name}" for name in ARTIFACTS} <= run_keys
     live = ModelPointer.from_json(aws.get_object(Bucket="catdog", Key="models/latest.json")["Body"].read())
     assert live.version == "seed-test" and result.pointer == live
+
+
+def test_fine_tuning_trains_only_the_top_blocks(data_zip: Path, tmp_path: Path) -> None:
+    """`--fine-tune-epochs`: after the head, the last blocks change and the lower ones do not."""
+    import keras
+
+    from training_job.weights import prepare_keras_home
+
+    prepare_keras_home()
+    fresh = keras.applications.MobileNetV2(input_shape=(224, 224, 3), alpha=0.35, include_top=False)
+    result = run_training(
+        TrainConfig(
+            data=str(data_zip),
+            output=str(tmp_path),
+            limit=2,
+            epochs=1,
+            fine_tune_epochs=1,
+            fine_tune_learning_rate=1e-2,
+            batch_size=4,
+        )
+    )
+    assert len(result.history["loss"]) == 2  # one head epoch + one fine-tuning epoch
+    tuned = keras.models.load_model(tmp_path / "model.h5", safe_mode=True, compile=False)
+    backbone = next(layer for layer in tuned.layers if isinstance(layer, keras.Model))
+
+    def changed(name: str) -> bool:
+        before, after = fresh.get_layer(name).get_weights(), backbone.get_layer(name).get_weights()
+        return any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+
+    assert changed("block_16_project") and changed("Conv_1")
+    assert not changed("block_1_expand") and not changed("Conv_1_bn")  # BatchNorm stays frozen
