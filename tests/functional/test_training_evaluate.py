@@ -165,3 +165,20 @@ def test_container_entry_point_runs() -> None:
         check=False,
     )
     assert bad.returncode == 2 and "/no/such/data" in bad.stderr.strip().splitlines()[-1]
+
+
+def test_evaluate_never_imports_tensorflow(tiny_model: Path, labelled: Path) -> None:
+    """Scoring must run where the Lambda runs: LiteRT + Pillow, no TensorFlow or Keras."""
+    code = (
+        "import sys, json\n"
+        "from training_job.cli import register\n"
+        "from training_job.evaluate import evaluate, load_model\n"
+        f"report = evaluate(load_model({str(tiny_model)!r}), {str(labelled)!r})\n"
+        "heavy = sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)\n"
+        "print(json.dumps({'n': report['n'], 'heavy': heavy}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"n": 6, "heavy": []}
