@@ -1,0 +1,293 @@
+"""Benchmark the classify function's path against a naive TensorFlow handler, same images, one run.
+
+- ours:  the Lambda's code path: `app.py` imported as Lambda does (Powertools, boto3), the
+         `.tflite` loaded with LiteRT, `preprocess_image` per image, ONE batched classify call per
+         invocation of `--batch` images (the SQS batch size).
+- naive: what a first Lambda usually looks like: `import tensorflow`, `load_model("model.h5")`,
+         then PIL-decode + `model.predict` image by image.
+
+Cold init (imports + model load) is measured in fresh subprocesses, `--cold-runs` times each,
+interleaved. Warm figures come from one process per path over the same `--images` validation
+photos. Package size comes from `make layer` (build/layers/sizes.json; built if missing) next to
+the installed size of what the naive handler needs. Results: benchmarks/results/lambda.json + .md.
+
+    .venv/bin/python benchmarks/lambda_benchmark.py [--model DIR] [--images 200] [--batch 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "results"
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "cats_and_dogs_filtered.zip"
+MODEL_CANDIDATES = (REPO / "build" / "model", REPO / "build" / "bench" / "mobilenet_v2")
+TARGETS = {"cold_init_s": 1.0, "speedup": 5.0, "package_mb": 150.0}
+
+OURS_COLD = r"""
+import sys, time
+t0 = time.perf_counter()
+sys.path.insert(0, sys.argv[2])
+from catdog_cli.handler import load_module
+app = load_module()
+from catdog.classifier import Classifier
+from catdog.manifest import Manifest
+from pathlib import Path
+d = Path(sys.argv[1])
+c = Classifier(d / "model.tflite", Manifest.from_json((d / "manifest.json").read_text()))
+t1 = time.perf_counter()
+print("COLD", t1 - t0, "tensorflow" in sys.modules)
+"""
+
+NAIVE_COLD = r"""
+import sys, time
+t0 = time.perf_counter()
+import tensorflow as tf
+model = tf.keras.models.load_model(sys.argv[1] + "/model.h5", compile=False)
+t1 = time.perf_counter()
+print("COLD", t1 - t0, True)
+"""
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def find_model(given: Path | None, data: Path) -> Path:
+    if given:
+        if not (given / "model.tflite").exists():
+            raise SystemExit(f"{given}: no model.tflite (pass a dir written by `catdog train`)")
+        return given
+    for candidate in MODEL_CANDIDATES:
+        if (candidate / "model.tflite").exists() and (candidate / "model.h5").exists():
+            return candidate
+    out = REPO / "build" / "model"
+    print(f"no trained model found: training one with `catdog train --output {out}` ...", flush=True)
+    catdog = str(REPO / ".venv" / "bin" / "catdog")
+    subprocess.run([catdog, "train", "--data", str(data), "--output", str(out)], check=True)
+    return out
+
+
+def load_images(data: Path, n: int) -> list[tuple[str, bytes]]:
+    """The first n/2 validation cats and n/2 dogs, as the raw bytes an S3 GET returns."""
+    with zipfile.ZipFile(data) as zf:
+        names = sorted(x for x in zf.namelist() if "/validation/" in x and x.lower().endswith(".jpg"))
+        cats = [x for x in names if "/cats/" in x][: n // 2]
+        dogs = [x for x in names if "/dogs/" in x][: n - n // 2]
+        return [(name, zf.read(name)) for name in cats + dogs]
+
+
+def cold(script: str, model: Path, runs: int) -> list[float]:
+    out = []
+    for _ in range(runs):
+        proc = subprocess.run([sys.executable, "-c", script, str(model), str(REPO)], capture_output=True,
+                              text=True, cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+                                                        "POWERTOOLS_TRACE_DISABLED": "true"})
+        line = next((x for x in proc.stdout.splitlines() if x.startswith("COLD")), None)
+        if proc.returncode or line is None:
+            raise SystemExit(f"cold-start subprocess failed:\n{proc.stderr[-2000:]}")
+        out.append(float(line.split()[1]))
+    return out
+
+
+def warm_ours(model: Path, images: list[tuple[str, bytes]], batch: int) -> dict[str, Any]:
+    from catdog.classifier import Classifier
+    from catdog.manifest import Manifest
+    from catdog.preprocess import preprocess_image
+
+    manifest = Manifest.from_json((model / "manifest.json").read_text())
+    clf = Classifier(model / "model.tflite", manifest)
+    size = manifest.input_size
+    clf.classify([preprocess_image(images[0][1], size).pixels])  # warm-up (allocations, caches)
+    clf.classify([preprocess_image(b, size).pixels for _, b in images[:batch]])
+    per_image = []  # one image per invocation: the latency a single upload sees
+    for _, data in images:
+        t = time.perf_counter()
+        clf.classify([preprocess_image(data, size).pixels])
+        per_image.append(time.perf_counter() - t)
+    labels: list[str] = []
+    per_batch = []
+    started = time.perf_counter()
+    for i in range(0, len(images), batch):
+        t = time.perf_counter()
+        pixels = [preprocess_image(data, size).pixels for _, data in images[i:i + batch]]
+        labels += [p.label for p in clf.classify(pixels)]
+        per_batch.append(time.perf_counter() - t)
+    total = time.perf_counter() - started
+    return {"per_image_s": per_image, "per_batch_s": per_batch, "total_s": total, "labels": labels,
+            "labels_list": manifest.labels}
+
+
+def warm_naive(model: Path, images: list[tuple[str, bytes]], labels: list[str]) -> dict[str, Any]:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import numpy as np
+    import tensorflow as tf
+    from PIL import Image
+
+    net = tf.keras.models.load_model(str(model / "model.h5"), compile=False)
+    h, w = net.input_shape[1:3]
+
+    def handle(data: bytes) -> str:
+        img = Image.open(io.BytesIO(data)).convert("RGB").resize((w, h))
+        x = np.asarray(img, dtype=np.float32)[None]
+        p = net.predict(x, verbose=0)
+        return labels[int(p[0][0] > 0.5)] if p.shape[-1] == 1 else labels[int(np.argmax(p[0]))]
+
+    handle(images[0][1])  # warm-up (graph tracing)
+    per_image, out = [], []
+    started = time.perf_counter()
+    for _, data in images:
+        t = time.perf_counter()
+        out.append(handle(data))
+        per_image.append(time.perf_counter() - t)
+    return {"per_image_s": per_image, "total_s": time.perf_counter() - started, "labels": out}
+
+
+def package_sizes(build: bool) -> dict[str, Any]:
+    sizes_file = REPO / "build" / "layers" / "sizes.json"
+    if not sizes_file.exists() and build:
+        subprocess.run([sys.executable, str(REPO / "layers" / "build_layers.py")], check=True)
+    ours = json.loads(sizes_file.read_text()) if sizes_file.exists() else []
+    import importlib.util
+
+    naive_mb = 0.0
+    for pkg in ("tensorflow", "keras", "h5py", "numpy", "PIL", "ml_dtypes"):
+        spec = importlib.util.find_spec(pkg)
+        if spec and spec.submodule_search_locations:
+            root = Path(next(iter(spec.submodule_search_locations)))
+            naive_mb += sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) / 1e6
+    return {"ours": {r["arch"]: r["total_unzipped_mb"] for r in ours},
+            "naive_installed_mb_local": round(naive_mb, 1)}
+
+
+def summarize(values: list[float]) -> dict[str, float]:
+    return {"p50_ms": round(percentile(values, 0.5) * 1000, 2),
+            "p95_ms": round(percentile(values, 0.95) * 1000, 2)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, help="model dir with model.tflite, model.h5, manifest.json")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=10, help="images per invocation (SQS batch size)")
+    parser.add_argument("--cold-runs", type=int, default=3)
+    parser.add_argument("--no-build-layer", action="store_true", help="don't run `make layer` for sizes")
+    args = parser.parse_args(argv)
+
+    model = find_model(args.model, args.data)
+    images = load_images(args.data, args.images)
+    load_before = os.getloadavg()[0]
+    print(f"model {model.relative_to(REPO) if model.is_relative_to(REPO) else model}, {len(images)} images, "
+          f"batch {args.batch}, {os.cpu_count()} CPUs, load {load_before:.2f}", flush=True)
+
+    cold_ours, cold_naive = [], []
+    for _ in range(args.cold_runs):  # interleaved, so background load hits both alike
+        cold_ours += cold(OURS_COLD, model, 1)
+        cold_naive += cold(NAIVE_COLD, model, 1)
+    print(f"cold init: ours {statistics.median(cold_ours):.3f} s, "
+          f"naive {statistics.median(cold_naive):.3f} s", flush=True)
+
+    ours = warm_ours(model, images, args.batch)
+    naive = warm_naive(model, images, ours["labels_list"])
+    truth = ["cat" if "/cats/" in name else "dog" for name, _ in images]
+    agree = sum(a == b for a, b in zip(ours["labels"], naive["labels"], strict=True)) / len(images)
+    acc = {k: sum(a == t for a, t in zip(r["labels"], truth, strict=True)) / len(images)
+           for k, r in (("ours", ours), ("naive", naive))}
+    thr_ours = len(images) / ours["total_s"]
+    thr_naive = len(images) / naive["total_s"]
+    sizes = package_sizes(build=not args.no_build_layer)
+
+    result = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "loadavg_1m_before": round(load_before, 2),
+                    "loadavg_1m_after": round(os.getloadavg()[0], 2), "python": sys.version.split()[0]},
+        "model": {"dir": str(model), "arch": json.loads((model / "manifest.json").read_text()).get("arch")},
+        "images": len(images),
+        "batch": args.batch,
+        "ours": {
+            "cold_init_s": {"median": round(statistics.median(cold_ours), 3),
+                            "runs": [round(x, 3) for x in cold_ours]},
+            "warm_single_image": summarize(ours["per_image_s"]),
+            "warm_per_invocation": {**summarize(ours["per_batch_s"]), "images": args.batch},
+            "warm_per_image_in_batch_p50_ms": round(
+                percentile(ours["per_batch_s"], 0.5) / args.batch * 1000, 2),
+            "throughput_img_s": round(thr_ours, 1),
+            "accuracy": round(acc["ours"], 4),
+            "package_unzipped_mb": sizes["ours"],
+        },
+        "naive": {
+            "cold_init_s": {"median": round(statistics.median(cold_naive), 3),
+                            "runs": [round(x, 3) for x in cold_naive]},
+            "warm_single_image": summarize(naive["per_image_s"]),
+            "throughput_img_s": round(thr_naive, 1),
+            "accuracy": round(acc["naive"], 4),
+            "package_installed_mb_local": sizes["naive_installed_mb_local"],
+        },
+        "speedup_throughput": round(thr_ours / thr_naive, 1),
+        "speedup_cold_init": round(statistics.median(cold_naive) / statistics.median(cold_ours), 1),
+        "label_agreement": round(agree, 4),
+        "targets": TARGETS,
+    }
+    worst_pkg = max(sizes["ours"].values(), default=float("nan"))
+    result["verdict"] = {
+        "cold_init": result["ours"]["cold_init_s"]["median"] <= TARGETS["cold_init_s"],
+        "throughput_5x": result["speedup_throughput"] >= TARGETS["speedup"],
+        "package_150mb": worst_pkg <= TARGETS["package_mb"],
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "lambda.json").write_text(json.dumps(result, indent=2) + "\n")
+    md = render(result)
+    (RESULTS / "lambda.md").write_text(md)
+    print(md)
+    return 0
+
+
+def render(r: dict[str, Any]) -> str:
+    o, n = r["ours"], r["naive"]
+    pkg = ", ".join(f"{a} {mb} MB" for a, mb in o["package_unzipped_mb"].items()) or "run `make layer`"
+    rows = [
+        ("cold init (imports + model load), median", f"{o['cold_init_s']['median']:.3f} s",
+         f"{n['cold_init_s']['median']:.3f} s", "≤ 1 s"),
+        ("warm latency, one image per invoke, p50 / p95",
+         f"{o['warm_single_image']['p50_ms']} / {o['warm_single_image']['p95_ms']} ms",
+         f"{n['warm_single_image']['p50_ms']} / {n['warm_single_image']['p95_ms']} ms", ""),
+        (f"warm invoke of {r['batch']} images (one batched call), p50 / p95",
+         f"{o['warm_per_invocation']['p50_ms']} / {o['warm_per_invocation']['p95_ms']} ms", "n/a", ""),
+        ("throughput", f"{o['throughput_img_s']} img/s", f"{n['throughput_img_s']} img/s",
+         f"≥ 5x naive (got {r['speedup_throughput']}x)"),
+        (f"accuracy on these {r['images']} images", f"{o['accuracy']:.2%}", f"{n['accuracy']:.2%}", ""),
+        ("package (function + layers, unzipped)", pkg,
+         f"~{n['package_installed_mb_local']} MB installed (TF, Keras, h5py, numpy, Pillow)", "≤ 150 MB"),
+    ]
+    lines = [
+        f"Lambda path vs naive TensorFlow handler — {r['images']} validation images, model "
+        f"`{r['model']['arch']}`, {r['machine']['cpus']} CPUs (load {r['machine']['loadavg_1m_before']} → "
+        f"{r['machine']['loadavg_1m_after']}), {r['when']}",
+        "",
+        "| metric | ours (LiteRT, batched) | naive (TF `.h5`, per image) | target |",
+        "| --- | --- | --- | --- |",
+        *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows],
+        "",
+        f"Labels agree on {r['label_agreement']:.1%} of images. Verdict: {r['verdict']}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
