@@ -1,0 +1,168 @@
+"""`catdog local up` as a real moto server process, driven by the CLI like a user would.
+
+One server for the module (starting it is the slow part); every test drains the queues it uses
+first, so the tests do not depend on each other's order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from catdog.s3_events import events_from_sqs_body
+from catdog_cli.local_aws import free_port
+from catdog_cli.local_state import LocalState
+from catdog_cli.provision import DEFAULT_TEMPLATE, load_template
+from tests.conftest import jpeg_bytes
+
+pytestmark = pytest.mark.slow
+
+CATDOG = [sys.executable, "-m", "catdog_cli.main"]
+
+
+@pytest.fixture(scope="module")
+def cli_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A user's shell: no AWS endpoint or credentials exported, only where the state file goes."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CATDOG_"))}
+    env["CATDOG_STATE_FILE"] = str(tmp_path_factory.mktemp("state") / "local.json")
+    return env
+
+
+@pytest.fixture(scope="module")
+def server(cli_env: dict[str, str]) -> Iterator[LocalState]:
+    state_file = Path(cli_env["CATDOG_STATE_FILE"])
+    proc = subprocess.Popen([*CATDOG, "local", "up", "--port", str(free_port())], env=cli_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while not state_file.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"catdog local up did not start: {proc.stdout.read() if proc.stdout else ''}")
+        time.sleep(0.2)
+    yield LocalState.load(state_file)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out
+    assert "export AWS_ENDPOINT_URL=http://127.0.0.1:" in out
+    assert not state_file.exists(), "local up must remove its state file when it stops"
+
+
+@pytest.fixture
+def aws(server: LocalState, monkeypatch: pytest.MonkeyPatch) -> LocalState:
+    """Point this test process's boto3 at the server (the CLI subprocesses find it via the state file)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", server.region)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    for url in (server.queue_url, server.dlq_url):
+        _drain(url)
+    return server
+
+
+def _drain(url: str) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs")
+    out = []
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        if not got:
+            return out
+        for m in got:
+            out.append(m)
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def _keys(messages: list[dict[str, Any]]) -> list[str]:
+    return sorted(e.key for m in messages for e in events_from_sqs_body(m["Body"]))
+
+
+def _catdog(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CATDOG, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_resources_match_the_template(aws: LocalState) -> None:
+    template = load_template(DEFAULT_TEMPLATE)
+    res = template["Resources"]
+    notifications = boto3.client("s3").get_bucket_notification_configuration(Bucket=aws.bucket)
+    queue_confs = notifications["QueueConfigurations"]
+    assert len(queue_confs) == len(res["ImagesBucket"]["Properties"]["NotificationConfiguration"]
+                                   ["QueueConfigurations"])
+    assert {c["QueueArn"] for c in queue_confs} == {aws.queue_arn}
+    rules = [{r["Name"].lower(): r["Value"] for r in c["Filter"]["Key"]["FilterRules"]} for c in queue_confs]
+    assert all(r["prefix"] == "uploads/" for r in rules)
+    assert {r["suffix"] for r in rules} >= {".jpg", ".JPG", ".png", ".webp"}
+
+    sqs = boto3.client("sqs")
+    attrs = sqs.get_queue_attributes(QueueUrl=aws.queue_url, AttributeNames=["All"])["Attributes"]
+    redrive = json.loads(attrs["RedrivePolicy"])
+    assert int(redrive["maxReceiveCount"]) == int(template["Parameters"]["MaxReceiveCount"]["Default"])
+    assert redrive["deadLetterTargetArn"].endswith(":catdog-images-dlq")
+    assert int(attrs["VisibilityTimeout"]) == res["ImagesQueue"]["Properties"]["VisibilityTimeout"]
+
+    table = boto3.client("dynamodb").describe_table(TableName=aws.table)["Table"]
+    assert table["KeySchema"] == res["ResultsTable"]["Properties"]["KeySchema"]
+    (gsi,) = table["GlobalSecondaryIndexes"]
+    (declared,) = res["ResultsTable"]["Properties"]["GlobalSecondaryIndexes"]
+    assert (gsi["IndexName"], gsi["KeySchema"]) == (declared["IndexName"], declared["KeySchema"])
+    assert aws.function_environment["RESULTS_TABLE"] == aws.table
+    assert (aws.batch_size, aws.batching_window_s) == (10, 5.0)
+
+
+def test_an_image_put_into_the_bucket_reaches_the_queue(aws: LocalState) -> None:
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=aws.bucket, Key="uploads/holiday pics/ça va+1.jpg", Body=jpeg_bytes())
+    s3.put_object(Bucket=aws.bucket, Key="models/not-an-upload.jpg", Body=jpeg_bytes())  # must not trigger
+    s3.put_object(Bucket=aws.bucket, Key="uploads/readme.txt", Body=b"not an image suffix")
+    time.sleep(0.5)
+    assert _keys(_drain(aws.queue_url)) == ["uploads/holiday pics/ça va+1.jpg"]
+
+
+def test_a_message_that_keeps_failing_ends_in_the_dlq(aws: LocalState, cli_env: dict[str, str]) -> None:
+    """No model is published: every delivery fails (a ModelError), until SQS moves it to the DLQ."""
+    s3 = boto3.client("s3")
+    s3.delete_object(Bucket=aws.bucket, Key="models/latest.json")
+    s3.put_object(Bucket=aws.bucket, Key="uploads/orphan.jpg", Body=jpeg_bytes())
+    run = _catdog(cli_env, "local", "worker", "--until-empty", "--retry-delay", "0", "--wait", "1",
+                  "--batch-window", "0")
+    assert run.returncode == 0, run.stderr
+    assert f"{aws.max_receive_count} failed deliveries" in run.stderr
+    assert _keys(_drain(aws.dlq_url)) == ["uploads/orphan.jpg"]
+    assert "Item" not in boto3.client("dynamodb").get_item(
+        TableName=aws.table, Key={"image": {"S": f"s3://{aws.bucket}/uploads/orphan.jpg"}})
+
+
+def test_upload_worker_results_end_to_end(aws: LocalState, cli_env: dict[str, str], tmp_path: Path) -> None:
+    from tests.model_factory import build_tiny_model_dir
+    from training_job.publish import publish_model
+
+    publish_model(build_tiny_model_dir(tmp_path / "model"), f"s3://{aws.bucket}/models/", min_accuracy=0)
+    photos = tmp_path / "photos"
+    (photos / "red ones").mkdir(parents=True)
+    (photos / "red ones" / "rød+kat.jpg").write_bytes(jpeg_bytes(color=(230, 20, 20)))
+    (photos / "blue dog.png").write_bytes(jpeg_bytes(color=(20, 20, 230)))
+    (photos / "broken.jpg").write_bytes(b"this is not a jpeg")
+
+    up = _catdog(cli_env, "upload", str(photos), "--quiet")  # no --bucket: the state file names it
+    assert up.returncode == 0, up.stderr
+    assert "uploaded 3 files" in up.stdout
+    run = _catdog(cli_env, "local", "worker", "--until-empty", "--retry-delay", "0", "--wait", "1",
+                  "--batch-window", "0")
+    assert run.returncode == 0, run.stderr
+
+    cats = json.loads(_catdog(cli_env, "results", "--label", "cat", "--format", "json").stdout)
+    assert [i["image"] for i in cats] == [f"s3://{aws.bucket}/uploads/red ones/rød+kat.jpg"]
+    assert cats[0]["model_version"] == "test-v1" and cats[0]["status"] == "classified"
+    dogs = json.loads(_catdog(cli_env, "results", "--label", "dog", "--format", "json").stdout)
+    assert [i["image"] for i in dogs] == [f"s3://{aws.bucket}/uploads/blue dog.png"]
+    failed = json.loads(_catdog(cli_env, "results", "--status", "failed", "--format", "json").stdout)
+    assert [(i["image"].rsplit("/", 1)[-1], i["reason"]) for i in failed] == [("broken.jpg", "not_an_image")]
+    assert _drain(aws.dlq_url) == []
