@@ -28,7 +28,7 @@ install: $(STAMP) $(TOOLS_STAMP)
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/cfn-lint template.yaml infra/*.yaml
+	$(BIN)/cfn-lint template.yaml $(wildcard infra/*.yaml)
 
 # IaC security scan (least privilege, encryption, public access); justified skips in .checkov.yaml.
 security: $(TOOLS_STAMP)
