@@ -96,3 +96,16 @@ def test_sub_literal_and_join_select() -> None:
     assert r.resolve({"Fn::Select": [1, {"Fn::Split": [",", {"Ref": "P"}]}]}) == "b"
     assert r.resolve({"Fn::Join": ["-", ["x", {"Ref": "AWS::Region"}]]}) == "x-eu-west-1"
     assert r.resolve({"Fn::Sub": ["${X}!", {"X": {"Ref": "AWS::AccountId"}}]}) == "111122223333!"
+
+
+def test_events_env_json_only_overrides_variables_the_template_declares(template: dict[str, Any]) -> None:
+    """SAM silently ignores --env-vars entries the template does not define."""
+    import json
+
+    from tests.conftest import REPO
+
+    env = json.loads((REPO / "events" / "env.json").read_text())
+    declared = set(template["Resources"]["ClassifyFunction"]["Properties"]["Environment"]["Variables"])
+    assert set(env) == {"ClassifyFunction"}
+    assert set(env["ClassifyFunction"]) <= declared
+    assert env["ClassifyFunction"]["AWS_ENDPOINT_URL"].startswith("http://")
