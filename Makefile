@@ -9,7 +9,7 @@ TOOLS_STAMP := $(TOOLS)/.installed
 # Where the data set and the ImageNet weights live (read in place, never copied into git).
 SHARED ?= $(abspath ../shared)
 
-.PHONY: install test lint cfn-lint security demo layer benchmark-train benchmark-lambda clean
+.PHONY: install test lint cfn-lint security demo layer benchmark-train benchmark-lambda train-aws clean
 
 # Re-runs only when the dependency pins change: a no-op on an up-to-date checkout.
 $(STAMP): pyproject.toml constraints.txt
@@ -48,6 +48,10 @@ benchmark-train: install
 
 benchmark-lambda: install
 	$(BIN)/python benchmarks/lambda_benchmark.py
+
+# The training job on AWS (needs docker, the aws CLI and a deployed infra/training.yaml; see README).
+train-aws:
+	infra/submit_training.sh
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache
