@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from catdog_cli.local_aws import DEFAULT_PORT, DEFAULT_REGION
+from catdog_cli.local_aws import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGION
 from catdog_cli.upload import DEFAULT_PREFIX
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
@@ -26,7 +26,7 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     from catdog_cli.local_state import LocalState, clear
     from catdog_cli.provision import provision
 
-    with LocalAws(port=args.port) as aws:
+    with LocalAws(port=args.port, host=args.host) as aws:
         apply_endpoint_env(aws.endpoint, args.region)
         stack = provision(template_path=args.template, stack_name=args.stack_name, region=args.region)
         state = state_from_stack(stack, aws.endpoint)
@@ -200,6 +200,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     up = local_sub.add_parser("up", help="start a local AWS endpoint with the template's resources")
     up.add_argument("--port", type=int, default=DEFAULT_PORT,
                     help=f"listen on 127.0.0.1:PORT (default {DEFAULT_PORT})")
+    up.add_argument("--host", default=DEFAULT_HOST,
+                    help=f"address to bind (default {DEFAULT_HOST}; 0.0.0.0 lets `sam local invoke`'s "
+                         "container reach it as host.docker.internal - anyone on your network could too)")
     up.add_argument("--region", default=DEFAULT_REGION,
                     help=f"region name for the resources (default {DEFAULT_REGION})")
     up.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE, help="SAM template to provision from")

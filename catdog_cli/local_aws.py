@@ -27,6 +27,9 @@ DUMMY_CREDENTIALS: dict[str, str] = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET
 
 
 def endpoint_url(port: int, host: str = DEFAULT_HOST) -> str:
+    """The URL clients on this machine use; a wildcard bind is still reached through loopback."""
+    if host in ("0.0.0.0", "::", ""):
+        host = DEFAULT_HOST
     return f"http://{host}:{port}"
 
 
@@ -94,7 +97,7 @@ class LocalAws:
         return endpoint_url(self.port, self.host)
 
     def start(self) -> LocalAws:
-        if port_in_use(self.port, self.host):
+        if port_in_use(self.port, DEFAULT_HOST if self.host in ("0.0.0.0", "::") else self.host):
             raise CatdogError(
                 f"port {self.port} on {self.host} is already in use (another `catdog local up`?); "
                 "pick another with --port"
