@@ -30,10 +30,21 @@ def load_module(path: str | Path = FUNCTION_FILE, module_name: str = "app") -> M
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot import {path}")
+    _reset_powertools_cold_start()
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module  # as Lambda's runtime does
     spec.loader.exec_module(module)
     return module
+
+
+def _reset_powertools_cold_start() -> None:
+    """Powertools tracks "cold start" per process; a freshly loaded handler is a new container."""
+    metrics_flag = sys.modules.get("aws_lambda_powertools.metrics.provider.cold_start")
+    if metrics_flag is not None:
+        metrics_flag.reset_cold_start_flag()
+    logger_module = sys.modules.get("aws_lambda_powertools.logging.logger")
+    if logger_module is not None and hasattr(logger_module, "is_cold_start"):
+        logger_module.is_cold_start = True
 
 
 def load_handler(path: str | Path = FUNCTION_FILE, attribute: str = "handler") -> Handler:

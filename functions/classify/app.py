@@ -8,7 +8,7 @@ transient error come back in `batchItemFailures`. TensorFlow is never imported o
 
 from __future__ import annotations
 
-import os
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -91,7 +91,15 @@ def classify(events: list[ObjectEvent]) -> tuple[list[Outcome], str | None]:
     return outcomes, version
 
 
-def write_outcome(outcome: Outcome, version: str | None) -> None:
+def emit_label_counts(counts: Counter[str]) -> None:
+    """One EMF line per label per invocation (a `label` dimension), not one per image."""
+    for label, count in sorted(counts.items()):
+        with single_metric(name="ImagesByLabel", unit=MetricUnit.Count, value=count,
+                           namespace=metrics.namespace) as metric:
+            metric.add_dimension(name="label", value=label)
+
+
+def write_outcome(outcome: Outcome, version: str | None, labels: Counter[str]) -> None:
     """Write one outcome; raises (→ retry) on a transient error or a failed write."""
     with image_scope(outcome.event):
         written = runtime().batch.write(outcome, version)
@@ -100,9 +108,7 @@ def write_outcome(outcome: Outcome, version: str | None) -> None:
         if written and outcome.status == CLASSIFIED:
             assert outcome.prediction is not None
             metrics.add_metric(name="ImagesClassified", unit=MetricUnit.Count, value=1)
-            with single_metric(name="ImagesByLabel", unit=MetricUnit.Count, value=1,
-                               namespace=metrics.namespace) as metric:
-                metric.add_dimension(name="label", value=outcome.prediction.label)
+            labels[outcome.prediction.label] += 1
             logger.info("classified", extra={"label": outcome.prediction.label,
                                              "confidence": round(outcome.prediction.confidence, 4)})
         elif written and outcome.status == FAILED:
@@ -126,17 +132,21 @@ def handle_sqs(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     it = iter(outcomes)
     per_message = {mid: [next(it) for _ in evs] for mid, evs in by_message.items()}
 
+    labels: Counter[str] = Counter()
+
     def record_handler(record: SQSRecord) -> None:  # BatchProcessor calls it as handler(record=...)
         with logger.append_context_keys(message_id=record.message_id):
             try:
                 for outcome in per_message[record.message_id]:
-                    write_outcome(outcome, version)
+                    write_outcome(outcome, version, labels)
             except Exception as exc:
                 logger.warning("message goes back to the queue: %s: %s", type(exc).__name__, exc)
                 raise
 
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor,
-                                    context=context)
+    response = process_partial_response(event=event, record_handler=record_handler, processor=processor,
+                                        context=context)
+    emit_label_counts(labels)
+    return response
 
 
 def handle_s3(event: dict[str, Any]) -> dict[str, Any]:
@@ -145,11 +155,13 @@ def handle_s3(event: dict[str, Any]) -> dict[str, Any]:
     logger.set_correlation_id((records[0].get("responseElements") or {}).get("x-amz-request-id"))
     outcomes, version = classify(object_events(event))
     errors: list[BaseException] = []
+    labels: Counter[str] = Counter()
     for outcome in outcomes:
         try:
-            write_outcome(outcome, version)
+            write_outcome(outcome, version, labels)
         except Exception as exc:
             errors.append(exc)
+    emit_label_counts(labels)
     if errors:
         raise errors[0]
     counts: dict[str, int] = {}
@@ -170,6 +182,3 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return handle_sqs(event, context)
     return handle_s3(event)
 
-
-if os.environ.get("CATDOG_PRELOAD_MODEL") == "1":  # optional: pay the model load during init
-    runtime().store.get()

@@ -462,3 +462,31 @@ def test_direct_s3_invoke_raises_on_transient_errors_so_lambda_retries(
     with pytest.raises(ClientError, match="SlowDown"):
         invoke(app, {"Records": [s3_record(stack, "uploads/t.jpg", "01")]})
     assert items(stack) == {}
+
+
+def test_metrics_count_classified_failed_and_labels(stack: Stack, app: ModuleType, models: dict[str, Path],
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    publish(stack, models["v1"])
+    put(stack, "uploads/r1.jpg", jpeg_bytes(color=RED))
+    put(stack, "uploads/r2.jpg", jpeg_bytes(color=RED))
+    put(stack, "uploads/b.jpg", jpeg_bytes(color=BLUE))
+    put(stack, "uploads/bad.jpg", b"nope")
+    event = drain_as_sqs_event(stack)
+    capsys.readouterr()
+
+    invoke(app, event)
+
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    totals: dict[str, float] = {}
+    by_label: dict[str, float] = {}
+    for doc in emf:
+        for metric in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+            value = doc[metric["Name"]]
+            value = sum(value) if isinstance(value, list) else value
+            if metric["Name"] == "ImagesByLabel":
+                by_label[doc["label"]] = by_label.get(doc["label"], 0) + value
+            else:
+                totals[metric["Name"]] = totals.get(metric["Name"], 0) + value
+    assert (totals["ImagesClassified"], totals["ImagesFailed"]) == (3, 1)
+    assert by_label == {"cat": 2, "dog": 1}
+    assert totals["ColdStart"] == 1 and totals["ModelLoadTime"] > 0 and "InferenceLatency" in totals
