@@ -490,3 +490,34 @@ def test_metrics_count_classified_failed_and_labels(stack: Stack, app: ModuleTyp
     assert (totals["ImagesClassified"], totals["ImagesFailed"]) == (3, 1)
     assert by_label == {"cat": 2, "dog": 1}
     assert totals["ColdStart"] == 1 and totals["ModelLoadTime"] > 0 and "InferenceLatency" in totals
+
+
+def test_an_answer_without_sequencer_keeps_the_stored_one_for_later_ordering(
+        stack: Stack, app: ModuleType, models: dict[str, Path]) -> None:
+    """A backfill (no sequencer) re-answers an image; a late, older delete must still lose."""
+    publish(stack, models["v1"])
+    key = "uploads/kept.jpg"
+    put(stack, key, jpeg_bytes(color=BLUE))
+    invoke(app, sqs_event(stack, {"up": {"Records": [s3_record(stack, key, "30")]}}))
+    put(stack, key, jpeg_bytes(color=RED))
+    invoke(app, sqs_event(stack, {"backfill": {"Records": [s3_record(stack, key)]}}))
+    item = items(stack)[uri(stack, key)]
+    assert (item["label"], item["sequencer"][-2:]) == ("cat", "30")
+
+    late_delete = {"Records": [s3_record(stack, key, "20", "ObjectRemoved:Delete")]}
+    invoke(app, sqs_event(stack, {"late": late_delete}))
+
+    assert items(stack)[uri(stack, key)]["status"] == "classified"
+
+
+def test_a_failed_answer_replaces_a_classified_one_completely(stack: Stack, app: ModuleType,
+                                                               models: dict[str, Path]) -> None:
+    publish(stack, models["v1"])
+    key = "uploads/replaced.jpg"
+    put(stack, key, jpeg_bytes(color=RED))
+    invoke(app, sqs_event(stack, {"a": {"Records": [s3_record(stack, key, "01")]}}))
+    put(stack, key, b"now it is text")
+    invoke(app, sqs_event(stack, {"b": {"Records": [s3_record(stack, key, "02")]}}))
+    item = items(stack)[uri(stack, key)]
+    assert item["status"] == "failed"
+    assert not {"label", "confidence", "scores", "width"} & set(item), "no stale fields from the old answer"

@@ -20,6 +20,9 @@ from catdog.s3_events import ObjectEvent
 CLASSIFIED = "classified"
 FAILED = "failed"
 DELETED = "deleted"
+#: Everything an answer may set; a new answer removes the ones it does not have.
+RESULT_FIELDS = ("status", "label", "confidence", "scores", "model_version", "etag", "size_bytes", "width",
+                 "height", "format", "error", "reason", "processed_at")
 
 
 def utc_now() -> str:
@@ -55,20 +58,32 @@ class ResultsTable:
         return cls((session or boto3).resource("dynamodb").Table(name))
 
     def _put(self, event: ObjectEvent, item: dict[str, Any]) -> bool:
-        """Write unless a same-or-newer event already answered; False when skipped as stale."""
-        item = {k: v for k, v in item.items() if v is not None}
-        item.update(image=event.uri, processed_at=utc_now())
+        """Write unless a same-or-newer event already answered; False when skipped as stale.
+
+        An UpdateItem that SETs what this answer has and REMOVEs the other result fields: unlike
+        a PutItem it keeps a stored `sequencer` when this event has none (a backfill), so the
+        ordering guard still holds for late events afterwards.
+        """
+        values = {k: v for k, v in item.items() if v is not None}
+        values["processed_at"] = utc_now()
         if event.sequencer:
-            item["sequencer"] = event.sequencer
-        kwargs: dict[str, Any] = {"Item": item}
+            values["sequencer"] = event.sequencer
+        names = {f"#{i}": name for i, name in enumerate((*RESULT_FIELDS, "sequencer"))}
+        alias = {name: key for key, name in names.items()}
+        sets = [f"{alias[k]} = :{alias[k][1:]}" for k in values]
+        removes = [alias[k] for k in RESULT_FIELDS if k not in values]
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        kwargs: dict[str, Any] = {
+            "Key": {"image": event.uri},
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": {a: n for a, n in names.items() if n in values or a in removes},
+            "ExpressionAttributeValues": {f":{alias[k][1:]}": v for k, v in values.items()},
+        }
         if event.sequencer:
-            kwargs.update(
-                ConditionExpression="attribute_not_exists(#seq) OR #seq < :seq",
-                ExpressionAttributeNames={"#seq": "sequencer"},
-                ExpressionAttributeValues={":seq": event.sequencer},
-            )
+            seq = alias["sequencer"]
+            kwargs["ConditionExpression"] = f"attribute_not_exists({seq}) OR {seq} < :{seq[1:]}"
         try:
-            self._table.put_item(**kwargs)
+            self._table.update_item(**kwargs)
         except self._conditional_failed:
             return False
         return True
