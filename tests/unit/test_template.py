@@ -55,7 +55,7 @@ def test_role_reads_only_uploads_and_models(template: dict[str, Any]) -> None:
     assert by_action["s3:GetObject"]["Resource"] == [f"{bucket_arn}/uploads/*", f"{bucket_arn}/models/*"]
     assert by_action["s3:ListBucket"]["Condition"]["StringLike"]["s3:prefix"] == ["uploads/*", "models/*"]
     assert not any(a.startswith("s3:Put") or a.startswith("s3:Delete") for a in by_action)
-    assert by_action["dynamodb:PutItem"]["Resource"] == "arn:ResultsTable"
+    assert by_action["dynamodb:UpdateItem"]["Resource"] == "arn:ResultsTable"
     assert by_action["sqs:DeleteMessage"]["Resource"] == "arn:ImagesQueue"
 
 
