@@ -8,6 +8,7 @@ handler -> results table; then it reads the table back and scores it against the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -224,7 +225,12 @@ def run_demo(cfg: DemoConfig) -> int:
     print(f"[1/5] model: {how}", flush=True)
 
     port = cfg.port or free_port()
-    with LocalAws(port=port) as aws, endpoint_env(aws.endpoint), tempfile.TemporaryDirectory() as tmp:
+    with (
+        LocalAws(port=port) as aws,
+        endpoint_env(aws.endpoint),
+        tempfile.TemporaryDirectory() as tmp,
+        contextlib.ExitStack() as stack_exit,
+    ):
         stack = provision()
         queue_name = stack.queue_url.rsplit("/", 1)[-1]
         print(f"[2/5] local AWS on {aws.endpoint}: bucket {stack.bucket}, queue {queue_name}, "
@@ -245,10 +251,18 @@ def run_demo(cfg: DemoConfig) -> int:
         print(f"[4/5] uploaded {len(report.uploaded)} photos ({report.bytes / 1e6:.1f} MB) "
               f"under s3://{stack.bucket}/uploads/validation/", flush=True)
 
-        # One JSON log line and one metrics blob per image would drown the demo's own report.
+        # One JSON log line and one metrics blob per batch would drown the demo's own report:
+        # INFO logs are off and what the handler prints (EMF metrics) goes to a log file.
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-        handler, context_factory = prepare_handler(stack.function_environment())
+        handler_log_path = cache_root(cfg).parent / "demo-handler.log"
+        handler_log_path.parent.mkdir(parents=True, exist_ok=True)
+        handler_log = stack_exit.enter_context(handler_log_path.open("w"))
+        real_handler, context_factory = prepare_handler(stack.function_environment())
+
+        def handler(event: dict[str, Any], context: Any) -> Any:
+            with contextlib.redirect_stdout(handler_log):
+                return real_handler(event, context)
+
         batch_size, window = event_source_settings(stack)
         sqs = boto3.client("sqs")
         # The window only makes Lambda wait for a fuller batch; everything is queued already.
@@ -271,6 +285,7 @@ def run_demo(cfg: DemoConfig) -> int:
         print(f"[5/5] processed through queue + worker + handler in {stats.seconds:.1f}s "
               f"({stats.batches} batches, {stats.failed} failed deliveries)", flush=True)
         print_summary(summary, stack.table, time.perf_counter() - started)
+        print(f"(the handler's metrics output is in {handler_log_path})")
         if cfg.keep_running:
             keep_serving(stack, aws.endpoint)
     return 0 if summary.missing == 0 and summary.failed == 0 else 1
