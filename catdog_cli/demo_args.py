@@ -9,7 +9,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 #: The data set shipped next to the checkout on machines without internet (see ../shared/README.md);
 #: CATDOG_SHARED moves it, as it does for the tests.
-SHARED_ZIP = Path(os.environ.get("CATDOG_SHARED", REPO.parent / "shared")) / "data" / "cats_and_dogs_filtered.zip"
+SHARED = Path(os.environ.get("CATDOG_SHARED", REPO.parent / "shared"))
+SHARED_ZIP = SHARED / "data" / "cats_and_dogs_filtered.zip"
 CANONICAL_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
 
 
