@@ -219,3 +219,13 @@ def test_object_size_and_pixel_caps_default_to_the_documented_values(app_templat
     from catdog.config import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_OBJECT_BYTES
 
     assert (DEFAULT_MAX_OBJECT_BYTES, DEFAULT_MAX_IMAGE_PIXELS) == (20 * 1024 * 1024, 50_000_000)
+
+
+def test_s3_writes_anywhere_are_confined_to_the_models_prefix(template: dict[str, Any]) -> None:
+    """Only the training job writes objects, and only model files: a role that could write
+    uploads/ could feed the classifier, and one that could write elsewhere could overwrite data."""
+    for where, st in _allow_statements(template):
+        writes = [a for a in _as_list(st.get("Action", [])) if a.startswith("s3:") and not _is_read(a)]
+        if writes:
+            targets = [_text(r) for r in _as_list(st["Resource"])]
+            assert all(t.endswith("/models/*") for t in targets), f"{where}: {writes} on {targets}"
