@@ -7,6 +7,7 @@ handler, like any Powertools function, reads its configuration at import time.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -58,5 +59,9 @@ def read_event(path: str | Path) -> dict[str, Any]:
 
 
 def invoke(event: dict[str, Any], variables: Mapping[str, str]) -> Any:
-    handler, context = prepare_handler(variables)
-    return handler(event, context())
+    """Like `sam local invoke`: the function's own output (logs, EMF metrics) goes to stderr, so
+    stdout carries only the response. The import happens inside the redirect because Powertools'
+    Logger binds its stream when the module is imported."""
+    with contextlib.redirect_stdout(sys.stderr):
+        handler, context = prepare_handler(variables)
+        return handler(event, context())

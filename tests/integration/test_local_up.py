@@ -166,3 +166,27 @@ def test_upload_worker_results_end_to_end(aws: LocalState, cli_env: dict[str, st
     failed = json.loads(_catdog(cli_env, "results", "--status", "failed", "--format", "json").stdout)
     assert [(i["image"].rsplit("/", 1)[-1], i["reason"]) for i in failed] == [("broken.jpg", "not_an_image")]
     assert _drain(aws.dlq_url) == []
+
+
+def test_invoke_runs_the_handler_on_the_shipped_event_file(aws: LocalState, cli_env: dict[str, str],
+                                                           tmp_path: Path) -> None:
+    """`catdog invoke -e events/sqs-s3.json`: the names in that file are the local stack's."""
+    from tests.model_factory import build_tiny_model_dir
+    from training_job.publish import publish_model
+
+    event_file = Path(__file__).resolve().parents[2] / "events" / "sqs-s3.json"
+    event = json.loads(event_file.read_text())
+    keys = [e.key for r in event["Records"] for e in events_from_sqs_body(r["body"])]
+    assert keys, "the example event names at least one image"
+    s3 = boto3.client("s3")
+    for key in keys:
+        s3.put_object(Bucket=aws.bucket, Key=key, Body=jpeg_bytes(color=(230, 10, 10)))
+    publish_model(build_tiny_model_dir(tmp_path / "model"), f"s3://{aws.bucket}/models/", min_accuracy=0)
+
+    run = _catdog(cli_env, "invoke", "--event", str(event_file))
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {"batchItemFailures": []}  # stdout is the response only, like SAM
+    ddb = boto3.client("dynamodb")
+    for key in keys:
+        item = ddb.get_item(TableName=aws.table, Key={"image": {"S": f"s3://{aws.bucket}/{key}"}})["Item"]
+        assert (item["status"]["S"], item["label"]["S"]) == ("classified", "cat")
