@@ -56,6 +56,23 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------- local env
+
+
+def cmd_local_env(args: argparse.Namespace) -> int:
+    """`eval "$(catdog local env)"`: any tool in this shell (aws, sam, catdog publish) uses the stack."""
+    from catdog_cli.local_aws import export_lines
+    from catdog_cli.local_state import LocalState
+
+    state = LocalState.load()
+    for line in export_lines(state.endpoint, state.region):
+        print(line)
+    print(f"export CATDOG_BUCKET={state.bucket}")
+    print(f"export CATDOG_TABLE={state.table}")
+    print(f"export CATDOG_QUEUE_URL={state.queue_url}")
+    return 0
+
+
 # ------------------------------------------------------------------------------- local worker
 
 
@@ -195,7 +212,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     local = sub.add_parser("local", help="run the pipeline's AWS pieces on this machine (moto)")
-    local_sub = local.add_subparsers(dest="local_command", metavar="{up,worker}", required=True)
+    local_sub = local.add_subparsers(dest="local_command", metavar="{up,worker,env}", required=True)
 
     up = local_sub.add_parser("up", help="start a local AWS endpoint with the template's resources")
     up.add_argument("--port", type=int, default=DEFAULT_PORT,
@@ -224,6 +241,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     worker.add_argument("--wait", type=int, default=20, metavar="S",
                         help="long-poll seconds (0-20, default 20)")
     worker.set_defaults(func=cmd_local_worker)
+
+    env = local_sub.add_parser(
+        "env", help='print the exports for the running local stack: eval "$(catdog local env)"'
+    )
+    env.set_defaults(func=cmd_local_env)
 
     upload = sub.add_parser("upload", help="upload photos (files or directories) under the upload prefix")
     upload.add_argument("paths", nargs="+", metavar="PATH", help="files or directories (recursive)")

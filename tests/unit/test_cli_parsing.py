@@ -11,6 +11,7 @@ from catdog_cli.main import build_parser, main
 
 SUBCOMMANDS = [
     ["train"], ["evaluate"], ["predict"], ["publish"], ["local"], ["local", "up"], ["local", "worker"],
+    ["local", "env"],
     ["upload"], ["invoke"], ["results"], ["backfill"], ["demo"],
 ]
 
@@ -127,3 +128,12 @@ def test_a_corrupt_state_file_is_one_clear_error(tmp_path: Path, capsys: pytest.
     Path(tmp_path / "absent.json").write_text("{half")
     err = _one_line_error(["results"], capsys)
     assert "not valid JSON" in err and "catdog local up" in err
+
+
+def test_local_env_prints_exports_for_the_running_stack(capsys: pytest.CaptureFixture[str]) -> None:
+    _state("http://127.0.0.1:5123").save()
+    assert main(["local", "env"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "export AWS_ENDPOINT_URL=http://127.0.0.1:5123" in lines
+    assert "export CATDOG_BUCKET=bkt" in lines and "export CATDOG_TABLE=tbl" in lines
+    assert all(line.startswith("export ") for line in lines)  # safe to eval
