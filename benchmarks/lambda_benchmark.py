@@ -54,7 +54,7 @@ NAIVE_COLD = r"""
 import sys, time
 t0 = time.perf_counter()
 import tensorflow as tf
-model = tf.keras.models.load_model(sys.argv[1] + "/model.h5", compile=False)
+model = tf.keras.models.load_model(sys.argv[1] + "/model.h5", compile=False, safe_mode=True)
 t1 = time.perf_counter()
 print("COLD", t1 - t0, True)
 """
@@ -138,7 +138,7 @@ def warm_naive(model: Path, images: list[tuple[str, bytes]], labels: list[str]) 
     import tensorflow as tf
     from PIL import Image
 
-    net = tf.keras.models.load_model(str(model / "model.h5"), compile=False)
+    net = tf.keras.models.load_model(str(model / "model.h5"), compile=False, safe_mode=True)
     h, w = net.input_shape[1:3]
 
     def handle(data: bytes) -> str:
