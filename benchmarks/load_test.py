@@ -23,6 +23,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import resource
 import statistics
 import sys
 import tempfile
@@ -108,7 +109,8 @@ def worker_main(index: int, env: dict[str, str], queue_url: str, queue_arn: str,
         if messages:
             stats.add(worker.process(messages))
     stats.seconds = time.perf_counter() - started
-    out.put((index, {**asdict(stats), "done": done}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out.put((index, {**asdict(stats), "done": done, "cpu_s": usage.ru_utime + usage.ru_stime}))
 
 
 # ------------------------------------------------------------------------------------------ a run
@@ -133,6 +135,7 @@ class RunResult:
     latency_ms: dict[str, float] = field(default_factory=dict)
     checks: dict[str, Any] = field(default_factory=dict)
     deliveries: dict[str, int] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
@@ -240,10 +243,12 @@ def run_once(name: str, endpoint: str, photos: dict[str, list[bytes]], model_dir
     stop.set()
     deliveries: dict[str, int] = {"received": 0, "succeeded": 0, "failed": 0, "handler_errors": 0}
     answered: dict[str, list[float]] = {}
+    worker_cpu_s = 0.0
     for _ in procs:
         _, stats = out.get(timeout=60)
         for k in deliveries:
             deliveries[k] += int(stats[k])
+        worker_cpu_s += float(stats["cpu_s"])
         for key, when in stats["done"]:
             answered.setdefault(key, []).append(when)
     for p in procs:
@@ -283,6 +288,13 @@ def run_once(name: str, endpoint: str, photos: dict[str, list[bytes]], model_dir
     deliveries["redelivered"] = deliveries["received"] - deliveries["failed"] - deliveries["events"]
     deliveries["keys_without_answer"] = sum(t is None for t in first_final.values())
     result.deliveries = deliveries
+    mine = resource.getrusage(resource.RUSAGE_SELF)
+    result.cpu = {
+        "workers_s": round(worker_cpu_s, 1),
+        "worker_ms_per_image": round(worker_cpu_s * 1000 / max(1, deliveries["succeeded"]), 1),
+        # this process = the moto server (S3, SQS, DynamoDB for every call) + the uploads, since start
+        "moto_and_uploads_s_cumulative": round(mine.ru_utime + mine.ru_stime, 1),
+    }
     result.checks = {
         "uploads": len(plan), "distinct_keys": len(keys), "items": len(items),
         "missing": len(missing), "duplicated": len(duplicated), "unexpected": len(unexpected),
@@ -306,8 +318,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"Command: `{report['command']}`",
         "",
         "| run | workers | uploads (re-uploads) | images/s | latency p50 / p95 / p99 / max (ms) | "
-        "items | lost | duplicated | stale | DLQ | retried / redelivered |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "items | lost | duplicated | stale | DLQ | retried / redelivered | worker CPU ms/image |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in report["runs"]:
         lat, c, d = r["latency_ms"], r["checks"], r["deliveries"]
@@ -315,13 +327,15 @@ def to_markdown(report: dict[str, Any]) -> str:
             f"| {r['name']} | {r['workers']} | {c['uploads']} ({r['reuploads']}) | {r['images_per_s']} | "
             f"{lat.get('p50')} / {lat.get('p95')} / {lat.get('p99')} / {lat.get('max')} | {c['items']} | "
             f"{c['missing']} | {c['duplicated']} | {c['stale_etag']} | {c['dlq']} | "
-            f"{d['failed']} / {d['redelivered']} |")
+            f"{d['failed']} / {d['redelivered']} | {r['cpu']['worker_ms_per_image']} |")
     last = report["runs"][-1]
     c = last["checks"]
     verdict = "passed" if report["ok"] else "FAILED"
     lines += ["", (f"Main run: {c['labels_match_the_photo']}/{c['distinct_keys']} labels match the photo's "
                    f"class; {c['reuploaded_now_dog']}/{last['reuploads']} re-uploaded cat→dog keys now say "
-                   f"dog. All checks {verdict}.")]
+                   f"dog. CPU: the workers (handler, incl. cold starts) {last['cpu']['workers_s']} s, this "
+                   f"process (moto server for every S3/SQS/DynamoDB call + uploads, both runs) "
+                   f"{last['cpu']['moto_and_uploads_s_cumulative']} s. All checks {verdict}.")]
     return "\n".join(lines) + "\n"
 
 
