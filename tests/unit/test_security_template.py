@@ -229,3 +229,14 @@ def test_s3_writes_anywhere_are_confined_to_the_models_prefix(template: dict[str
         if writes:
             targets = [_text(r) for r in _as_list(st["Resource"])]
             assert all(t.endswith("/models/*") for t in targets), f"{where}: {writes} on {targets}"
+
+
+def test_the_function_queue_dead_letters_so_no_lambda_dlq_is_needed(app_template: dict[str, Any]) -> None:
+    """.checkov.yaml skips CKV_AWS_116 (Lambda DLQ) because the SQS source queue has a redrive policy."""
+    for _, props in _resources(app_template, "AWS::Serverless::Function"):
+        for event in (props.get("Events") or {}).values():
+            if event.get("Type") == "SQS":
+                queue_id = event["Properties"]["Queue"]["Fn::GetAtt"][0]
+                queue = app_template["Resources"][queue_id]["Properties"]
+                assert queue["RedrivePolicy"]["deadLetterTargetArn"], queue_id
+                assert "ReportBatchItemFailures" in event["Properties"]["FunctionResponseTypes"]
