@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import boto3
 import pytest
-from moto import mock_aws
 
 from catdog.s3_events import events_from_sqs_body
 from catdog.s3uri import S3Uri
 from catdog_cli.backfill import backfill
 from catdog_cli.main import main
-from catdog_cli.provision import Stack, provision
+from catdog_cli.provision import Stack
 
 REGION = "eu-west-1"
-
-
-@pytest.fixture
-def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(key, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield provision(stack_name="t", region=REGION)
 
 
 def _drain(url: str) -> list[str]:

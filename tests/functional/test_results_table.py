@@ -22,11 +22,7 @@ REGION = "eu-west-1"
 
 
 @pytest.fixture
-def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(key, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def stack(aws_env: None) -> Iterator[Stack]:
     with mock_aws():
         st = provision(stack_name="t", region=REGION)
         table = ResultsTable.named(st.table)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from catdog.s3_events import events_from_sqs_body
 from catdog_cli.main import main
-from catdog_cli.provision import Stack, provision
+from catdog_cli.provision import Stack
 from catdog_cli.upload import plan_uploads, upload_items
 from tests.conftest import jpeg_bytes
 
@@ -24,16 +22,6 @@ FILES = {
     "dogs/deep/er/100% dog.png": jpeg_bytes(color=(20, 200, 20)),
     "dogs/cafe\u0301.jpeg": jpeg_bytes(color=(20, 20, 200)),
 }
-
-
-@pytest.fixture
-def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(key, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield provision(stack_name="t", region=REGION)
 
 
 @pytest.fixture
