@@ -39,7 +39,7 @@ OURS_COLD = r"""
 import sys, time
 t0 = time.perf_counter()
 sys.path.insert(0, sys.argv[2])
-from catdog_cli.handler import load_module
+from catdog_local.lambda_runtime import load_module
 app = load_module()
 from catdog.classifier import Classifier
 from catdog.manifest import Manifest

@@ -3,10 +3,10 @@
     .venv/bin/python benchmarks/load_test.py [--images 2000] [--workers 3] [--reupload 200] [--model DIR]
 
 What it does, all against a moto server on a free local port (the `catdog local up` endpoint):
-1. provisions the template's bucket/queue/DLQ/table (catdog_cli.provision) and publishes a model
+1. provisions the template's bucket/queue/DLQ/table (catdog_local.provision) and publishes a model
    (the trained MobileNetV2 in build/ when there is one, else the tiny test model; the report says which);
 2. starts `--workers` worker PROCESSES, each the local SQS event source mapping
-   (catdog_cli.worker.Worker) calling a freshly imported `functions/classify/app.py`;
+   (catdog_local.worker.Worker) calling a freshly imported `functions/classify/app.py`;
 3. uploads `--images` photos of the data set under distinct keys, and midway re-uploads
    `--reupload` already-uploaded cat keys with a DOG photo (new content, same key);
 4. waits until the queue and DLQ are empty, then checks the table: one item per key, none lost, every
@@ -81,8 +81,8 @@ def worker_main(index: int, env: dict[str, str], queue_url: str, queue_arn: str,
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (the handler's EMF metric lines)
     import boto3
 
-    from catdog_cli.handler import LambdaContext, load_module
-    from catdog_cli.worker import EventSourceMapping, Worker, WorkerStats
+    from catdog_local.lambda_runtime import LambdaContext, load_module
+    from catdog_local.worker import EventSourceMapping, Worker, WorkerStats
 
     app = load_module()
     done: list[tuple[str, float]] = []  # (key, when its message was answered), every delivery
@@ -173,7 +173,7 @@ def run_once(name: str, endpoint: str, photos: dict[str, list[bytes]], model_dir
     from tqdm import tqdm
 
     from catdog.manifest import MANIFEST_FILE, TFLITE_FILE, ModelPointer
-    from catdog_cli.provision import provision
+    from catdog_local.provision import provision
 
     stack = provision(stack_name=f"load-{name}", region=REGION)
     s3 = boto3.client("s3", region_name=REGION)
@@ -189,7 +189,7 @@ def run_once(name: str, endpoint: str, photos: dict[str, list[bytes]], model_dir
     s3.upload_file(str(model_dir / TFLITE_FILE), stack.bucket, pointer.model_key)
     s3.put_object(Bucket=stack.bucket, Key="models/latest.json", Body=pointer.to_json().encode())
 
-    env = {**stack.function_environment(), "AWS_ENDPOINT_URL": endpoint, "POWERTOOLS_LOG_LEVEL": "WARNING",
+    env = {**stack.function_environment, "AWS_ENDPOINT_URL": endpoint, "POWERTOOLS_LOG_LEVEL": "WARNING",
            "POWERTOOLS_TRACE_DISABLED": "true", "LITERT_THREADS": "1"}
     ctx = mp.get_context("spawn")  # never fork a process that runs the moto server's threads
     stop, out = ctx.Event(), ctx.Queue()
@@ -357,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
-    from catdog_cli.local_aws import LocalAws, apply_endpoint_env, free_port
+    from catdog_local.moto_server import LocalAws, apply_endpoint_env, free_port
 
     photos = load_photos(args.data)
     with tempfile.TemporaryDirectory() as tmp, LocalAws(port=free_port()) as aws:
@@ -377,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python benchmarks/load_test.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "model": model_desc,
-        "endpoint": "moto server (catdog_cli.local_aws.LocalAws) on localhost",
+        "endpoint": "moto server (catdog_local.moto_server.LocalAws) on localhost",
         "runs": [asdict(r) for r in runs],
         "ok": all(r.checks["ok"] for r in runs),
     }

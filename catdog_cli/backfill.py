@@ -7,14 +7,13 @@ path, and the worker or Lambda treat it like any upload (same retries, same DLQ)
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from urllib.parse import quote_plus
 
 from catdog.s3uri import S3Uri
+from catdog_local.events import s3_notification, s3_record
 
 #: The suffixes the template's notification forwards (case-insensitively, as it lists both cases).
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".gif", ".webp")
@@ -27,35 +26,13 @@ def is_image_key(key: str) -> bool:
 
 
 def s3_event_body(bucket: str, obj: dict[str, Any], region: str, now: datetime | None = None) -> str:
-    """The body S3 itself puts on the queue for one created object (keys URL-encoded, as S3 does)."""
-    when = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    record = {
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": region,
-        "eventTime": when,
-        "eventName": BACKFILL_EVENT_NAME,
-        "userIdentity": {"principalId": "catdog-backfill"},
-        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-        "responseElements": {},
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "configurationId": "catdog-backfill",
-            "bucket": {
-                "name": bucket,
-                "ownerIdentity": {"principalId": "catdog"},
-                "arn": f"arn:aws:s3:::{bucket}",
-            },
-            "object": {
-                "key": quote_plus(obj["Key"], safe="/"),
-                "size": int(obj.get("Size", 0)),
-                "eTag": str(obj.get("ETag", "")).strip('"'),
-                # No sequencer on purpose: the handler only overwrites an item when the new event's
-                # sequencer is higher, and a backfill exists to overwrite (e.g. with a new model).
-            },
-        },
-    }
-    return json.dumps({"Records": [record]})
+    """The body S3 itself puts on the queue for one created object (`obj` as ListObjectsV2 gives it).
+
+    No sequencer on purpose: a backfill exists to replace the stored answer (e.g. with a new model).
+    """
+    return s3_notification(s3_record(bucket, obj["Key"], event_name=BACKFILL_EVENT_NAME,
+                                     size=int(obj.get("Size", 0)), etag=str(obj.get("ETag", "")),
+                                     region=region, principal="catdog-backfill", now=now))
 
 
 def list_images(s3: Any, uri: S3Uri) -> Iterator[dict[str, Any]]:

@@ -11,25 +11,22 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from catdog_cli.local_aws import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGION
 from catdog_cli.upload import DEFAULT_PREFIX
-
-DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
-
+from catdog_local.moto_server import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGION
+from catdog_local.resources import TEMPLATE as DEFAULT_TEMPLATE
 
 # ----------------------------------------------------------------------------------- local up
 
 
 def cmd_local_up(args: argparse.Namespace) -> int:
-    from catdog_cli.local_aws import LocalAws, apply_endpoint_env, export_lines
-    from catdog_cli.local_stack import state_from_stack
-    from catdog_cli.local_state import LocalState, clear
-    from catdog_cli.provision import provision
+    from catdog_local.moto_server import LocalAws, apply_endpoint_env, export_lines
+    from catdog_local.provision import provision
+    from catdog_local.state import LocalState, clear
 
     with LocalAws(port=args.port, host=args.host) as aws:
         apply_endpoint_env(aws.endpoint, args.region)
         stack = provision(template_path=args.template, stack_name=args.stack_name, region=args.region)
-        state = state_from_stack(stack, aws.endpoint)
+        state = LocalState.from_stack(stack, aws.endpoint)
         path = state.save()
         print(f"local AWS (moto) listening on {aws.endpoint}", flush=True)
         print(f"  bucket  {state.bucket}   (upload under s3://{state.bucket}/uploads/)")
@@ -61,8 +58,8 @@ def cmd_local_up(args: argparse.Namespace) -> int:
 
 def cmd_local_env(args: argparse.Namespace) -> int:
     """`eval "$(catdog local env)"`: any tool in this shell (aws, sam, catdog publish) uses the stack."""
-    from catdog_cli.local_aws import export_lines
-    from catdog_cli.local_state import LocalState
+    from catdog_local.moto_server import export_lines
+    from catdog_local.state import LocalState
 
     state = LocalState.load()
     for line in export_lines(state.endpoint, state.region):
@@ -77,28 +74,15 @@ def cmd_local_env(args: argparse.Namespace) -> int:
 
 
 def cmd_local_worker(args: argparse.Namespace) -> int:
-    from catdog_cli.invoke import prepare_handler
-    from catdog_cli.local_stack import client, use_state_endpoint
-    from catdog_cli.local_state import LocalState
-    from catdog_cli.worker import EventSourceMapping, Worker
+    from catdog_cli.targets import use_state_endpoint
+    from catdog_local.state import LocalState
+    from catdog_local.worker import worker_for
 
     state = LocalState.load()
     use_state_endpoint(state)
-    handler, context_factory = prepare_handler(state.function_environment)
-    mapping = EventSourceMapping(
-        queue_url=state.queue_url,
-        queue_arn=state.queue_arn,
-        batch_size=args.batch_size or state.batch_size,
-        batching_window_s=state.batching_window_s if args.batch_window is None else args.batch_window,
-    )
-    worker = Worker(
-        client("sqs", region_name=state.region),
-        mapping,
-        handler,
-        context_factory,
-        retry_delay_s=args.retry_delay,
-        wait_time_s=args.wait,
-    )
+    worker = worker_for(state, batch_size=args.batch_size, batching_window_s=args.batch_window,
+                        retry_delay_s=args.retry_delay, wait_time_s=args.wait)
+    mapping = worker.mapping
     print(
         f"worker: polling {state.queue_url} (batch {mapping.batch_size}, "
         f"window {mapping.batching_window_s:g}s, "
@@ -128,7 +112,7 @@ def cmd_local_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
-    from catdog_cli.local_stack import ENV_BUCKET, client, resolve_name
+    from catdog_cli.targets import ENV_BUCKET, client, resolve_name
     from catdog_cli.upload import plan_uploads, upload_items
 
     items = plan_uploads(args.paths, args.prefix)  # fails before resolving anything remote
@@ -146,9 +130,10 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
-    from catdog_cli.invoke import invoke, load_env_vars_file, read_event
-    from catdog_cli.local_stack import use_state_endpoint
-    from catdog_cli.local_state import LocalState
+    from catdog_cli.invoke import read_event
+    from catdog_cli.targets import use_state_endpoint
+    from catdog_local.lambda_runtime import invoke, load_env_vars_file
+    from catdog_local.state import LocalState
 
     event = read_event(args.event)
     variables: dict[str, str] = {}
@@ -167,8 +152,8 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from catdog_cli.local_stack import ENV_TABLE, client, resolve_name
     from catdog_cli.results_query import fetch, parse_since, render
+    from catdog_cli.targets import ENV_TABLE, client, resolve_name
 
     since = parse_since(args.since) if args.since else None
     table = resolve_name(args.table, ENV_TABLE, "table", "table").name
@@ -186,7 +171,7 @@ def cmd_results(args: argparse.Namespace) -> int:
 def cmd_backfill(args: argparse.Namespace) -> int:
     from catdog.s3uri import S3Uri
     from catdog_cli.backfill import backfill
-    from catdog_cli.local_stack import ENV_QUEUE_URL, client, region_of, resolve_name
+    from catdog_cli.targets import ENV_QUEUE_URL, client, region_of, resolve_name
 
     uri = S3Uri.parse(args.uri)
     target = resolve_name(args.queue_url, ENV_QUEUE_URL, "queue_url", "queue")

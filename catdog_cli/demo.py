@@ -210,13 +210,12 @@ def _succeeded(item: dict[str, Any]) -> bool:
 def run_demo(cfg: DemoConfig) -> int:
     import boto3
 
-    from catdog_cli.invoke import prepare_handler
-    from catdog_cli.local_aws import LocalAws, endpoint_env, free_port
-    from catdog_cli.local_stack import event_source_settings
-    from catdog_cli.provision import provision
     from catdog_cli.results_query import fetch
     from catdog_cli.upload import plan_uploads, upload_items
-    from catdog_cli.worker import EventSourceMapping, Worker
+    from catdog_local.lambda_runtime import prepare_handler
+    from catdog_local.moto_server import LocalAws, endpoint_env, free_port
+    from catdog_local.provision import provision
+    from catdog_local.worker import worker_for
     from training_job.publish import publish_model
 
     started = time.perf_counter()
@@ -257,17 +256,16 @@ def run_demo(cfg: DemoConfig) -> int:
         handler_log_path = cache_root(cfg).parent / "demo-handler.log"
         handler_log_path.parent.mkdir(parents=True, exist_ok=True)
         handler_log = stack_exit.enter_context(handler_log_path.open("w"))
-        real_handler, context_factory = prepare_handler(stack.function_environment())
+        real_handler, _ = prepare_handler(stack.function_environment)
 
         def handler(event: dict[str, Any], context: Any) -> Any:
             with contextlib.redirect_stdout(handler_log):
                 return real_handler(event, context)
 
-        batch_size, window = event_source_settings(stack)
-        sqs = boto3.client("sqs")
         # The window only makes Lambda wait for a fuller batch; everything is queued already.
-        mapping = EventSourceMapping(stack.queue_url, stack.queue_arn, batch_size, min(window, 0.5))
-        worker = Worker(sqs, mapping, handler, context_factory, retry_delay_s=1, wait_time_s=1)
+        worker = worker_for(stack, handler=handler, batching_window_s=min(stack.batching_window_s, 0.5),
+                            retry_delay_s=1, wait_time_s=1)
+        sqs = worker.sqs
         from tqdm import tqdm
 
         with tqdm(total=len(staged), unit="img", desc="classify") as bar:
@@ -321,11 +319,10 @@ def print_summary(s: DemoSummary, table: str, total_seconds: float) -> None:
 
 def keep_serving(stack: Any, endpoint: str) -> None:
     """Leave the local AWS up (with a state file) so `catdog results` / `aws` can query it."""
-    from catdog_cli.local_aws import export_lines
-    from catdog_cli.local_stack import state_from_stack
-    from catdog_cli.local_state import clear
+    from catdog_local.moto_server import export_lines
+    from catdog_local.state import LocalState, clear
 
-    path = state_from_stack(stack, endpoint).save()
+    path = LocalState.from_stack(stack, endpoint).save()
     print(f"\nlocal AWS still up on {endpoint} (state {path}); Ctrl-C to stop. In another terminal:")
     for line in export_lines(endpoint, stack.region):
         print(f"  {line}")

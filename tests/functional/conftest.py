@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from moto import mock_aws
 
-from catdog_cli.provision import Stack, provision
+from catdog_local.provision import Stack, provision
 
 REGION = "eu-west-1"
 

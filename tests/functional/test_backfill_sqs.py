@@ -9,7 +9,7 @@ from catdog.s3_events import events_from_sqs_body
 from catdog.s3uri import S3Uri
 from catdog_cli.backfill import backfill
 from catdog_cli.main import main
-from catdog_cli.provision import Stack
+from catdog_local.provision import Stack
 
 REGION = "eu-west-1"
 

@@ -26,8 +26,8 @@ from moto import mock_aws
 from PIL import Image
 
 from catdog.manifest import MANIFEST_FILE, TFLITE_FILE, ModelPointer
-from catdog_cli.handler import LambdaContext, load_module
-from catdog_cli.provision import Stack, provision
+from catdog_local.lambda_runtime import LambdaContext, load_module
+from catdog_local.provision import Stack, provision
 from tests.conftest import REPO, jpeg_bytes
 from tests.model_factory import build_tiny_model_dir
 
@@ -56,7 +56,7 @@ def stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Stack]:
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     with mock_aws():
         st = provision(stack_name="catdog", region=REGION)
-        for name, value in st.function_environment().items():
+        for name, value in st.function_environment.items():
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "model-cache"))
         yield st

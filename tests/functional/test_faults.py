@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 from PIL import Image
 
 from catdog.manifest import MANIFEST_FILE, TFLITE_FILE, ModelPointer
-from catdog_cli.handler import LambdaContext, load_module
+from catdog_local.lambda_runtime import LambdaContext, load_module
 from tests.hostile.harness import Pipeline, moto_pipeline
 from tests.model_factory import build_tiny_model_dir
 

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from catdog_cli.provision import Stack, provision
+from catdog_local.provision import Stack, provision
 
 REGION = "eu-west-1"
 
@@ -59,7 +59,7 @@ def test_resources_match_the_template(stack: Stack) -> None:
 
 
 def test_function_environment_names_the_created_resources(stack: Stack) -> None:
-    env = stack.function_environment()
+    env = stack.function_environment
     assert env["RESULTS_TABLE"] == stack.table
     assert env["MODEL_BUCKET"] == stack.bucket
     assert env["MODEL_KEY"] == "models/latest.json"
@@ -93,4 +93,4 @@ def test_missing_template_is_a_clear_error(tmp_path) -> None:
 def test_function_environment_leaves_out_empty_values(stack: Stack) -> None:
     raw = stack.template["Resources"]["ClassifyFunction"]["Properties"]["Environment"]["Variables"]
     assert raw["AWS_ENDPOINT_URL"] == "", "declared empty so sam local --env-vars can override it"
-    assert "AWS_ENDPOINT_URL" not in stack.function_environment()
+    assert "AWS_ENDPOINT_URL" not in stack.function_environment

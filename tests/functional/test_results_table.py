@@ -15,8 +15,8 @@ from catdog.classifier import Prediction
 from catdog.results import ImageFacts, ResultsTable
 from catdog.s3_events import ObjectEvent
 from catdog_cli.main import main
-from catdog_cli.provision import Stack, provision
 from catdog_cli.results_query import fetch
+from catdog_local.provision import Stack, provision
 
 REGION = "eu-west-1"
 

@@ -9,8 +9,8 @@ import pytest
 
 from catdog.s3_events import events_from_sqs_body
 from catdog_cli.main import main
-from catdog_cli.provision import Stack
 from catdog_cli.upload import plan_uploads, upload_items
+from catdog_local.provision import Stack
 from tests.conftest import jpeg_bytes
 
 REGION = "eu-west-1"

@@ -10,8 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from catdog_cli.provision import Stack, provision
-from catdog_cli.worker import EventSourceMapping, Worker
+from catdog_local.provision import Stack, provision
+from catdog_local.worker import EventSourceMapping, Worker
 
 REGION = "eu-west-1"
 

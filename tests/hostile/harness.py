@@ -20,9 +20,9 @@ from typing import Any
 import boto3
 
 from catdog.manifest import MANIFEST_FILE, TFLITE_FILE, ModelPointer
-from catdog_cli.handler import LambdaContext, load_module
-from catdog_cli.provision import Stack, provision
-from catdog_cli.worker import EventSourceMapping, Worker, WorkerStats
+from catdog_local.lambda_runtime import LambdaContext, load_module
+from catdog_local.provision import Stack, provision
+from catdog_local.worker import EventSourceMapping, Worker, WorkerStats
 
 REGION = "us-east-1"
 _FAKE_ENV = {
@@ -122,6 +122,6 @@ def moto_pipeline(cache_dir: Path, **parameters: Any) -> Iterator[Pipeline]:
 
     with _patched_environ(_FAKE_ENV, remove=("AWS_ENDPOINT_URL", "AWS_PROFILE")), mock_aws():
         stack = provision(stack_name="catdog", region=REGION, parameters=parameters or None)
-        os.environ.update(stack.function_environment())
+        os.environ.update(stack.function_environment)
         os.environ["MODEL_CACHE_DIR"] = str(cache_dir)
         yield Pipeline(stack, load_module())

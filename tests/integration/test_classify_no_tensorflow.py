@@ -18,13 +18,13 @@ from pathlib import Path
 import boto3
 from moto import mock_aws
 from catdog.manifest import ModelPointer
-from catdog_cli.provision import provision
-from catdog_cli.handler import LambdaContext, load_handler
+from catdog_local.provision import provision
+from catdog_local.lambda_runtime import LambdaContext, load_handler
 
 model_dir, image = Path(sys.argv[1]), Path(sys.argv[2])
 with mock_aws():
     stack = provision(region="us-east-1")
-    os.environ.update(stack.function_environment())
+    os.environ.update(stack.function_environment)
     s3 = boto3.client("s3", region_name="us-east-1")
     pointer = ModelPointer.for_version("models/", "test-v1")
     s3.upload_file(str(model_dir / "manifest.json"), stack.bucket, pointer.manifest_key)

@@ -20,8 +20,8 @@ import pytest
 from PIL import Image
 
 from catdog.manifest import MANIFEST_FILE, TFLITE_FILE, ModelPointer
-from catdog_cli.local_aws import LocalAws, endpoint_env, free_port
-from catdog_cli.provision import provision
+from catdog_local.moto_server import LocalAws, endpoint_env, free_port
+from catdog_local.provision import provision
 from tests.conftest import REPO
 from tests.model_factory import build_tiny_model_dir
 
@@ -36,8 +36,8 @@ WORKER = """
 import os, sys, time
 import boto3
 import catdog.results as results
-from catdog_cli.handler import LambdaContext, load_module
-from catdog_cli.worker import EventSourceMapping, Worker
+from catdog_local.lambda_runtime import LambdaContext, load_module
+from catdog_local.worker import EventSourceMapping, Worker
 
 slow = float(os.environ.get("SLOW_WRITE_S", "0"))
 original = results.ResultsTable._put
@@ -77,7 +77,7 @@ def test_sigkilled_worker_loses_nothing_and_duplicates_nothing(tmp_path: Path) -
         for i, key in enumerate(keys):
             s3.put_object(Bucket=stack.bucket, Key=key, Body=_jpeg(i))
 
-        env = {**os.environ, **stack.function_environment(), "AWS_ENDPOINT_URL": aws.endpoint,
+        env = {**os.environ, **stack.function_environment, "AWS_ENDPOINT_URL": aws.endpoint,
                "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING",
                "MODEL_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(REPO)}
         args = [sys.executable, "-c", WORKER, stack.queue_url, stack.queue_arn]

@@ -20,9 +20,9 @@ import boto3
 import pytest
 
 from catdog.s3_events import events_from_sqs_body
-from catdog_cli.local_aws import free_port
-from catdog_cli.local_state import LocalState
-from catdog_cli.provision import DEFAULT_TEMPLATE, load_template
+from catdog_local.cfn import DEFAULT_TEMPLATE, load_template
+from catdog_local.moto_server import free_port
+from catdog_local.state import LocalState
 from tests.conftest import jpeg_bytes
 
 pytestmark = pytest.mark.slow

@@ -86,7 +86,7 @@ def test_worker_without_a_stack(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_name_precedence_flag_then_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    from catdog_cli.local_stack import resolve_name
+    from catdog_cli.targets import resolve_name
 
     monkeypatch.setenv("CATDOG_TABLE", "from-env")
     assert resolve_name("from-flag", "CATDOG_TABLE", "table", "table").name == "from-flag"
@@ -94,9 +94,9 @@ def test_name_precedence_flag_then_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _state(endpoint: str = "http://127.0.0.1:5999") -> object:
-    from catdog_cli.local_state import LocalState
+    from catdog_local.state import LocalState
 
-    return LocalState(endpoint=endpoint, region="eu-west-1", bucket="bkt", queue_url="http://q",
+    return LocalState(name="catdog", endpoint=endpoint, region="eu-west-1", bucket="bkt", queue_url="http://q",
                       queue_arn="arn", dlq_url="http://dlq", table="tbl", max_receive_count=5,
                       visibility_timeout=720)
 
@@ -104,7 +104,7 @@ def _state(endpoint: str = "http://127.0.0.1:5999") -> object:
 def test_state_file_names_and_endpoint_are_used_when_nothing_else_is_given(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from catdog_cli.local_stack import resolve_name
+    from catdog_cli.targets import resolve_name
 
     _state().save()  # to $CATDOG_STATE_FILE (the fixture's tmp path)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
@@ -116,7 +116,7 @@ def test_state_file_names_and_endpoint_are_used_when_nothing_else_is_given(
 
 
 def test_an_exported_endpoint_wins_over_the_state_file(monkeypatch: pytest.MonkeyPatch) -> None:
-    from catdog_cli.local_stack import resolve_name
+    from catdog_cli.targets import resolve_name
 
     _state().save()
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://elsewhere:1234")

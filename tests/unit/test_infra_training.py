@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from catdog_cli.provision import load_template
+from catdog_local.cfn import load_template
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from catdog_cli.local_aws import apply_endpoint_env, endpoint_url, export_lines
-from catdog_cli.local_state import LocalState
+from catdog_local.moto_server import apply_endpoint_env, endpoint_url, export_lines
+from catdog_local.state import LocalState
 
 
 def test_a_wildcard_bind_is_reached_through_loopback() -> None:
@@ -37,7 +37,7 @@ def test_endpoint_env_fills_in_dummy_credentials_when_there_are_none() -> None:
 
 
 def test_state_round_trips_and_ignores_fields_from_newer_versions(tmp_path: Path) -> None:
-    state = LocalState(endpoint="http://127.0.0.1:5000", region="us-east-1", bucket="b", queue_url="q",
+    state = LocalState(name="catdog", endpoint="http://127.0.0.1:5000", region="us-east-1", bucket="b", queue_url="q",
                        queue_arn="arn", dlq_url="d", table="t", max_receive_count=5, visibility_timeout=720,
                        function_environment={"RESULTS_TABLE": "t"}, batch_size=10, batching_window_s=5.0)
     path = state.save(tmp_path / "nested" / "local.json")

@@ -84,7 +84,7 @@ def test_no_allow_pickle_true_and_no_unsafe_yaml() -> None:
 def test_the_custom_yaml_loader_is_a_safe_loader() -> None:
     import yaml
 
-    from catdog_cli.provision import CfnLoader
+    from catdog_local.cfn import CfnLoader
 
     assert issubclass(CfnLoader, yaml.SafeLoader)
     with pytest.raises(yaml.constructor.ConstructorError):
@@ -131,7 +131,7 @@ def test_importing_the_handler_loads_neither_tensorflow_nor_keras() -> None:
     code = (
         "import sys\n"
         "import catdog, catdog.pipeline, catdog.model_store, catdog.classifier, catdog.results\n"
-        "from catdog_cli.handler import load_module\n"
+        "from catdog_local.lambda_runtime import load_module\n"
         "load_module()\n"
         "bad = sorted(m for m in ('tensorflow', 'keras', 'h5py') if m in sys.modules)\n"
         "print(','.join(bad))\n"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from catdog_cli.provision import DEFAULT_TEMPLATE, load_template
+from catdog_local.cfn import DEFAULT_TEMPLATE, load_template
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = [DEFAULT_TEMPLATE, *sorted((REPO / "infra").glob("*.yaml"))]

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from catdog_cli.provision import DEFAULT_TEMPLATE, Resolver, load_template
+from catdog_local.cfn import DEFAULT_TEMPLATE, Resolver, load_template
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp"}
 

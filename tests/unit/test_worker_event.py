@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from catdog_cli.sqs_event import failed_message_ids, queue_region, to_event
+from catdog_local.events import failed_message_ids, queue_region, to_event
 
 ARN = "arn:aws:sqs:eu-west-1:123456789012:catdog-images"
 

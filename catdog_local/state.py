@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from catdog.errors import CatdogError
+from catdog_local.provision import Stack, StackResources
 
 STATE_ENV = "CATDOG_STATE_FILE"
 
@@ -26,22 +27,16 @@ def state_path() -> Path:
 
 
 @dataclass
-class LocalState:
-    """What a running `catdog local up` created; mirrors `provision.Stack` plus the endpoint."""
+class LocalState(StackResources):
+    """A running `catdog local up`: the stack's resources plus the endpoint and the serving process."""
 
-    endpoint: str
-    region: str
-    bucket: str
-    queue_url: str
-    queue_arn: str
-    dlq_url: str
-    table: str
-    max_receive_count: int
-    visibility_timeout: int
-    function_environment: dict[str, str] = field(default_factory=dict)
-    batch_size: int = 10
-    batching_window_s: float = 0.0
+    endpoint: str = ""
     pid: int = 0
+
+    @classmethod
+    def from_stack(cls, stack: StackResources, endpoint: str) -> LocalState:
+        return cls(**asdict(stack.resources if isinstance(stack, Stack) else stack),
+                   endpoint=endpoint, pid=os.getpid())
 
     def save(self, path: Path | None = None) -> Path:
         target = path or state_path()

@@ -1,24 +1,30 @@
-"""Load `functions/classify/app.py` the way Lambda does, for the local worker, `catdog invoke` and tests.
+"""The Lambda runtime, locally: import `functions/classify/app.py` as Lambda does and call it.
 
 Lambda imports the handler file as a top-level module named `app` with the layer's `catdog`
-package on the path; doing the same here (instead of importing it as part of this package)
-means local runs exercise the exact module that ships, including its module-level state.
+package on the path; doing the same here (instead of importing it as part of a package) means
+local runs exercise the exact module that ships, including its module-level state. The function's
+environment comes from the template and is applied BEFORE the import, because the handler, like
+any Powertools function, reads its configuration at import time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import json
+import os
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-FUNCTION_FILE = Path(__file__).resolve().parent.parent / "functions" / "classify" / "app.py"
+from catdog_local.resources import HANDLER_FILE as FUNCTION_FILE
 
+#: A Lambda handler: `handler(event, context) -> response`.
 Handler = Callable[[dict[str, Any], Any], Any]
 
 
@@ -72,3 +78,39 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self.timeout_s - (time.monotonic() - self._started)) * 1000))
+
+
+def apply_function_environment(variables: Mapping[str, str]) -> None:
+    """Set the function's variables; anything the user exported already wins (like `--env-vars`)."""
+    for name, value in variables.items():
+        os.environ.setdefault(name, str(value))
+
+
+def load_env_vars_file(path: str | Path, function_id: str = "ClassifyFunction") -> dict[str, str]:
+    """SAM's `--env-vars` format: `{"ClassifyFunction": {...}}`, `{"Parameters": {...}}` or flat."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object of variables")
+    for key in (function_id, "Parameters"):
+        if isinstance(data.get(key), dict):
+            data = data[key]
+            break
+    return {k: str(v) for k, v in data.items() if not isinstance(v, dict)}
+
+
+def prepare_handler(variables: Mapping[str, str]) -> tuple[Handler, Callable[[], Any]]:
+    """(handler, context factory): a fresh "container", with the function environment in place first."""
+    apply_function_environment(variables)
+    return load_handler(), LambdaContext
+
+
+def invoke(event: dict[str, Any], variables: Mapping[str, str]) -> Any:
+    """Like `sam local invoke`: the function's own output (logs, EMF metrics) goes to stderr, so
+    stdout carries only the response. The import happens inside the redirect because Powertools'
+    Logger binds its stream when the module is imported."""
+    with contextlib.redirect_stdout(sys.stderr):
+        handler, context = prepare_handler(variables)
+        return handler(event, context())

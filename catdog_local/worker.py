@@ -14,13 +14,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from catdog_cli.sqs_event import failed_message_ids, to_event
+from catdog_local.events import failed_message_ids, to_event
+from catdog_local.lambda_runtime import Handler, LambdaContext, prepare_handler
+
+if TYPE_CHECKING:
+    from catdog_local.provision import StackResources
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[dict[str, Any], Any], Any]
 ContextFactory = Callable[[], Any]
 #: SQS caps one ReceiveMessage at 10 messages and a long poll at 20 s.
 SQS_MAX_MESSAGES = 10
@@ -182,3 +185,28 @@ class Worker:
 
     def stop(self) -> None:
         self.stop_event.set()
+
+
+def worker_for(
+    stack: StackResources,
+    *,
+    handler: Handler | None = None,
+    batch_size: int | None = None,
+    batching_window_s: float | None = None,
+    retry_delay_s: int | None = None,
+    wait_time_s: int = SQS_MAX_WAIT_S,
+) -> Worker:
+    """The Lambda stand-in for `stack`: its queue and event source settings, and the real handler file
+    imported with the stack's function environment (or `handler`, e.g. one wrapped to quieten it)."""
+    import boto3
+
+    if handler is None:
+        handler, _ = prepare_handler(stack.function_environment)
+    mapping = EventSourceMapping(
+        queue_url=stack.queue_url,
+        queue_arn=stack.queue_arn,
+        batch_size=batch_size or stack.batch_size,
+        batching_window_s=stack.batching_window_s if batching_window_s is None else batching_window_s,
+    )
+    return Worker(boto3.client("sqs", region_name=stack.region), mapping, handler, LambdaContext,
+                  retry_delay_s=retry_delay_s, wait_time_s=wait_time_s)

@@ -1,14 +1,59 @@
-"""Turn SQS `ReceiveMessage` output into the event Lambda's SQS event source mapping delivers.
+"""The events AWS delivers, built locally: S3 notifications, and Lambda's SQS event source batches.
 
-The handler is tested against this shape locally and receives the real one on AWS, so the two
-must match field for field (names, casing, string-typed attributes, base64 binary values).
+The handler is tested against these shapes locally and receives the real ones on AWS, so they
+must match field for field (names, casing, URL-encoded keys, string-typed attributes, base64
+binary values).
 """
 
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote_plus
+
+# ------------------------------------------------------------------------------ S3 notifications
+
+
+def s3_record(bucket: str, key: str, *, event_name: str = "ObjectCreated:Put", size: int | None = None,
+              etag: str | None = None, sequencer: str | None = None, region: str = "us-east-1",
+              principal: str = "catdog", now: datetime | None = None) -> dict[str, Any]:
+    """One record of an S3 event notification, as S3 writes it (the key URL-encoded, `+` for spaces)."""
+    when = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    obj: dict[str, Any] = {"key": quote_plus(key, safe="/")}
+    if size is not None:
+        obj["size"] = int(size)
+    if etag:
+        obj["eTag"] = etag.strip('"')
+    if sequencer:
+        obj["sequencer"] = sequencer
+    return {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": region,
+        "eventTime": when,
+        "eventName": event_name,
+        "userIdentity": {"principalId": principal},
+        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {},
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": principal,
+            "bucket": {"name": bucket, "ownerIdentity": {"principalId": principal},
+                       "arn": f"arn:aws:s3:::{bucket}"},
+            "object": obj,
+        },
+    }
+
+
+def s3_notification(*records: dict[str, Any]) -> str:
+    """The body S3 puts on the queue: `{"Records": [...]}` as JSON text."""
+    return json.dumps({"Records": list(records)})
+
+
+# ------------------------------------------------------------------- the SQS event source mapping
 
 #: The system attributes Lambda copies into `Records[].attributes` (as strings).
 SYSTEM_ATTRIBUTES: tuple[str, ...] = (

@@ -12,78 +12,32 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from catdog_local.cfn import NO_VALUE, Resolver, as_str, load_template
+from catdog_local.resources import TEMPLATE
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 #: moto's (and the AWS docs') example account: used when STS cannot tell us the account.
 DEFAULT_ACCOUNT = "123456789012"
-
-_NO_VALUE = object()  # AWS::NoValue: the property disappears
-
-# ------------------------------------------------------------------------------------------ parsing
-
-#: CloudFormation short-form tags → their long form. `!GetAtt A.B` is also `{"Fn::GetAtt": [A, B]}`.
-_SHORT_TAGS = (
-    "Base64", "Cidr", "FindInMap", "GetAtt", "GetAZs", "ImportValue", "Join", "Select", "Split",
-    "Sub", "Transform", "If", "Equals", "Not", "And", "Or",
-)
-
-
-class CfnLoader(yaml.SafeLoader):
-    """A SafeLoader that understands `!Ref`, `!Sub`, `!GetAtt`... (plain yaml rejects them)."""
-
-
-def _construct(long_name: str) -> Callable[[CfnLoader, yaml.Node], dict[str, Any]]:
-    def construct(loader: CfnLoader, node: yaml.Node) -> dict[str, Any]:
-        if isinstance(node, yaml.ScalarNode):
-            value: Any = loader.construct_scalar(node)
-            if long_name == "Fn::GetAtt":
-                value = value.split(".", 1)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_mapping(node, deep=True)
-        return {long_name: value}
-
-    return construct
-
-
-CfnLoader.add_constructor("!Ref", _construct("Ref"))
-CfnLoader.add_constructor("!Condition", _construct("Condition"))
-for _tag in _SHORT_TAGS:
-    CfnLoader.add_constructor(f"!{_tag}", _construct(f"Fn::{_tag}"))
-
-
-def load_template(path: str | Path = DEFAULT_TEMPLATE) -> dict[str, Any]:
-    """Parse a CloudFormation/SAM template with its short tags expanded to the long form."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"template not found: {path}")
-    with path.open(encoding="utf-8") as fh:
-        data = yaml.load(fh, Loader=CfnLoader)  # CfnLoader is a SafeLoader subclass
-    if not isinstance(data, dict) or "Resources" not in data:
-        raise ValueError(f"{path}: not a CloudFormation template (no Resources)")
-    return data
-
 
 # ---------------------------------------------------------------------------------------- the stack
 
 
 @dataclass
-class Stack:
-    """What `provision` created: the names a worker, a test or the CLI needs."""
+class StackResources:
+    """What a provisioned stack is to the code that uses it: names, queue settings, the function's env.
+
+    Plain data, so that a running `catdog local up` can hand it to other commands in a state file
+    (`catdog_local.state.LocalState` extends it) and the worker can be built from either.
+    """
 
     name: str
     region: str
-    account: str
     bucket: str
     queue_url: str
     queue_arn: str
@@ -91,163 +45,47 @@ class Stack:
     table: str
     max_receive_count: int
     visibility_timeout: int
-    template: dict[str, Any] = field(repr=False)
-    resolver: Resolver = field(repr=False)
+    #: The function's SQS event source: messages per invocation and how long Lambda waits to fill one.
+    batch_size: int = 10
+    batching_window_s: float = 0.0
+    #: The function's environment variables, resolved for this stack. Empty values are left out: they
+    #: mean "unset" (AWS_ENDPOINT_URL is declared only so `sam local` may override it).
+    function_environment: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Stack(StackResources):
+    """What `provision` created: the resources plus the parsed template they came from."""
+
+    account: str = ""
+    template: dict[str, Any] = field(default_factory=dict, repr=False)
+    resolver: Resolver | None = field(default=None, repr=False)
     function_id: str = "ClassifyFunction"
     created: dict[str, str] = field(default_factory=dict)  # logical id → physical name / URL
     skipped: dict[str, str] = field(default_factory=dict)  # logical id → type (AWS-only)
 
-    def function_environment(self) -> dict[str, str]:
-        """The function's environment variables from the template, resolved for this stack.
-
-        Empty values are left out: they mean "unset" (e.g. AWS_ENDPOINT_URL, declared only so
-        `sam local` may override it), and copying them into os.environ would hide a real value.
-        """
-        props = self.template["Resources"][self.function_id].get("Properties", {})
-        variables = self.resolver.resolve(props.get("Environment", {}).get("Variables", {}))
-        return {k: _as_str(v) for k, v in variables.items() if v is not _NO_VALUE and _as_str(v) != ""}
+    @property
+    def resources(self) -> StackResources:
+        """The plain-data part (what a state file stores)."""
+        return StackResources(**{f: getattr(self, f) for f in StackResources.__dataclass_fields__})
 
 
-def _as_str(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+def _function_environment(template: Mapping[str, Any], resolver: Resolver,
+                          function_id: str) -> dict[str, str]:
+    props = template["Resources"][function_id].get("Properties", {})
+    variables = resolver.resolve(props.get("Environment", {}).get("Variables", {}))
+    return {k: as_str(v) for k, v in variables.items() if v is not NO_VALUE and as_str(v) != ""}
 
 
-class Resolver:
-    """Evaluates intrinsic functions; a Ref/GetAtt to a resource creates that resource first."""
-
-    def __init__(
-        self,
-        template: Mapping[str, Any],
-        *,
-        stack_name: str,
-        region: str,
-        account: str,
-        parameters: Mapping[str, Any] | None,
-        create: Callable[[str], dict[str, str]],
-    ) -> None:
-        self.template = template
-        self.pseudo = {
-            "AWS::StackName": stack_name,
-            "AWS::Region": region,
-            "AWS::AccountId": account,
-            "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com",
-            "AWS::StackId": f"arn:aws:cloudformation:{region}:{account}:stack/{stack_name}/local",
-            "AWS::NotificationARNs": [],
-        }
-        self.params = self._parameters(parameters or {})
-        self._create = create
-
-    def _parameters(self, given: Mapping[str, Any]) -> dict[str, str]:
-        declared: dict[str, Any] = self.template.get("Parameters", {}) or {}
-        unknown = set(given) - set(declared)
-        if unknown:
-            raise ValueError(f"unknown template parameter(s): {', '.join(sorted(unknown))}")
-        values: dict[str, str] = {}
-        for name, spec in declared.items():
-            if name in given:
-                value = _as_str(given[name])
-            elif "Default" in spec:
-                value = _as_str(spec["Default"])
-            else:
-                raise ValueError(f"template parameter {name} has no default: pass it in parameters")
-            allowed = spec.get("AllowedValues")
-            if allowed and value not in [_as_str(a) for a in allowed]:
-                raise ValueError(f"parameter {name}={value!r} is not one of {allowed}")
-            values[name] = value
-        return values
-
-    # The resolver works on plain data: dicts with one `Ref`/`Fn::*`/`Condition` key are calls.
-    def resolve(self, node: Any) -> Any:
-        if isinstance(node, list):
-            items = [self.resolve(x) for x in node]
-            return [x for x in items if x is not _NO_VALUE]
-        if not isinstance(node, dict):
-            return node
-        if len(node) == 1:
-            (key, arg), = node.items()
-            if key == "Ref":
-                return self.ref(arg)
-            if key == "Condition" and isinstance(arg, str):
-                return self.condition(arg)
-            if key.startswith("Fn::"):
-                return self._call(key[4:], arg)
-        out = {k: self.resolve(v) for k, v in node.items()}
-        return {k: v for k, v in out.items() if v is not _NO_VALUE}
-
-    def ref(self, name: str) -> Any:
-        if name == "AWS::NoValue":
-            return _NO_VALUE
-        if name in self.pseudo:
-            return self.pseudo[name]
-        if name in self.params:
-            return self.params[name]
-        if name in self.template["Resources"]:
-            return self._create(name)["Ref"]
-        raise ValueError(f"Ref to unknown name {name!r}")
-
-    def get_att(self, resource: str, attribute: str) -> Any:
-        attrs = self._create(resource)
-        if attribute not in attrs:
-            raise ValueError(f"GetAtt {resource}.{attribute} is not available locally")
-        return attrs[attribute]
-
-    def condition(self, name: str) -> bool:
-        conditions = self.template.get("Conditions", {}) or {}
-        if name not in conditions:
-            raise ValueError(f"unknown condition {name!r}")
-        return bool(self.resolve(conditions[name]))
-
-    def _sub(self, arg: Any) -> str:
-        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
-
-        def replace(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name.startswith("!"):  # ${!Literal} is a literal ${Literal}
-                return "${" + name[1:] + "}"
-            if name in variables:
-                return _as_str(variables[name])
-            if "." in name and not name.startswith("AWS::"):
-                resource, attribute = name.split(".", 1)
-                return _as_str(self.get_att(resource, attribute))
-            return _as_str(self.ref(name))
-
-        return re.sub(r"\$\{([^}]+)\}", replace, text)
-
-    def _call(self, fn: str, arg: Any) -> Any:
-        if fn == "Sub":
-            return self._sub(arg)
-        if fn == "GetAtt":
-            resource, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
-            return self.get_att(resource, self.resolve(attribute))
-        if fn == "If":
-            name, when_true, when_false = arg
-            return self.resolve(when_true if self.condition(name) else when_false)
-        if fn in ("Equals", "Not", "And", "Or"):
-            values = self.resolve(arg)
-            if fn == "Equals":
-                return _as_str(values[0]) == _as_str(values[1])
-            if fn == "Not":
-                return not values[0]
-            return all(values) if fn == "And" else any(values)
-        if fn == "Join":
-            delimiter, items = arg
-            return _as_str(delimiter).join(_as_str(x) for x in self.resolve(items))
-        if fn == "Select":
-            index, items = self.resolve(arg)
-            return items[int(index)]
-        if fn == "Split":
-            delimiter, text = self.resolve(arg)
-            return text.split(delimiter)
-        if fn == "FindInMap":
-            mapping, top, second = self.resolve(arg)
-            return self.template["Mappings"][mapping][top][second]
-        if fn == "GetAZs":
-            region = self.resolve(arg) or self.pseudo["AWS::Region"]
-            return [f"{region}a", f"{region}b", f"{region}c"]
-        raise ValueError(f"Fn::{fn} is not supported by the local provisioner")
+def _event_source(template: Mapping[str, Any], resolver: Resolver, function_id: str) -> tuple[int, float]:
+    """(BatchSize, MaximumBatchingWindowInSeconds) of the function's SQS event, as the template says."""
+    props = template["Resources"][function_id].get("Properties", {})
+    for event in (props.get("Events") or {}).values():
+        if event.get("Type") == "SQS":
+            resolved = resolver.resolve(event.get("Properties", {}))
+            window = float(resolved.get("MaximumBatchingWindowInSeconds", 0))
+            return int(resolved.get("BatchSize", 10)), window
+    return 10, 0.0
 
 
 # ------------------------------------------------------------------------------------ the creators
@@ -259,7 +97,7 @@ def _cfn_bool_attrs(props: Mapping[str, Any]) -> dict[str, str]:
     for key, value in props.items():
         if key in ("QueueName", "Tags"):
             continue
-        attrs[key] = json.dumps(value) if isinstance(value, dict) else _as_str(value)
+        attrs[key] = json.dumps(value) if isinstance(value, dict) else as_str(value)
     return attrs
 
 
@@ -456,7 +294,7 @@ def _sqs_source(template: Mapping[str, Any], function_id: str) -> str:
 
 
 def provision(
-    template_path: str | Path = DEFAULT_TEMPLATE,
+    template_path: str | Path = TEMPLATE,
     stack_name: str = "catdog",
     region: str | None = None,
     parameters: Mapping[str, Any] | None = None,
@@ -487,7 +325,12 @@ def provision(
     )
     if bucket is None:
         raise ValueError(f"no bucket in the template notifies {queue_id}")
-    stack = Stack(
+    environment = _function_environment(template, prov.resolver, function_id)
+    table = environment.get("RESULTS_TABLE", "")
+    if not table:
+        raise ValueError(f"{function_id} has no RESULTS_TABLE environment variable")
+    batch_size, window = _event_source(template, prov.resolver, function_id)
+    return Stack(
         name=stack_name,
         region=region,
         account=account,
@@ -495,19 +338,18 @@ def provision(
         queue_url=prov.attrs[queue_id]["Ref"],
         queue_arn=prov.attrs[queue_id]["Arn"],
         dlq_url=dlq["Ref"],
-        table="",
+        table=table,
         max_receive_count=int(redrive.get("maxReceiveCount", 0)),
         visibility_timeout=int(queue_props.get("VisibilityTimeout", 30)),
+        batch_size=batch_size,
+        batching_window_s=window,
+        function_environment=environment,
         template=template,
         resolver=prov.resolver,
         function_id=function_id,
         created={lid: a["Ref"] for lid, a in prov.attrs.items()},
         skipped=dict(prov.skipped),
     )
-    stack.table = stack.function_environment().get("RESULTS_TABLE", "")
-    if not stack.table:
-        raise ValueError(f"{function_id} has no RESULTS_TABLE environment variable")
-    return stack
 
 
 def _queue_targets(props: Mapping[str, Any], queue_arn: str) -> list[dict[str, Any]]:
