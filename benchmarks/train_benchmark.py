@@ -80,7 +80,8 @@ def skew_check(model_dir: Path, data: str, batch: int = 50) -> dict[str, Any]:
 def run_profile(name: str, config: Any, evaluate_limit: int | None = None) -> dict[str, Any]:
     """Train `config` and evaluate its `.tflite` on the validation split; every figure in one dict."""
     sys.path.insert(0, str(REPO))
-    from training_job.evaluate import evaluate, load_model
+    from catdog.model_repo import load_model
+    from training_job.evaluate import evaluate
     from training_job.train import run_training
 
     before = machine()

@@ -199,9 +199,9 @@ def _key_of(item: dict[str, Any]) -> str:
 
 
 def _succeeded(item: dict[str, Any]) -> bool:
-    from catdog.results import CLASSIFIED
+    from catdog.status import Status
 
-    return item.get("status") == CLASSIFIED and bool(item.get("label"))
+    return item.get("status") == Status.CLASSIFIED and bool(item.get("label"))
 
 
 # ------------------------------------------------------------------------------------------ run

@@ -176,7 +176,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from training_job.evaluate import evaluate, load_model
+    from catdog.model_repo import load_model
+    from training_job.evaluate import evaluate
 
     report = evaluate(load_model(args.model), args.data, batch_size=args.batch_size, limit=args.limit)
     print(json.dumps(report))
@@ -185,7 +186,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from catdog.errors import BadInputError
-    from training_job.evaluate import load_model, predict
+    from catdog.model_repo import load_model
+    from training_job.evaluate import predict
 
     failed = 0
     for image, outcome in predict(load_model(args.model), args.images):

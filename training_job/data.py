@@ -15,7 +15,7 @@ import random
 import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -356,22 +356,3 @@ def load_data(
         source=source,
         validation_carved=carved,
     )
-
-
-def iter_class_images(root: str | Path, labels: Sequence[str]) -> Iterator[tuple[Path, int]]:
-    """`(path, label index)` for `root/<class folder>/*`, folders matched to labels (cats → cat)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"{root}: not a directory")
-    folders = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    mapping: dict[str, int] = {}
-    for folder in folders:
-        for candidate in (folder, *singularize([folder])):
-            if candidate in labels:
-                mapping[folder] = list(labels).index(candidate)
-    if not mapping:
-        raise DataError(f"{root}: no sub-folder matches the model's labels {list(labels)} (found {folders})")
-    for folder in sorted(mapping):
-        for path in sorted((root / folder).rglob("*")):
-            if path.is_file() and not path.name.startswith("."):
-                yield path, mapping[folder]

@@ -7,70 +7,21 @@ figure from here is a figure for what users get.
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from catdog.classifier import Classifier, Prediction
-from catdog.errors import BadInputError, ModelError
-from catdog.manifest import MANIFEST_FILE, POINTER_FILE, TFLITE_FILE, Manifest, ModelPointer
+from catdog.classifier import Prediction
+from catdog.errors import BadInputError
+from catdog.model_repo import LoadedModel
 from catdog.preprocess import preprocess_image
-from catdog.s3uri import S3Uri, is_s3
 from training_job.data import DataError, find_entries, singularize
 from training_job.metrics import classification_report
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class LoadedModel:
-    classifier: Classifier
-    manifest: Manifest
-    location: str
-
-
-def load_model(location: str | Path) -> LoadedModel:
-    """A model directory, `s3://…/<version>/`, or `s3://…/models/` (follows `latest.json`)."""
-    where = str(location)
-    if not is_s3(where):
-        local = Path(where)
-        manifest_path = local / MANIFEST_FILE
-        if not manifest_path.is_file():
-            raise FileNotFoundError(f"{where}: no {MANIFEST_FILE} (expected a model directory)")
-        manifest = Manifest.from_json(manifest_path.read_text(), where=str(manifest_path))
-        return LoadedModel(
-            Classifier(local / manifest.files.get("tflite", TFLITE_FILE), manifest), manifest, where
-        )
-
-    import boto3
-
-    s3 = boto3.client("s3")
-    loc = S3Uri.parse(where)
-    prefix = loc.key if not loc.key or loc.key.endswith("/") else loc.key + "/"
-    manifest_key = prefix + MANIFEST_FILE
-    try:
-        pointer = ModelPointer.from_json(
-            s3.get_object(Bucket=loc.bucket, Key=prefix + POINTER_FILE)["Body"].read()
-        )
-        manifest_key = pointer.manifest_key
-    except s3.exceptions.NoSuchKey:
-        pass
-    try:
-        manifest = Manifest.from_json(
-            s3.get_object(Bucket=loc.bucket, Key=manifest_key)["Body"].read(),
-            where=f"s3://{loc.bucket}/{manifest_key}",
-        )
-    except s3.exceptions.NoSuchKey as exc:
-        raise ModelError(f"{where}: neither {POINTER_FILE} nor {MANIFEST_FILE} found") from exc
-    model_key = str(PurePosixPath(manifest_key).parent / manifest.files.get("tflite", TFLITE_FILE))
-    local = Path(tempfile.mkdtemp(prefix="catdog-eval-")) / TFLITE_FILE
-    s3.download_file(loc.bucket, model_key, str(local))
-    return LoadedModel(Classifier(local, manifest), manifest, f"s3://{loc.bucket}/{model_key}")
 
 
 def _label_index(folder: str, labels: Sequence[str]) -> int | None:

@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from catdog.classifier import to_probabilities
 from catdog.manifest import ModelPointer
+from catdog.model_repo import upload_dir
 from catdog.preprocess import PREPROCESSING_SPEC
-from catdog.s3uri import S3Uri, is_s3
+from catdog.s3uri import is_s3
 from training_job import models
 from training_job.data import DEFAULT_DATA_URL, LoadedData, load_data
 from training_job.metrics import classification_report
@@ -266,14 +268,6 @@ def _train_transfer(cfg: TrainConfig, data: LoadedData) -> Trained:
     return tm.model, history, probs
 
 
-def _as_label_probs(raw: np.ndarray, n_labels: int) -> np.ndarray:
-    raw = np.asarray(raw, dtype=np.float64)
-    if n_labels == 2 and (raw.ndim == 1 or raw.shape[-1] == 1):
-        p = raw.reshape(-1, 1)
-        return np.concatenate([1 - p, p], axis=1)
-    return raw
-
-
 def library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -284,19 +278,6 @@ def library_versions() -> dict[str, str]:
         except PackageNotFoundError:
             continue
     return found
-
-
-def _upload_dir(local: Path, dest: str) -> None:
-    import boto3
-
-    loc = S3Uri.parse(dest)
-    s3 = boto3.client("s3")
-    # the manifest last: a reader that sees it can rely on every file it names being there
-    files = sorted(p for p in local.iterdir() if p.is_file())
-    files.sort(key=lambda p: p.name == "manifest.json")
-    for path in files:
-        s3.upload_file(str(path), loc.bucket, loc.join(path.name).key)
-    log.info("uploaded %d files to %s", len(files), dest)
 
 
 def run_training(config: TrainConfig) -> TrainResult:
@@ -332,7 +313,8 @@ def run_training(config: TrainConfig) -> TrainResult:
     model, history, raw = train(cfg, data)
     timings["train_seconds"] = round(time.perf_counter() - t, 2)
 
-    probs = _as_label_probs(raw, len(data.labels))
+    _, activation, _ = models.output_spec(len(data.labels))
+    probs = to_probabilities(raw, activation)
     metrics = classification_report(data.validation.labels, probs, data.labels)
     metrics["split"] = "validation"
     metrics["train_accuracy_last_epoch"] = history.get("accuracy", [None])[-1]
@@ -340,7 +322,6 @@ def run_training(config: TrainConfig) -> TrainResult:
 
     created = datetime.now(UTC)
     version = cfg.version or f"{created:%Y%m%d-%H%M%S}-{cfg.arch.replace('_', '')}-{data.fingerprint[:8]}"
-    _, activation, _ = models.output_spec(len(data.labels))
     manifest = Manifest(
         version=version,
         labels=data.labels,
@@ -378,7 +359,7 @@ def run_training(config: TrainConfig) -> TrainResult:
     plot_learning_curves(history, local / CURVES_FILE)
     plot_confusion_matrix(metrics["confusion_matrix"], data.labels, local / CONFUSION_FILE)
     if is_s3(cfg.output):
-        _upload_dir(local, cfg.output)
+        upload_dir(local, cfg.output)
     log.info(
         "validation accuracy %.4f on %d images; artifacts in %s",
         metrics["accuracy"],

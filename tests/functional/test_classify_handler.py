@@ -390,7 +390,7 @@ def test_new_model_is_hot_swapped_after_the_refresh_interval(
     publish(stack, models["v1"])
     put(stack, "uploads/a.jpg", jpeg_bytes(color=RED))
     invoke(app, drain_as_sqs_event(stack))
-    store = app.runtime().store
+    store = app.processor.runtime.store
     now = [1000.0]
     store.clock = lambda: now[0]
     store._checked_at = now[0]  # the load above counts as "just checked"
@@ -405,7 +405,7 @@ def test_new_model_is_hot_swapped_after_the_refresh_interval(
     invoke(app, drain_as_sqs_event(stack))
     c = items(stack)[uri(stack, "uploads/c.jpg")]
     assert (c["model_version"], c["label"]) == ("test-v2", "kitty")
-    assert app.runtime().store is store, "swapped inside the warm container, no reload"
+    assert app.processor.runtime.store is store, "swapped inside the warm container, no reload"
 
 
 # ------------------------------------------------------------------------------ partial batch failure
@@ -442,7 +442,8 @@ def test_partial_batch_failure_returns_exactly_the_failed_message_ids(
         "m-garbage": "this body is not JSON",
         "m-ok2": {"Records": [s3_record(stack, "uploads/ok2.jpg", "05")]},
     })
-    app.runtime().batch.reader.s3 = _FlakyS3(app.runtime().batch.reader.s3, "uploads/throttled.jpg")
+    reader = app.processor.runtime.batch.reader
+    reader.s3 = _FlakyS3(reader.s3, "uploads/throttled.jpg")
 
     response = invoke(app, event)
 
@@ -458,7 +459,7 @@ def test_direct_s3_invoke_raises_on_transient_errors_so_lambda_retries(
         stack: Stack, app: ModuleType, models: dict[str, Path]) -> None:
     publish(stack, models["v1"])
     put(stack, "uploads/t.jpg", jpeg_bytes(color=RED))
-    app.runtime().batch.reader.s3 = _FlakyS3(app.runtime().batch.reader.s3, "uploads/t.jpg")
+    app.processor.runtime.batch.reader.s3 = _FlakyS3(app.processor.runtime.batch.reader.s3, "uploads/t.jpg")
     with pytest.raises(ClientError, match="SlowDown"):
         invoke(app, {"Records": [s3_record(stack, "uploads/t.jpg", "01")]})
     assert items(stack) == {}

@@ -12,11 +12,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from catdog.model_repo import load_model
 from tests.conftest import jpeg_bytes
 from tests.model_factory import build_tiny_model_dir
 from training_job.cli import register
 from training_job.data import DataError
-from training_job.evaluate import evaluate, load_model, predict
+from training_job.evaluate import evaluate, predict
 from training_job.publish import publish_model
 
 RED, TEAL = (220, 20, 20), (20, 200, 220)
@@ -172,7 +173,7 @@ def test_evaluate_never_imports_tensorflow(tiny_model: Path, labelled: Path) -> 
     code = (
         "import sys, json\n"
         "from training_job.cli import register\n"
-        "from training_job.evaluate import evaluate, load_model\n"
+        "from catdog.model_repo import load_model\nfrom training_job.evaluate import evaluate\n"
         f"report = evaluate(load_model({str(tiny_model)!r}), {str(labelled)!r})\n"
         "heavy = sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)\n"
         "print(json.dumps({'n': report['n'], 'heavy': heavy}))"

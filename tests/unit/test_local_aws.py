@@ -37,8 +37,9 @@ def test_endpoint_env_fills_in_dummy_credentials_when_there_are_none() -> None:
 
 
 def test_state_round_trips_and_ignores_fields_from_newer_versions(tmp_path: Path) -> None:
-    state = LocalState(name="catdog", endpoint="http://127.0.0.1:5000", region="us-east-1", bucket="b", queue_url="q",
-                       queue_arn="arn", dlq_url="d", table="t", max_receive_count=5, visibility_timeout=720,
+    state = LocalState(name="catdog", endpoint="http://127.0.0.1:5000", region="us-east-1", bucket="b",
+                       queue_url="q", queue_arn="arn", dlq_url="d", table="t", max_receive_count=5,
+                       visibility_timeout=720,
                        function_environment={"RESULTS_TABLE": "t"}, batch_size=10, batching_window_s=5.0)
     path = state.save(tmp_path / "nested" / "local.json")
     data = json.loads(path.read_text())

@@ -27,10 +27,11 @@ class Classifier:
     """A loaded model: call `classify` with a batch of preprocessed images."""
 
     def __init__(self, model_path: str | Path, manifest: Manifest, num_threads: int | None = None) -> None:
+        """`num_threads`: LiteRT's CPU threads; None or 0 means one per CPU (Settings.litert_threads)."""
         from ai_edge_litert.interpreter import Interpreter  # deferred: keeps `import catdog` light
 
         self.manifest = manifest
-        threads = num_threads or int(os.environ.get("LITERT_THREADS", 0)) or os.cpu_count() or 1
+        threads = num_threads or os.cpu_count() or 1
         try:
             self._interpreter = Interpreter(model_path=str(model_path), num_threads=threads)
             self._interpreter.allocate_tensors()
@@ -58,7 +59,7 @@ class Classifier:
         self._interpreter.set_tensor(self._input["index"], pixels.astype(self._input["dtype"], copy=False))
         self._interpreter.invoke()
         raw = np.array(self._interpreter.get_tensor(self._output["index"]), dtype=np.float64)
-        return to_probabilities(raw, self.manifest)
+        return to_probabilities(raw, self.manifest.output_activation)
 
     def classify(self, images: Sequence[np.ndarray]) -> list[Prediction]:
         if not images:
@@ -67,9 +68,14 @@ class Classifier:
         return [to_prediction(row, self.manifest.labels) for row in probs]
 
 
-def to_probabilities(raw: np.ndarray, manifest: Manifest) -> np.ndarray:
-    """Model output → one probability per label (a sigmoid head scores only labels[1])."""
-    if manifest.output_activation == "sigmoid":
+def to_probabilities(raw: np.ndarray, activation: str) -> np.ndarray:
+    """Model output → one probability column per label (a sigmoid head scores only labels[1]).
+
+    The trainer's metrics and the serving path both go through here, so they read a two-class
+    model's single unit the same way.
+    """
+    raw = np.asarray(raw, dtype=np.float64)
+    if activation == "sigmoid":
         p = raw.reshape(-1, 1)
         return np.concatenate([1.0 - p, p], axis=1)
     return raw.reshape(raw.shape[0], -1)

@@ -2,6 +2,7 @@
 
 One frozen object instead of `os.environ` lookups scattered through the code: a missing or
 malformed variable fails the first invocation with a message naming it, not a KeyError later.
+This is the only module of the serving library that reads the environment.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ DEFAULT_MODEL_KEY = "models/latest.json"
 DEFAULT_MAX_OBJECT_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
 DEFAULT_REFRESH_SECONDS = 300.0
+DEFAULT_MODEL_CACHE_DIR = "/tmp/catdog-models"  # /tmp is the only writable path on Lambda
 
 
 class ConfigError(CatdogError):
@@ -43,7 +45,8 @@ class Settings:
     model_refresh_seconds: float = DEFAULT_REFRESH_SECONDS
     max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
-    model_cache_dir: str = "/tmp/catdog-models"  # /tmp is the only writable path on Lambda
+    model_cache_dir: str = DEFAULT_MODEL_CACHE_DIR
+    litert_threads: int = 0  # 0: one per CPU the function gets
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -59,5 +62,6 @@ class Settings:
                 _number(env, "MODEL_REFRESH_SECONDS", DEFAULT_REFRESH_SECONDS, float)),
             max_object_bytes=int(_number(env, "MAX_OBJECT_BYTES", DEFAULT_MAX_OBJECT_BYTES)),
             max_image_pixels=int(_number(env, "MAX_IMAGE_PIXELS", DEFAULT_MAX_IMAGE_PIXELS)),
-            model_cache_dir=env.get("MODEL_CACHE_DIR") or "/tmp/catdog-models",
+            model_cache_dir=env.get("MODEL_CACHE_DIR") or DEFAULT_MODEL_CACHE_DIR,
+            litert_threads=int(_number(env, "LITERT_THREADS", 0)),
         )

@@ -21,68 +21,62 @@ from botocore.exceptions import BotoCoreError, ClientError
 from catdog.classifier import Classifier
 from catdog.errors import ManifestError, ModelError
 from catdog.manifest import Manifest, ModelPointer
+from catdog.model_repo import LoadedModel, read_object
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class LoadedModel:
-    version: str
-    classifier: Classifier
-    manifest: Manifest
-    load_seconds: float
+class Served:
+    """The model for one invocation, and whether this invocation had to load it (a metric)."""
+
+    model: LoadedModel
+    loaded_now: bool
 
 
 class ModelStore:
     def __init__(self, s3: Any, bucket: str, pointer_key: str, *, refresh_seconds: float,
-                 cache_dir: str | Path) -> None:
+                 cache_dir: str | Path, num_threads: int | None = None) -> None:
         self.s3 = s3
         self.bucket = bucket
         self.pointer_key = pointer_key
         self.refresh_seconds = refresh_seconds
         self.cache_dir = Path(cache_dir)
+        self.num_threads = num_threads
         self.clock = time.monotonic  # replaceable in tests to step past the refresh interval
         self._current: LoadedModel | None = None
         self._checked_at: float | None = None
-        #: Set by `get` when it (re)loaded a model during this call; for the load-time metric.
-        self.just_loaded: LoadedModel | None = None
 
     @property
     def current(self) -> LoadedModel | None:
         return self._current
 
-    def _read(self, key: str) -> bytes:
-        try:
-            return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("NoSuchKey", "404", "NotFound"):
-                raise ModelError(f"no model published: s3://{self.bucket}/{key} does not exist") from exc
-            raise
-
-    def get(self) -> LoadedModel:
+    def get(self) -> Served:
         """The model to use for this invocation (loading or swapping it if due)."""
-        self.just_loaded = None
         now = self.clock()
         due = self._checked_at is None or now - self._checked_at >= self.refresh_seconds
         if self._current is not None and not due:
-            return self._current
+            return Served(self._current, loaded_now=False)
+        loaded_now = False
         try:
-            pointer = ModelPointer.from_json(self._read(self.pointer_key), where=self.pointer_key)
+            raw = read_object(self.s3, self.bucket, self.pointer_key)
+            pointer = ModelPointer.from_json(raw, where=self.pointer_key)
             self._checked_at = now
             if self._current is None or pointer.version != self._current.version:
                 self._swap(pointer)
+                loaded_now = True
         except (ModelError, ClientError, BotoCoreError) as exc:
             if self._current is None:
                 raise
             log.warning("model refresh failed, keeping %s: %s", self._current.version, exc)
             self._checked_at = now
         assert self._current is not None
-        return self._current
+        return Served(self._current, loaded_now)
 
     def _swap(self, pointer: ModelPointer) -> None:
         started = time.perf_counter()
-        manifest = Manifest.from_json(self._read(pointer.manifest_key), where=pointer.manifest_key)
+        manifest = Manifest.from_json(read_object(self.s3, self.bucket, pointer.manifest_key),
+                                      where=pointer.manifest_key)
         if manifest.version != pointer.version:
             raise ManifestError(
                 f"{pointer.manifest_key} is version {manifest.version!r} but {self.pointer_key} "
@@ -90,11 +84,11 @@ class ModelStore:
         target = self.cache_dir / _safe(pointer.version)
         target.mkdir(parents=True, exist_ok=True)
         model_path = target / Path(pointer.model_key).name
-        model_path.write_bytes(self._read(pointer.model_key))
-        classifier = Classifier(model_path, manifest)  # raises ModelError on a corrupt file
+        model_path.write_bytes(read_object(self.s3, self.bucket, pointer.model_key))
+        classifier = Classifier(model_path, manifest, self.num_threads)  # ModelError on a corrupt file
         previous = self._current
-        self._current = LoadedModel(pointer.version, classifier, manifest, time.perf_counter() - started)
-        self.just_loaded = self._current
+        location = f"s3://{self.bucket}/{pointer.model_key}"
+        self._current = LoadedModel(classifier, location, time.perf_counter() - started)
         log.info("model %s loaded in %.3f s", pointer.version, self._current.load_seconds)
         if previous is not None and previous.version != pointer.version:
             shutil.rmtree(self.cache_dir / _safe(previous.version), ignore_errors=True)  # /tmp is small

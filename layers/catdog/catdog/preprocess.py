@@ -12,7 +12,6 @@ all live here and raise `BadInputError` with a message meant for the results tab
 from __future__ import annotations
 
 import io
-import os
 import struct
 import warnings
 from dataclasses import dataclass
@@ -22,15 +21,15 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from catdog.config import DEFAULT_MAX_IMAGE_PIXELS
 from catdog.errors import BadInputError
 
 #: Formats we decode. Anything else (EPS needs Ghostscript, PSD, ICO...) is refused up front.
 ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")
 #: One fixed resampling filter for every caller.
 RESAMPLE = Image.Resampling.BILINEAR
-#: Default pixel-count cap (width x height from the header). 50 MP covers any phone photo;
-#: a decoded 50 MP RGB image is ~150 MB, which fits the function's memory with room to spare.
-DEFAULT_MAX_PIXELS = int(os.environ.get("MAX_IMAGE_PIXELS", 50_000_000))
+#: Default pixel-count cap (width x height from the header); the function passes MAX_IMAGE_PIXELS.
+DEFAULT_MAX_PIXELS = DEFAULT_MAX_IMAGE_PIXELS
 
 #: Written into every model manifest so a reader knows what the model expects.
 PREPROCESSING_SPEC: dict[str, object] = {

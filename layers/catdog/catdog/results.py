@@ -12,14 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 from catdog.classifier import Prediction
 from catdog.s3_events import ObjectEvent
+from catdog.status import Status
 
-CLASSIFIED = "classified"
-FAILED = "failed"
-DELETED = "deleted"
 #: Everything an answer may set; a new answer removes the ones it does not have.
 RESULT_FIELDS = ("status", "label", "confidence", "scores", "model_version", "etag", "size_bytes", "width",
                  "height", "format", "error", "reason", "processed_at")
@@ -32,6 +31,12 @@ def utc_now() -> str:
 def to_decimal(value: float) -> Decimal:
     """DynamoDB takes numbers as Decimal; 6 decimals is plenty for a probability."""
     return Decimal(str(round(float(value), 6)))
+
+
+class WriteResult(Enum):
+    WRITTEN = "written"
+    STALE = "stale"  # a same-or-newer event already answered for this image; its answer was kept
+    NOTHING = "nothing"  # the outcome records nothing (the object was gone, or the event ignored)
 
 
 @dataclass(frozen=True)
@@ -57,8 +62,8 @@ class ResultsTable:
 
         return cls((session or boto3).resource("dynamodb").Table(name))
 
-    def _put(self, event: ObjectEvent, item: dict[str, Any]) -> bool:
-        """Write unless a same-or-newer event already answered; False when skipped as stale.
+    def _put(self, event: ObjectEvent, item: dict[str, Any]) -> WriteResult:
+        """Write unless a same-or-newer event already answered (then `STALE`).
 
         An UpdateItem that SETs what this answer has and REMOVEs the other result fields: unlike
         a PutItem it keeps a stored `sequencer` when this event has none (a backfill), so the
@@ -85,13 +90,13 @@ class ResultsTable:
         try:
             self._table.update_item(**kwargs)
         except self._conditional_failed:
-            return False
-        return True
+            return WriteResult.STALE
+        return WriteResult.WRITTEN
 
     def put_classified(self, event: ObjectEvent, facts: ImageFacts, prediction: Prediction,
-                       model_version: str) -> bool:
+                       model_version: str) -> WriteResult:
         return self._put(event, {
-            "status": CLASSIFIED,
+            "status": Status.CLASSIFIED.value,
             "label": prediction.label,
             "confidence": to_decimal(prediction.confidence),
             "scores": {k: to_decimal(v) for k, v in prediction.scores.items()},
@@ -104,9 +109,9 @@ class ResultsTable:
         })
 
     def put_failed(self, event: ObjectEvent, error: str, reason: str, facts: ImageFacts | None = None,
-                   model_version: str | None = None) -> bool:
+                   model_version: str | None = None) -> WriteResult:
         return self._put(event, {
-            "status": FAILED,
+            "status": Status.FAILED.value,
             "error": error,
             "reason": reason,
             "model_version": model_version,
@@ -114,5 +119,5 @@ class ResultsTable:
             "size_bytes": facts.size_bytes if facts else event.size,
         })
 
-    def mark_deleted(self, event: ObjectEvent) -> bool:
-        return self._put(event, {"status": DELETED})
+    def mark_deleted(self, event: ObjectEvent) -> WriteResult:
+        return self._put(event, {"status": Status.DELETED.value})
