@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from catdog_cli.demo_args import default_data
+from training_job.settings import default_data
 
 #: Bump when the demo's training recipe changes, so stale cached models are not reused.
 RECIPE_VERSION = 1
@@ -105,7 +105,8 @@ def trained_model(cfg: DemoConfig) -> tuple[Path, str]:
     target = cache_root(cfg) / key
     if _is_model_dir(target) and not cfg.no_cache:
         return target, f"cached ({target}, fingerprint {time.perf_counter() - t:.1f}s)"
-    from training_job.train import TrainConfig, run_training
+    from training_job.settings import TrainConfig
+    from training_job.train import run_training
 
     building = target.with_name(target.name + ".partial")
     shutil.rmtree(building, ignore_errors=True)

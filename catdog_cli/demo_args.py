@@ -3,19 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-#: The data set shipped next to the checkout on machines without internet (see ../shared/README.md);
-#: CATDOG_SHARED moves it, as it does for the tests.
-SHARED = Path(os.environ.get("CATDOG_SHARED", REPO.parent / "shared"))
-SHARED_ZIP = SHARED / "data" / "cats_and_dogs_filtered.zip"
-CANONICAL_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
-
-
-def default_data() -> str:
-    return str(SHARED_ZIP) if SHARED_ZIP.is_file() else CANONICAL_URL
+from training_job.settings import CANONICAL_DATA_URL as CANONICAL_URL
 
 
 def add_demo_arguments(p: argparse.ArgumentParser) -> None:

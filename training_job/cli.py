@@ -9,153 +9,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
-from training_job.data import DEFAULT_DATA_URL
-from training_job.models import ARCHS
-from training_job.publish import DEFAULT_MIN_ACCURACY
+from training_job.settings import (
+    DEFAULT_MIN_ACCURACY,
+    ENV_VARS,
+    add_train_arguments,
+    config_from_args,
+    env_default,
+)
 
-if TYPE_CHECKING:
-    from training_job.train import TrainConfig
-
-#: flag destination → environment variable that supplies its default
-ENV_VARS = {
-    "data": "DATA_URI",
-    "output": "OUTPUT_URI",
-    "publish": "PUBLISH_URI",
-    "min_accuracy": "MIN_ACCURACY",
-    "arch": "ARCH",
-    "epochs": "EPOCHS",
-}
 ENV_HELP = "Flags win over the env vars " + ", ".join(ENV_VARS.values()) + "."
-
-
-def _size(text: str) -> tuple[int, int]:
-    parts = text.lower().replace("x", ",").split(",")
-    try:
-        h, w = (int(p) for p in parts) if len(parts) == 2 else (int(parts[0]), int(parts[0]))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH or one number, got {text!r}") from exc
-    return h, w
-
-
-def add_train_arguments(p: argparse.ArgumentParser, env: Mapping[str, str] | None = None) -> None:
-    """The trainer's flags; shared by `catdog train` and `python -m training_job`."""
-    env = os.environ if env is None else env
-
-    def default(dest: str, fallback: object = None, kind: type = str) -> object:
-        raw = env.get(ENV_VARS[dest])
-        return kind(raw) if raw not in (None, "") else fallback
-
-    p.add_argument(
-        "--data",
-        default=default("data", DEFAULT_DATA_URL),
-        metavar="SRC",
-        help="dir, .zip, http(s) URL of a zip (cached), or s3://bucket/prefix/ [env DATA_URI; "
-        "default: the cats_and_dogs_filtered.zip URL]",
-    )
-    p.add_argument(
-        "--output",
-        default=default("output", "build/model"),
-        metavar="DIR|s3://…",
-        help="where the artifacts go [env OUTPUT_URI; default build/model]",
-    )
-    p.add_argument(
-        "--publish",
-        default=default("publish"),
-        metavar="s3://bucket/models/",
-        help="also publish behind the quality gate [env PUBLISH_URI]",
-    )
-    p.add_argument(
-        "--min-accuracy",
-        type=float,
-        default=default("min_accuracy", DEFAULT_MIN_ACCURACY, float),
-        help=f"quality gate for --publish [env MIN_ACCURACY; default {DEFAULT_MIN_ACCURACY}]",
-    )
-    p.add_argument(
-        "--arch",
-        choices=ARCHS,
-        default=default("arch", "mobilenet_v2"),
-        help="mobilenet_v2 (default) or seed (the tutorial's CNN) [env ARCH]",
-    )
-    p.add_argument(
-        "--epochs",
-        type=int,
-        default=default("epochs", None, int),
-        help="[env EPOCHS; default 30 with early stopping, 70 for seed]",
-    )
-    p.add_argument("--limit", type=int, help="use only the first N images per class per split (quick runs)")
-    p.add_argument(
-        "--validation-split",
-        type=float,
-        default=0.2,
-        help="fraction carved per class when the data has no validation folder (seeded)",
-    )
-    p.add_argument("--batch-size", type=int, help="default 32, 128 for seed")
-    p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--steps-per-epoch", type=int, help="default: a full pass, 8 for seed")
-    p.add_argument("--validation-steps", type=int, help="default: the whole split, 8 for seed")
-    p.add_argument("--patience", type=int, default=5, help="early-stopping patience (epochs)")
-    p.add_argument(
-        "--no-flip",
-        dest="flip",
-        action="store_false",
-        help="do not add mirror-image copies when training the head on cached features",
-    )
-    p.add_argument(
-        "--fine-tune-epochs",
-        type=int,
-        default=0,
-        help="then unfreeze the backbone's top blocks for N epochs on augmented images",
-    )
-    p.add_argument("--fine-tune-learning-rate", type=float, default=1e-5)
-    p.add_argument(
-        "--alpha",
-        type=float,
-        default=0.35,
-        help="MobileNetV2 width (0.35 is what ships offline in ../shared)",
-    )
-    p.add_argument("--input-size", type=_size, metavar="HxW", help="default 224x224, 300x300 for seed")
-    p.add_argument(
-        "--weights",
-        default="imagenet",
-        help="'imagenet' (through Keras' cache, KERAS_HOME), a weights file, or 'none'",
-    )
-    p.add_argument("--dropout", type=float, default=0.2)
-    p.add_argument("--seed", type=int, default=1337)
-    p.add_argument("--version", help="model version id (default: UTC time + arch + data fingerprint)")
-
-
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    from training_job.train import TrainConfig
-
-    return TrainConfig(
-        data=args.data,
-        output=args.output,
-        arch=args.arch,
-        epochs=args.epochs,
-        limit=args.limit,
-        validation_split=args.validation_split,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        steps_per_epoch=args.steps_per_epoch,
-        validation_steps=args.validation_steps,
-        patience=args.patience,
-        flip=args.flip,
-        fine_tune_epochs=args.fine_tune_epochs,
-        fine_tune_learning_rate=args.fine_tune_learning_rate,
-        alpha=args.alpha,
-        input_size=args.input_size,
-        weights=None if args.weights.lower() == "none" else args.weights,
-        dropout=args.dropout,
-        seed=args.seed,
-        publish=args.publish,
-        min_accuracy=args.min_accuracy,
-        version=args.version,
-    )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -259,8 +123,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     pub.add_argument(
         "--min-accuracy",
         type=float,
-        default=float(os.environ.get("MIN_ACCURACY") or DEFAULT_MIN_ACCURACY),
-        help=f"[env MIN_ACCURACY; default {DEFAULT_MIN_ACCURACY}]",
+        default=env_default("min_accuracy"),
+        help=f"the quality gate [env {ENV_VARS['min_accuracy']}; default {DEFAULT_MIN_ACCURACY}]",
     )
     pub.set_defaults(func=cmd_publish)
 

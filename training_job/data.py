@@ -28,7 +28,6 @@ from catdog.s3uri import S3Uri, is_s3
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DATA_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
 SPLITS = ("train", "validation")
 #: Folder names accepted for the validation split besides `validation`.
 _SPLIT_ALIASES = {
@@ -79,13 +78,13 @@ class LoadedData:
     validation: Dataset
     skipped: list[dict[str, str]]  # [{"name": ..., "reason": ...}]
     fingerprint: str
-    source: str
+    sources: list[str]
     validation_carved: bool
 
     def summary(self) -> dict[str, object]:
         """The `data` block of the manifest: enough to know what the model saw."""
         return {
-            "source": self.source,
+            "sources": self.sources,
             "fingerprint": self.fingerprint,
             "labels": self.labels,
             "folders": self.folders,
@@ -135,8 +134,12 @@ def _hidden(parts: Sequence[str]) -> bool:
 
 
 def _classify_path(parts: Sequence[str]) -> tuple[str | None, str] | None:
-    """(split, class folder) for a relative file path, or None when it is not a class member."""
-    if _hidden(parts):
+    """(split, class folder) for a relative file path, or None when it is not a class member.
+
+    Folders whose name starts with `_` are never classes: `catdog dataset export` keeps the images
+    a reviewer called "neither" apart in `_neither/` (for checking the unknown threshold).
+    """
+    if _hidden(parts) or any(p.startswith("_") for p in parts[:-1]):
         return None
     if len(parts) == 3 and parts[0].lower() in _SPLIT_ALIASES:
         return _SPLIT_ALIASES[parts[0].lower()], parts[1]
@@ -290,19 +293,31 @@ def _decode_all(
     return Dataset(images[: len(labels)], np.array(labels, dtype=np.int64), names)
 
 
+def find_all_entries(sources: Sequence[str]) -> list[Entry]:
+    """The entries of several sources as one data set (names prefixed by the source when merging)."""
+    if len(sources) == 1:
+        return find_entries(sources[0])
+    merged = []
+    for i, source in enumerate(sources):
+        for e in find_entries(source):
+            merged.append(Entry(e.split, e.folder, f"[{i}]{e.name}", e.read))
+    return merged
+
+
 def load_data(
-    source: str,
+    sources: str | Sequence[str],
     size: tuple[int, int],
     *,
     limit: int | None = None,
     validation_split: float = 0.2,
     seed: int = 1337,
 ) -> LoadedData:
-    """Decode every image of `source` at `size`; corrupt files are skipped and listed.
-
-    Without a validation folder, `validation_split` of each class is carved off (seeded).
+    """Decode every image of `sources` (one or several, merged) at `size`; corrupt files are skipped
+    and listed. Without any validation folder, `validation_split` of each class is carved off (seeded).
     """
-    entries = find_entries(source)
+    sources = [sources] if isinstance(sources, str) else list(sources)
+    source = " + ".join(sources)  # for messages
+    entries = find_all_entries(sources)
     if not entries:
         raise DataError(f"{source}: no images found (expected <root>/train/<class>/* or <root>/<class>/*)")
     train = [e for e in entries if e.split in ("train", None)]
@@ -353,6 +368,6 @@ def load_data(
         validation=val_ds,
         skipped=skipped,
         fingerprint=hasher.hexdigest(),
-        source=source,
+        sources=sources,
         validation_carved=carved,
     )

@@ -26,8 +26,9 @@ from catdog.model_repo import upload_dir
 from catdog.preprocess import PREPROCESSING_SPEC
 from catdog.s3uri import is_s3
 from training_job import models
-from training_job.data import DEFAULT_DATA_URL, LoadedData, load_data
+from training_job.data import LoadedData, load_data
 from training_job.metrics import classification_report
+from training_job.settings import TrainConfig
 
 if TYPE_CHECKING:
     import keras
@@ -40,51 +41,6 @@ HISTORY_FILE = "history.json"
 METRICS_FILE = "metrics.json"
 CURVES_FILE = "learning_curves.png"
 CONFUSION_FILE = "confusion_matrix.png"
-
-
-@dataclass
-class TrainConfig:
-    """Every knob of a training run; written into the manifest so the run can be reproduced."""
-
-    data: str = DEFAULT_DATA_URL
-    output: str = "build/model"
-    arch: str = "mobilenet_v2"
-    epochs: int | None = None  # None: 70 for seed (the tutorial), 30 with early stopping otherwise
-    limit: int | None = None  # images per class per split, for quick runs
-    validation_split: float = 0.2
-    batch_size: int | None = None  # None: 128 for seed (the tutorial), 32 otherwise
-    learning_rate: float = 1e-3
-    steps_per_epoch: int | None = None  # None: 8 for seed (the tutorial), a full pass otherwise
-    validation_steps: int | None = None  # None: 8 for seed (the tutorial), the whole split otherwise
-    validation_batch_size: int | None = None  # None: 32 for seed (the tutorial), batch_size otherwise
-    patience: int = 5
-    flip: bool = True  # mirror-image copies of the training features (deterministic augmentation)
-    fine_tune_epochs: int = 0
-    fine_tune_learning_rate: float = 1e-5
-    alpha: float = 0.35
-    input_size: tuple[int, int] | None = None  # None: 300x300 for seed, 224x224 for mobilenet_v2
-    weights: str | None = "imagenet"  # or a path to a weights file
-    dropout: float = 0.2
-    seed: int = 1337
-    publish: str | None = None  # s3://bucket/models/
-    min_accuracy: float = 0.9
-    version: str | None = None
-
-    def resolved(self) -> TrainConfig:
-        """Fill the per-arch defaults so the manifest records what actually ran."""
-        if self.arch not in models.ARCHS:
-            raise ValueError(f"unknown --arch {self.arch!r}; choose from {', '.join(models.ARCHS)}")
-        seed = self.arch == "seed"
-        c = TrainConfig(**asdict(self))
-        c.epochs = c.epochs or (70 if seed else 30)
-        c.batch_size = c.batch_size or (128 if seed else 32)
-        c.validation_batch_size = c.validation_batch_size or (32 if seed else c.batch_size)
-        if seed:
-            c.steps_per_epoch = c.steps_per_epoch or 8
-            c.validation_steps = c.validation_steps or 8
-        default_size = models.SEED_INPUT_SIZE if seed else models.MOBILENET_INPUT_SIZE
-        c.input_size = tuple(c.input_size or default_size)
-        return c
 
 
 @dataclass
@@ -281,106 +237,102 @@ def library_versions() -> dict[str, str]:
 
 
 def run_training(config: TrainConfig) -> TrainResult:
-    """Load data, train, evaluate on the validation split, write every artifact, optionally publish."""
+    """Load data → train (features, fit) → evaluate on validation → export → optionally publish."""
     from training_job.weights import prepare_keras_home
 
     prepare_keras_home()  # before the first `import keras`
     import keras
 
-    from catdog.manifest import Manifest
-    from training_job.export import write_model_files
-    from training_job.plots import plot_confusion_matrix, plot_learning_curves
-
     cfg = config.resolved()
-    started = time.perf_counter()
     keras.utils.set_random_seed(cfg.seed)
-    timings: dict[str, float] = {}
+    clock = _Clock()
 
-    data = load_data(
-        cfg.data, cfg.input_size, limit=cfg.limit, validation_split=cfg.validation_split, seed=cfg.seed
-    )
-    timings["data_seconds"] = round(time.perf_counter() - started, 2)
-    log.info(
-        "data: %d train / %d validation images, labels %s, %d skipped",
-        len(data.train.labels),
-        len(data.validation.labels),
-        data.labels,
-        len(data.skipped),
-    )
+    data = load_data(cfg.data, cfg.input_size, limit=cfg.limit, validation_split=cfg.validation_split,
+                     seed=cfg.seed)
+    clock.lap("data_seconds")
+    log.info("data: %d train / %d validation images, labels %s, %d skipped", len(data.train.labels),
+             len(data.validation.labels), data.labels, len(data.skipped))
 
-    t = time.perf_counter()
     train = _train_seed if cfg.arch == "seed" else _train_transfer
     model, history, raw = train(cfg, data)
-    timings["train_seconds"] = round(time.perf_counter() - t, 2)
+    clock.lap("train_seconds")
 
-    _, activation, _ = models.output_spec(len(data.labels))
-    probs = to_probabilities(raw, activation)
-    metrics = classification_report(data.validation.labels, probs, data.labels)
-    metrics["split"] = "validation"
-    metrics["train_accuracy_last_epoch"] = history.get("accuracy", [None])[-1]
-    metrics["epochs_run"] = len(history.get("loss", []))
-
-    created = datetime.now(UTC)
-    version = cfg.version or f"{created:%Y%m%d-%H%M%S}-{cfg.arch.replace('_', '')}-{data.fingerprint[:8]}"
-    manifest = Manifest(
-        version=version,
-        labels=data.labels,
-        input_size=cfg.input_size,
-        arch=cfg.arch if cfg.arch == "seed" else f"mobilenet_v2_{cfg.alpha}",
-        output_activation=activation,
-        preprocessing=dict(PREPROCESSING_SPEC),
-        metrics={k: metrics[k] for k in ("accuracy", "n", "roc_auc", "per_class", "confusion_matrix")},
-        data=data.summary(),
-        training={
-            **{k: v for k, v in asdict(cfg).items() if k not in ("publish",)},
-            "input_size": list(cfg.input_size),
-            "epochs_run": metrics["epochs_run"],
-            **timings,
-        },
-        library_versions=library_versions(),
-        created_at=created.isoformat(timespec="seconds"),
-    )
-
-    local = Path(tempfile.mkdtemp(prefix="catdog-model-")) if is_s3(cfg.output) else Path(cfg.output)
-    write_model_files(model, local, manifest)
-    (local / HISTORY_FILE).write_text(json.dumps(history, indent=2) + "\n")
-    (local / METRICS_FILE).write_text(
-        json.dumps(
-            {
-                **metrics,
-                "version": version,
-                "skipped": len(data.skipped),
-                "train_count": len(data.train.labels),
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    plot_learning_curves(history, local / CURVES_FILE)
-    plot_confusion_matrix(metrics["confusion_matrix"], data.labels, local / CONFUSION_FILE)
-    if is_s3(cfg.output):
-        upload_dir(local, cfg.output)
-    log.info(
-        "validation accuracy %.4f on %d images; artifacts in %s",
-        metrics["accuracy"],
-        metrics["n"],
-        cfg.output,
-    )
+    metrics = _validation_metrics(data, raw, history)
+    manifest = _manifest(cfg, data, metrics, clock.timings)
+    local = _export(cfg, model, manifest, history, metrics, data)
+    log.info("validation accuracy %.4f on %d images; artifacts in %s", metrics["accuracy"], metrics["n"],
+             cfg.output)
 
     pointer = None
     if cfg.publish:
         from training_job.publish import publish_model
 
         pointer = publish_model(local, cfg.publish, cfg.min_accuracy)
-    timings["total_seconds"] = round(time.perf_counter() - started, 2)
-    result = TrainResult(
-        output_dir=local,
-        manifest=manifest,
-        metrics=metrics,
-        history=history,
-        output_uri=cfg.output,
-        wall_seconds=timings["total_seconds"],
-        pointer=pointer,
-        timings=timings,
+    clock.lap("total_seconds", since_start=True)
+    return TrainResult(output_dir=local, manifest=manifest, metrics=metrics, history=history,
+                       output_uri=cfg.output, wall_seconds=clock.timings["total_seconds"], pointer=pointer,
+                       timings=clock.timings)
+
+
+class _Clock:
+    """Wall-time per step, for the manifest (`training.*_seconds`) and the benchmark."""
+
+    def __init__(self) -> None:
+        self.started = self.last = time.perf_counter()
+        self.timings: dict[str, float] = {}
+
+    def lap(self, name: str, since_start: bool = False) -> None:
+        now = time.perf_counter()
+        self.timings[name] = round(now - (self.started if since_start else self.last), 2)
+        self.last = now
+
+
+def _validation_metrics(data: LoadedData, raw: np.ndarray, history: dict[str, list[float]]) -> dict[str, Any]:
+    _, activation, _ = models.output_spec(len(data.labels))
+    metrics = classification_report(data.validation.labels, to_probabilities(raw, activation), data.labels)
+    metrics["split"] = "validation"
+    metrics["train_accuracy_last_epoch"] = history.get("accuracy", [None])[-1]
+    metrics["epochs_run"] = len(history.get("loss", []))
+    return metrics
+
+
+def _manifest(cfg: TrainConfig, data: LoadedData, metrics: dict[str, Any],
+              timings: dict[str, float]) -> Manifest:
+    from catdog.manifest import Manifest
+
+    created = datetime.now(UTC)
+    version = cfg.version or f"{created:%Y%m%d-%H%M%S}-{cfg.arch.replace('_', '')}-{data.fingerprint[:8]}"
+    _, activation, _ = models.output_spec(len(data.labels))
+    return Manifest(
+        version=version,
+        labels=data.labels,
+        input_size=cfg.input_size,  # type: ignore[arg-type]
+        arch=cfg.arch if cfg.arch == "seed" else f"mobilenet_v2_{cfg.alpha}",
+        output_activation=activation,
+        preprocessing=dict(PREPROCESSING_SPEC),
+        metrics={k: metrics[k] for k in ("accuracy", "n", "roc_auc", "per_class", "confusion_matrix")},
+        data=data.summary(),
+        training={**{k: v for k, v in asdict(cfg).items() if k != "publish"},
+                  "input_size": list(cfg.input_size or ()), "epochs_run": metrics["epochs_run"], **timings},
+        library_versions=library_versions(),
+        created_at=created.isoformat(timespec="seconds"),
     )
-    return result
+
+
+def _export(cfg: TrainConfig, model: keras.Model, manifest: Manifest, history: dict[str, list[float]],
+            metrics: dict[str, Any], data: LoadedData) -> Path:
+    """Every artifact into the output dir (a temp dir first when the output is on S3)."""
+    from training_job.export import write_model_files
+    from training_job.plots import plot_confusion_matrix, plot_learning_curves
+
+    local = Path(tempfile.mkdtemp(prefix="catdog-model-")) if is_s3(cfg.output) else Path(cfg.output)
+    write_model_files(model, local, manifest)
+    (local / HISTORY_FILE).write_text(json.dumps(history, indent=2) + "\n")
+    summary = {**metrics, "version": manifest.version, "skipped": len(data.skipped),
+               "train_count": len(data.train.labels)}
+    (local / METRICS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    plot_learning_curves(history, local / CURVES_FILE)
+    plot_confusion_matrix(metrics["confusion_matrix"], data.labels, local / CONFUSION_FILE)
+    if is_s3(cfg.output):
+        upload_dir(local, cfg.output)
+    return local

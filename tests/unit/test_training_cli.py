@@ -7,7 +7,8 @@ import argparse
 import pytest
 
 from training_job.cli import add_train_arguments, config_from_args, register
-from training_job.data import DEFAULT_DATA_URL, singularize
+from training_job.data import singularize
+from training_job.settings import default_data
 from training_job.train import TrainConfig
 
 
@@ -28,7 +29,7 @@ def test_env_vars_configure_a_container_run() -> None:
     }
     cfg = config_from_args(_parse([], env))
     assert (cfg.data, cfg.output, cfg.publish, cfg.min_accuracy, cfg.arch, cfg.epochs) == (
-        "s3://b/data/",
+        ["s3://b/data/"],
         "s3://b/out/",
         "s3://b/models/",
         0.95,
@@ -40,12 +41,35 @@ def test_env_vars_configure_a_container_run() -> None:
 def test_flags_win_over_env_vars() -> None:
     env = {"DATA_URI": "s3://b/data/", "EPOCHS": "3", "ARCH": "seed"}
     cfg = config_from_args(_parse(["--data", "local.zip", "--epochs", "7", "--arch", "mobilenet_v2"], env))
-    assert (cfg.data, cfg.epochs, cfg.arch) == ("local.zip", 7, "mobilenet_v2")
+    assert (cfg.data, cfg.epochs, cfg.arch) == (["local.zip"], 7, "mobilenet_v2")
+
+
+def test_data_may_be_given_several_times_to_merge_data_sets() -> None:
+    cfg = config_from_args(_parse(["--data", "a.zip", "--data", "s3://b/d/"], {"DATA_URI": "env.zip"}))
+    assert cfg.data == ["a.zip", "s3://b/d/"], "the flags replace the variable, then accumulate"
+    assert config_from_args(_parse([], {"DATA_URI": "x.zip,s3://b/y/"})).data == ["x.zip", "s3://b/y/"]
+
+
+def test_every_setting_is_a_flag_whose_help_names_its_env_var_and_default() -> None:
+    from dataclasses import fields
+
+    from training_job.settings import TrainConfig
+
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser, {})
+    by_dest = {a.dest: a for a in parser._actions}
+    for f in fields(TrainConfig):
+        assert f.name in by_dest, f"{f.name} has no flag"
+        if f.metadata["env"]:
+            assert f"env {f.metadata['env']}" in by_dest[f.name].help
+    assert "default 0.9" in by_dest["min_accuracy"].help
+    assert "default 32 for mobilenet_v2, 128 for seed" in by_dest["batch_size"].help
 
 
 def test_defaults_without_env() -> None:
     cfg = config_from_args(_parse([], {}))
-    assert cfg.data == DEFAULT_DATA_URL and cfg.arch == "mobilenet_v2" and cfg.publish is None
+    assert cfg.data == [] and cfg.arch == "mobilenet_v2" and cfg.publish is None
+    assert cfg.resolved().data == [default_data()]  # ../shared's copy when present, else the URL
     assert cfg.weights == "imagenet"
     assert config_from_args(_parse(["--weights", "none"], {})).weights is None
 

@@ -1,0 +1,201 @@
+"""Every setting of a training run, declared ONCE: a dataclass field carrying its default, help and env var.
+
+The argument parser (`catdog train`, `python -m training_job`) and the environment handling for
+containers are generated from these fields, and the whole config is written into the manifest,
+so a flag, its default, its help text and its variable can never disagree. A flag always wins over
+its environment variable; `None` defaults are filled per architecture by `TrainConfig.resolved()`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from training_job.models import ARCHS, MOBILENET_INPUT_SIZE, SEED_INPUT_SIZE
+
+REPO = Path(__file__).resolve().parent.parent
+#: The canonical archive of the data set the project was founded on.
+CANONICAL_DATA_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
+#: The copy next to the checkout on machines without internet (see ../shared/README.md).
+SHARED_DIR = Path(os.environ.get("CATDOG_SHARED") or REPO.parent / "shared")
+#: The quality gate: the least validation accuracy a model needs to be published.
+DEFAULT_MIN_ACCURACY = 0.9
+
+#: What `None` means for the per-architecture settings: seed is the tutorial's exact schedule.
+ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
+    "mobilenet_v2": {"epochs": 30, "batch_size": 32, "input_size": MOBILENET_INPUT_SIZE},
+    "seed": {"epochs": 70, "batch_size": 128, "input_size": SEED_INPUT_SIZE, "steps_per_epoch": 8,
+             "validation_steps": 8, "validation_batch_size": 32},
+}
+
+
+def default_data() -> str:
+    """`../shared/data/cats_and_dogs_filtered.zip` when it is there (offline machines), else the URL."""
+    shared = SHARED_DIR / "data" / "cats_and_dogs_filtered.zip"
+    return str(shared) if shared.is_file() else CANONICAL_DATA_URL
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """`224x224`, `224,224` or `224` → (height, width)."""
+    parts = text.lower().replace("x", ",").split(",")
+    try:
+        h, w = (int(p) for p in parts) if len(parts) == 2 else (int(parts[0]), int(parts[0]))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH or one number, got {text!r}") from exc
+    return h, w
+
+
+def parse_weights(text: str) -> str | None:
+    return None if text.lower() == "none" else text
+
+
+def setting(default: Any, help: str, *, env: str | None = None, parse: Callable[[str], Any] | None = None,
+            metavar: str | None = None, choices: tuple[str, ...] | None = None, flag: str | None = None,
+            many: bool = False) -> Any:
+    """A dataclass field that also describes its flag: `help`, `env` (the variable that sets its
+    default), `parse` (str → value), `metavar`, `choices`, `flag` (a different spelling, e.g.
+    `--no-flip` for a True boolean) and `many` (the flag may be given several times)."""
+    meta = {"help": help, "env": env, "parse": parse, "metavar": metavar, "choices": choices, "flag": flag,
+            "many": many}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a training run; written into the manifest so the run can be reproduced."""
+
+    data: list[str] = setting(
+        [], "data set: a dir, .zip, http(s) URL of a zip (cached) or s3://bucket/prefix/ with "
+        "train/ and validation/ class folders; give it several times to merge data sets "
+        "(default: ../shared/data/cats_and_dogs_filtered.zip when present, else the canonical URL)",
+        env="DATA_URI", metavar="SRC", many=True)
+    output: str = setting("build/model", "where the artifacts go: a dir or s3://…", env="OUTPUT_URI",
+                          metavar="DIR|s3://…")
+    publish: str | None = setting(None, "also publish to s3://bucket/models/ behind the quality gate",
+                                  env="PUBLISH_URI", metavar="s3://bucket/models/")
+    min_accuracy: float = setting(DEFAULT_MIN_ACCURACY, "quality gate for --publish", env="MIN_ACCURACY",
+                                  parse=float)
+    arch: str = setting("mobilenet_v2", "mobilenet_v2, or seed (the tutorial's CNN)", env="ARCH",
+                        choices=ARCHS)
+    epochs: int | None = setting(None, "training epochs (early stopping may end sooner)", env="EPOCHS",
+                                 parse=int)
+    limit: int | None = setting(None, "use only the first N images per class per split (quick runs)",
+                                parse=int, metavar="N")
+    validation_split: float = setting(
+        0.2, "fraction carved per class when the data has no validation folder (seeded)", parse=float)
+    batch_size: int | None = setting(None, "training batch size", parse=int)
+    learning_rate: float = setting(1e-3, "Adam learning rate", parse=float)
+    steps_per_epoch: int | None = setting(None, "batches per epoch (default: a full pass)", parse=int)
+    validation_steps: int | None = setting(None, "validation batches per epoch (default: all)", parse=int)
+    validation_batch_size: int | None = setting(None, "validation batch size (default: --batch-size)",
+                                                parse=int)
+    patience: int = setting(5, "early-stopping patience (epochs)", parse=int)
+    flip: bool = setting(True, "do not add mirror-image copies when training the head on cached features",
+                         flag="--no-flip")
+    fine_tune_epochs: int = setting(0, "then unfreeze the backbone's top blocks for N epochs", parse=int,
+                                    metavar="N")
+    fine_tune_learning_rate: float = setting(1e-5, "learning rate while fine-tuning", parse=float)
+    alpha: float = setting(0.35, "MobileNetV2 width (0.35 is what ships offline in ../shared)", parse=float)
+    input_size: tuple[int, int] | None = setting(None, "model input, HxW or one number", parse=parse_size,
+                                                 metavar="HxW")
+    weights: str | None = setting("imagenet", "'imagenet' (through Keras' cache, KERAS_HOME), a weights "
+                                  "file, or 'none'", parse=parse_weights)
+    dropout: float = setting(0.2, "dropout before the classifier", parse=float)
+    seed: int = setting(1337, "random seed (data split, augmentation, initialisation)", parse=int)
+    version: str | None = setting(None, "model version id (default: UTC time + arch + data fingerprint)")
+
+    def __post_init__(self) -> None:
+        if isinstance(self.data, str):  # TrainConfig(data="x.zip") in code means one source
+            self.data = [self.data]
+
+    def resolved(self) -> TrainConfig:
+        """Fill the defaults that depend on the architecture (and the data set), so that the
+        manifest records what actually ran."""
+        if self.arch not in ARCHS:
+            raise ValueError(f"unknown --arch {self.arch!r}; choose from {', '.join(ARCHS)}")
+        c = TrainConfig(**asdict(self))
+        c.data = list(self.data) or [default_data()]
+        arch_defaults = ARCH_DEFAULTS[c.arch]
+        for name, value in arch_defaults.items():
+            if getattr(c, name) is None:
+                setattr(c, name, value)
+        if c.validation_batch_size is None:
+            c.validation_batch_size = c.batch_size
+        c.input_size = tuple(c.input_size)  # type: ignore[arg-type]
+        return c
+
+
+def _flag(f: Field[Any]) -> str:
+    return str(f.metadata.get("flag") or "--" + f.name.replace("_", "-"))
+
+
+def _default_text(f: Field[Any]) -> str:
+    per_arch = {arch: d[f.name] for arch, d in ARCH_DEFAULTS.items() if f.name in d}
+    if per_arch:
+        shown = {k: "x".join(map(str, v)) if isinstance(v, tuple) else v for k, v in per_arch.items()}
+        return "default " + ", ".join(f"{v} for {k}" for k, v in shown.items())
+    default = f.default if f.default is not MISSING else None
+    if isinstance(default, bool) or default in (None, []):
+        return ""
+    return f"default {default}"
+
+
+class _Many(argparse.Action):
+    """Like `append`, except that the first occurrence replaces the default (an env var's value):
+    a flag wins over its variable for lists too."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        given = f"_given_{self.dest}"
+        items = list(getattr(namespace, self.dest) or []) if getattr(namespace, given, False) else []
+        setattr(namespace, self.dest, [*items, values])
+        setattr(namespace, given, True)
+
+
+def add_train_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] | None = None) -> None:
+    """One flag per `TrainConfig` field; an env var named by the field supplies the default."""
+    env = os.environ if env is None else env
+    for f in fields(TrainConfig):
+        meta = f.metadata
+        extras = [x for x in (f"env {meta['env']}" if meta["env"] else "", _default_text(f)) if x]
+        text = meta["help"] + (f" [{'; '.join(extras)}]" if extras else "")
+        kwargs: dict[str, Any] = {"dest": f.name, "help": text}
+        if isinstance(f.default, bool):
+            kwargs["action"] = "store_false" if f.default else "store_true"
+            parser.add_argument(_flag(f), **kwargs)
+            continue
+        parse = meta["parse"] or str
+        raw = env.get(meta["env"]) if meta["env"] else None
+        if meta["many"]:
+            kwargs["action"] = _Many
+            default: Any = [parse(x) for x in raw.split(",") if x.strip()] if raw else None
+        else:
+            default = parse(raw) if raw not in (None, "") else (None if f.default is MISSING else f.default)
+        kwargs.update(type=parse, default=default, metavar=meta["metavar"], choices=meta["choices"])
+        parser.add_argument(_flag(f), **{k: v for k, v in kwargs.items() if v is not None or k == "default"})
+
+
+def env_default(name: str, env: Mapping[str, str] | None = None) -> Any:
+    """A setting's default as its environment variable makes it (e.g. `min_accuracy` for `publish`)."""
+    env = os.environ if env is None else env
+    f = next(f for f in fields(TrainConfig) if f.name == name)
+    raw = env.get(f.metadata["env"] or "")
+    if raw not in (None, ""):
+        return (f.metadata["parse"] or str)(raw)
+    return f.default
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+    values["data"] = list(values["data"] or [])
+    return TrainConfig(**values)
+
+
+#: The environment variables the trainer reads (flags win): for help texts and the docs check.
+ENV_VARS: dict[str, str] = {f.name: f.metadata["env"] for f in fields(TrainConfig) if f.metadata["env"]}
