@@ -9,7 +9,7 @@ TOOLS_STAMP := $(TOOLS)/.installed
 # Where the data set and the ImageNet weights live (read in place, never copied into git).
 SHARED ?= $(abspath ../shared)
 
-.PHONY: install test lint cfn-lint security demo layer benchmark-train benchmark-lambda train-aws clean
+.PHONY: install test test-unit lint security demo layer benchmark-train benchmark-lambda benchmark-hostile train-aws clean
 
 # Re-runs only when the dependency pins change: a no-op on an up-to-date checkout.
 $(STAMP): pyproject.toml constraints.txt
@@ -37,6 +37,10 @@ security: $(TOOLS_STAMP)
 test: install lint security
 	$(BIN)/python -m pytest
 
+# Seconds, no I/O: the inner loop while editing (the gate is `make test`).
+test-unit: install
+	$(BIN)/python -m pytest tests/unit -q
+
 demo: install
 	$(BIN)/catdog demo
 
@@ -48,6 +52,9 @@ benchmark-train: install
 
 benchmark-lambda: install
 	$(BIN)/python benchmarks/lambda_benchmark.py
+
+benchmark-hostile: install
+	$(BIN)/python -m benchmarks.hostile_report
 
 # The training job on AWS (needs docker, the aws CLI and a deployed infra/training.yaml; see README).
 train-aws:

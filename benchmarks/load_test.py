@@ -66,7 +66,7 @@ def pick_model(explicit: Path | None, workdir: Path) -> tuple[Path, str]:
     for cand in MODEL_CANDIDATES:
         if (cand / "model.tflite").is_file() and (cand / "manifest.json").is_file():
             return cand, f"{cand.relative_to(REPO)} (trained)"
-    from tests.model_factory import build_tiny_model_dir
+    from tests.support.model_factory import build_tiny_model_dir
 
     return build_tiny_model_dir(workdir / "tiny"), "tiny test model (no trained model in build/)"
 

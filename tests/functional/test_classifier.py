@@ -12,8 +12,8 @@ from catdog.classifier import Classifier
 from catdog.errors import ModelError
 from catdog.manifest import Manifest
 from catdog.preprocess import preprocess_image
-from tests.conftest import jpeg_bytes
-from tests.model_factory import build_tiny_model_dir
+from tests.support.images import jpeg_bytes
+from tests.support.model_factory import build_tiny_model_dir
 
 RED, TEAL = (220, 20, 20), (20, 200, 220)
 

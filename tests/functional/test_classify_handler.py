@@ -28,8 +28,9 @@ from PIL import Image
 from catdog.manifest import MANIFEST_FILE, TFLITE_FILE, ModelPointer
 from catdog_local.lambda_runtime import LambdaContext, load_module
 from catdog_local.provision import Stack, provision
-from tests.conftest import REPO, jpeg_bytes
-from tests.model_factory import build_tiny_model_dir
+from tests.support.images import jpeg_bytes
+from tests.support.model_factory import build_tiny_model_dir
+from tests.support.paths import REPO
 
 REGION = "us-east-1"  # events/*.json name the default local stack: catdog, us-east-1, moto's account
 RED, BLUE = (220, 30, 30), (30, 60, 220)

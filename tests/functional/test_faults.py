@@ -25,8 +25,8 @@ from PIL import Image
 
 from catdog.manifest import MANIFEST_FILE, TFLITE_FILE, ModelPointer
 from catdog_local.lambda_runtime import LambdaContext, load_module
-from tests.hostile.harness import Pipeline, moto_pipeline
-from tests.model_factory import build_tiny_model_dir
+from tests.support.model_factory import build_tiny_model_dir
+from tests.support.pipeline import Pipeline, moto_pipeline
 
 RED, BLUE = (220, 30, 30), (30, 60, 220)  # the tiny model says cat for reddish, dog for blue
 #: How catdog.results may write an item; the faults target whichever it uses.

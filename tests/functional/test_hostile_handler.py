@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.corpus import CLASSIFIED, FAILED, build_corpus
-from tests.hostile.harness import moto_pipeline
-from tests.hostile.measure import measure
-from tests.model_factory import build_tiny_model_dir
+from tests.support.hostile_corpus import CLASSIFIED, FAILED, build_corpus
+from tests.support.measure import measure
+from tests.support.model_factory import build_tiny_model_dir
+from tests.support.pipeline import moto_pipeline
 
 CASES = build_corpus()
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from moto import mock_aws
 
-from tests.conftest import jpeg_bytes
+from tests.support.images import jpeg_bytes
 from training_job.data import DataError, find_entries, load_data
 
 RED, TEAL = (220, 20, 20), (20, 200, 220)

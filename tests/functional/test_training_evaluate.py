@@ -13,8 +13,8 @@ import pytest
 from moto import mock_aws
 
 from catdog.model_repo import load_model
-from tests.conftest import jpeg_bytes
-from tests.model_factory import build_tiny_model_dir
+from tests.support.images import jpeg_bytes
+from tests.support.model_factory import build_tiny_model_dir
 from training_job.cli import register
 from training_job.data import DataError
 from training_job.evaluate import evaluate, predict

@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from catdog.manifest import Manifest, ModelPointer
-from tests.model_factory import build_tiny_model_dir
+from tests.support.model_factory import build_tiny_model_dir
 from training_job.publish import QualityGateError, publish_model
 
 BUCKET = "catdog-models"

@@ -11,7 +11,7 @@ from catdog.s3_events import events_from_sqs_body
 from catdog_cli.main import main
 from catdog_cli.upload import plan_uploads, upload_items
 from catdog_local.provision import Stack
-from tests.conftest import jpeg_bytes
+from tests.support.images import jpeg_bytes
 
 REGION = "eu-west-1"
 #: relative path -> bytes; spaces, unicode (NFC and a combining accent), '+', '%', nested folders

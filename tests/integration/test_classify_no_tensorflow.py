@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, jpeg_bytes
-from tests.model_factory import build_tiny_model_dir
+from tests.support.images import jpeg_bytes
+from tests.support.model_factory import build_tiny_model_dir
+from tests.support.paths import REPO
 
 SCRIPT = r"""
 import json, os, sys

@@ -22,8 +22,8 @@ from PIL import Image
 from catdog.manifest import MANIFEST_FILE, TFLITE_FILE, ModelPointer
 from catdog_local.moto_server import LocalAws, endpoint_env, free_port
 from catdog_local.provision import provision
-from tests.conftest import REPO
-from tests.model_factory import build_tiny_model_dir
+from tests.support.model_factory import build_tiny_model_dir
+from tests.support.paths import REPO
 
 pytestmark = pytest.mark.slow
 REGION = "us-east-1"

@@ -23,7 +23,7 @@ from catdog.s3_events import events_from_sqs_body
 from catdog_local.cfn import DEFAULT_TEMPLATE, load_template
 from catdog_local.moto_server import free_port
 from catdog_local.state import LocalState
-from tests.conftest import jpeg_bytes
+from tests.support.images import jpeg_bytes
 
 pytestmark = pytest.mark.slow
 
@@ -141,7 +141,7 @@ def test_a_message_that_keeps_failing_ends_in_the_dlq(aws: LocalState, cli_env: 
 
 
 def test_upload_worker_results_end_to_end(aws: LocalState, cli_env: dict[str, str], tmp_path: Path) -> None:
-    from tests.model_factory import build_tiny_model_dir
+    from tests.support.model_factory import build_tiny_model_dir
     from training_job.publish import publish_model
 
     publish_model(build_tiny_model_dir(tmp_path / "model"), f"s3://{aws.bucket}/models/", min_accuracy=0)
@@ -171,7 +171,7 @@ def test_upload_worker_results_end_to_end(aws: LocalState, cli_env: dict[str, st
 def test_invoke_runs_the_handler_on_the_shipped_event_file(aws: LocalState, cli_env: dict[str, str],
                                                            tmp_path: Path) -> None:
     """`catdog invoke -e events/sqs-s3.json`: the names in that file are the local stack's."""
-    from tests.model_factory import build_tiny_model_dir
+    from tests.support.model_factory import build_tiny_model_dir
     from training_job.publish import publish_model
 
     event_file = Path(__file__).resolve().parents[2] / "events" / "sqs-s3.json"

@@ -14,7 +14,7 @@ from catdog.s3_events import (
     normalize_sequencer,
     object_events,
 )
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 
 def test_sam_s3_put_event_decodes_the_key_and_keeps_the_sequencer() -> None:

@@ -1,6 +1,6 @@
 """Every hostile upload through the one preprocessing function: right verdict, bounded cost.
 
-The corpus (`tests/hostile/corpus.py`) states the expected outcome of each case; here we hold
+The corpus (`tests/support/hostile_corpus.py`) states the expected outcome of each case; here we hold
 `preprocess_image` to it, and to a time and peak-memory ceiling, with the production caps.
 """
 
@@ -13,8 +13,8 @@ from PIL import EpsImagePlugin
 
 from catdog.errors import BadInputError
 from catdog.preprocess import DEFAULT_MAX_PIXELS, preprocess_image
-from tests.hostile.corpus import CLASSIFIED, FAILED, HostileCase, build_corpus
-from tests.hostile.measure import measure
+from tests.support.hostile_corpus import CLASSIFIED, FAILED, HostileCase, build_corpus
+from tests.support.measure import measure
 
 CASES = build_corpus()
 #: Generous for 2 shared CI cores; the slowest case (49 MP under-cap bomb) takes ~0.5-1 s.

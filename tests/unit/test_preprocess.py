@@ -10,7 +10,7 @@ from PIL import Image
 
 from catdog.errors import BadInputError
 from catdog.preprocess import preprocess_image
-from tests.conftest import jpeg_bytes
+from tests.support.images import jpeg_bytes
 
 SIZE = (24, 32)  # (height, width): non-square so a swapped axis would show
 

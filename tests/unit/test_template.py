@@ -102,7 +102,7 @@ def test_events_env_json_only_overrides_variables_the_template_declares(template
     """SAM silently ignores --env-vars entries the template does not define."""
     import json
 
-    from tests.conftest import REPO
+    from tests.support.paths import REPO
 
     env = json.loads((REPO / "events" / "env.json").read_text())
     declared = set(template["Resources"]["ClassifyFunction"]["Properties"]["Environment"]["Variables"])

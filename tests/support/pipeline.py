@@ -1,7 +1,7 @@
 """The pipeline in one process: moto's S3/SQS/DynamoDB built from template.yaml, the real handler
 file, and the local worker standing in for Lambda's SQS event source mapping.
 
-Shared by the hostile-input and fault tests and by `python -m tests.hostile.report`, so the README
+Shared by the hostile-input and fault tests and by `python -m benchmarks.hostile_report`, so the README
 table and the tests exercise the very same path: put_object → S3 notification → queue → worker →
 `functions/classify/app.py` → results table.
 """

@@ -1,4 +1,4 @@
-"""Re-run the hostile corpus and write the README table: `python -m tests.hostile.report`.
+"""Re-run the hostile corpus and write the README table: `python -m benchmarks.hostile_report`.
 
 For each case: the verdict `preprocess_image` gives (with its wall time and peak added memory)
 and the item the handler wrote after the upload went through S3 → SQS → worker → handler in moto.
@@ -20,10 +20,10 @@ from typing import Any
 
 from catdog.errors import BadInputError
 from catdog.preprocess import DEFAULT_MAX_PIXELS, preprocess_image
-from tests.hostile.corpus import CLASSIFIED, FAILED, HostileCase, build_corpus
-from tests.hostile.measure import measure
+from tests.support.hostile_corpus import CLASSIFIED, FAILED, HostileCase, build_corpus
+from tests.support.measure import measure
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 SIZE = (224, 224)
 
 
@@ -40,8 +40,8 @@ def _preprocess_row(case: HostileCase) -> dict[str, Any]:
 
 
 def _handler_items(cases: list[HostileCase]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    from tests.hostile.harness import moto_pipeline
-    from tests.model_factory import build_tiny_model_dir
+    from tests.support.model_factory import build_tiny_model_dir
+    from tests.support.pipeline import moto_pipeline
 
     with tempfile.TemporaryDirectory() as tmp:
         model = build_tiny_model_dir(Path(tmp) / "model", version="hostile-report")
@@ -87,7 +87,7 @@ def build_report(with_handler: bool = True) -> dict[str, Any]:
         })
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "python -m tests.hostile.report",
+        "command": "python -m benchmarks.hostile_report",
         "machine": f"{platform.machine()}, Python {platform.python_version()}",
         "max_image_pixels": DEFAULT_MAX_PIXELS,
         "model_input": list(SIZE),

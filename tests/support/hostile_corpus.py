@@ -3,7 +3,7 @@
 Every case is built from a few bytes of code at test time (nothing binary is committed) and
 declares the outcome we promise for it: `classified`, or `failed` with the `BadInputError.reason`
 the results table will carry. The same list drives the preprocessing tests, the handler tests
-and the README table (`python -m tests.hostile.report`), so the three cannot disagree.
+and the README table (`python -m benchmarks.hostile_report`), so the three cannot disagree.
 """
 
 from __future__ import annotations
