@@ -15,14 +15,14 @@ from typing import Any
 from catdog.s3uri import S3Uri
 from catdog_local.events import s3_notification, s3_record
 
-#: The suffixes the template's notification forwards (case-insensitively, as it lists both cases).
-IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".gif", ".webp")
 BACKFILL_EVENT_NAME = "ObjectCreated:Put"
 SQS_BATCH = 10
 
 
-def is_image_key(key: str) -> bool:
-    return key.lower().endswith(IMAGE_SUFFIXES)
+def is_object_key(key: str) -> bool:
+    """Every object is queued, whatever its name (the function reads the content to decide what it
+    is, as for an upload); only the zero-byte "folder" markers some tools create are not objects."""
+    return bool(key) and not key.endswith("/")
 
 
 def s3_event_body(bucket: str, obj: dict[str, Any], region: str, now: datetime | None = None) -> str:
@@ -38,7 +38,7 @@ def s3_event_body(bucket: str, obj: dict[str, Any], region: str, now: datetime |
 def list_images(s3: Any, uri: S3Uri) -> Iterator[dict[str, Any]]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=uri.bucket, Prefix=uri.key):
         for obj in page.get("Contents", []):
-            if is_image_key(obj["Key"]):
+            if is_object_key(obj["Key"]):
                 yield obj
 
 

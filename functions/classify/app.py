@@ -35,6 +35,6 @@ def record_handler(record: SQSRecord) -> None:
 @metrics.log_metrics(capture_cold_start_metric=True, raise_on_empty_metrics=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if not is_sqs_event(event):  # a direct S3 trigger or S3's s3:TestEvent
-        return processor.handle_s3_event(event)
+        return processor.handle_s3_event(event, context)
     return dict(process_partial_response(event=event, record_handler=record_handler, processor=processor,
                                          context=context))

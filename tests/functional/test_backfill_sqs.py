@@ -28,6 +28,7 @@ def _drain(url: str) -> list[str]:
 
 KEYS = [
     "uploads/a.jpg", "uploads/sub dir/b+1.PNG", "uploads/ü/c.webp", "uploads/notes.txt", "other/d.jpg",
+    "uploads/folder/",  # a "folder" marker some consoles create: not an object to classify
     *(f"uploads/many/{i:02d}.jpg" for i in range(23)),  # more than one SendMessageBatch of 10
 ]
 
@@ -41,12 +42,12 @@ def objects(stack: Stack) -> Stack:
     return stack
 
 
-def test_every_image_under_the_prefix_is_queued_once(objects: Stack) -> None:
+def test_every_object_under_the_prefix_is_queued_once(objects: Stack) -> None:
     report = backfill(boto3.client("s3", region_name=REGION), boto3.client("sqs", region_name=REGION),
                       S3Uri.parse(f"s3://{objects.bucket}/uploads/"), objects.queue_url, region=REGION,
                       progress=False)
     events = [e for body in _drain(objects.queue_url) for e in events_from_sqs_body(body)]
-    expected = {k for k in KEYS if k.startswith("uploads/") and not k.endswith(".txt")}
+    expected = {k for k in KEYS if k.startswith("uploads/") and not k.endswith("/")}
     assert report.queued == len(expected) and report.failed == {}
     assert sorted(e.key for e in events) == sorted(expected)  # once each, odd names decoded
     assert all(e.bucket == objects.bucket and e.is_creation and e.size == 7 for e in events)

@@ -86,6 +86,11 @@ def put(stack: Stack, key: str, body: bytes) -> None:
     boto3.client("s3", region_name=REGION).put_object(Bucket=stack.bucket, Key=key, Body=body)
 
 
+def head_etag(stack: Stack, key: str) -> str:
+    head = boto3.client("s3", region_name=REGION).head_object(Bucket=stack.bucket, Key=key)
+    return str(head["ETag"]).strip('"')
+
+
 def drain_as_sqs_event(stack: Stack) -> dict[str, Any]:
     """What Lambda's event source mapping would send for the messages now on the queue."""
     sqs = boto3.client("sqs", region_name=REGION)
@@ -183,7 +188,11 @@ def test_events_s3_put_json_direct_invoke(stack: Stack, app: ModuleType, models:
     assert result["classified"] == 1
     item = items(stack)[uri(stack, "uploads/my cat.jpg")]
     assert item["label"] == "cat"
-    assert item["sequencer"].endswith("0A1B2C3D4E5F678901")
+    # The item describes the object read, not the event's claims: the file's eTag is made up, so
+    # neither it nor the file's sequencer is recorded.
+    claimed = event["Records"][0]["s3"]["object"]["eTag"]
+    assert item["etag"] == head_etag(stack, "uploads/my cat.jpg") != claimed
+    assert "sequencer" not in item
 
 
 def test_events_sqs_s3_json(stack: Stack, app: ModuleType, models: dict[str, Path]) -> None:
@@ -285,7 +294,8 @@ def test_unusual_but_valid_images_are_classified(stack: Stack, app: ModuleType,
 # ------------------------------------------------------------------------ one current answer per image
 
 
-def test_redelivery_leaves_one_item(stack: Stack, app: ModuleType, models: dict[str, Path]) -> None:
+def test_redelivery_leaves_one_item_with_the_same_answer(stack: Stack, app: ModuleType,
+                                                         models: dict[str, Path]) -> None:
     publish(stack, models["v1"])
     put(stack, "uploads/a.jpg", jpeg_bytes(color=RED))
     event = sqs_event(stack, {"m1": {"Records": [s3_record(stack, "uploads/a.jpg", "0055")]}})
@@ -295,15 +305,17 @@ def test_redelivery_leaves_one_item(stack: Stack, app: ModuleType, models: dict[
     assert invoke(app, event) == {"batchItemFailures": []}
 
     assert list(items(stack)) == [uri(stack, "uploads/a.jpg")]
-    assert items(stack)[uri(stack, "uploads/a.jpg")]["processed_at"] == first["processed_at"]
+    again = items(stack)[uri(stack, "uploads/a.jpg")]
+    assert (again["label"], again["etag"]) == (first["label"], first["etag"])
 
 
-def test_an_older_event_arriving_late_does_not_overwrite(stack: Stack, app: ModuleType,
-                                                         models: dict[str, Path]) -> None:
+def test_a_late_event_for_an_older_upload_answers_for_the_object_as_it_is_now(
+        stack: Stack, app: ModuleType, models: dict[str, Path]) -> None:
+    """Events only say which object to look at: whatever their sequencer, the item describes the
+    bytes read, so a late event can never write a stale label."""
     publish(stack, models["v1"])
     key = "uploads/changing.jpg"
     put(stack, key, jpeg_bytes(color=BLUE))
-    # "0100" is newer than "FF": only a zero-padded comparison gets that right.
     invoke(app, sqs_event(stack, {"new": {"Records": [s3_record(stack, key, "0100")]}}))
     assert items(stack)[uri(stack, key)]["label"] == "dog"
     put(stack, key, jpeg_bytes(color=RED))
@@ -311,9 +323,25 @@ def test_an_older_event_arriving_late_does_not_overwrite(stack: Stack, app: Modu
     assert invoke(app, sqs_event(stack, {"old": {"Records": [s3_record(stack, key, "FF")]}})) == {
         "batchItemFailures": []}
 
-    assert items(stack)[uri(stack, key)]["label"] == "dog"
-    invoke(app, sqs_event(stack, {"newer": {"Records": [s3_record(stack, key, "0101")]}}))
+    item = items(stack)[uri(stack, key)]
+    assert (item["label"], item["etag"]) == ("cat", head_etag(stack, key))
+
+
+def test_a_forged_maximal_sequencer_cannot_pin_a_label_against_later_uploads(
+        stack: Stack, app: ModuleType, models: dict[str, Path]) -> None:
+    publish(stack, models["v1"])
+    key = "uploads/pinned.jpg"
+    put(stack, key, jpeg_bytes(color=RED))
+    forged = s3_record(stack, key, "F" * 32)
+    forged["s3"]["object"]["eTag"] = head_etag(stack, key)  # even with the object's real ETag
+    invoke(app, sqs_event(stack, {"forged": {"Records": [forged]}}))
     assert items(stack)[uri(stack, key)]["label"] == "cat"
+
+    put(stack, key, jpeg_bytes(color=BLUE))  # a genuine re-upload, with an ordinary sequencer
+    invoke(app, sqs_event(stack, {"genuine": {"Records": [s3_record(stack, key, "0200")]}}))
+
+    item = items(stack)[uri(stack, key)]
+    assert (item["label"], item["etag"]) == ("dog", head_etag(stack, key))
 
 
 def test_object_removed_marks_the_item_deleted_and_late_creates_cannot_resurrect_it(
@@ -329,9 +357,28 @@ def test_object_removed_marks_the_item_deleted_and_late_creates_cannot_resurrect
     item = items(stack)[uri(stack, key)]
     assert item["status"] == "deleted" and "label" not in item
 
-    put(stack, key, jpeg_bytes(color=RED))  # a late redelivery of the first upload's event
-    invoke(app, sqs_event(stack, {"c2": {"Records": [s3_record(stack, key, "10")]}}))
+    # a late redelivery of the first upload's event finds no object: the tombstone stays
+    assert invoke(app, sqs_event(stack, {"c2": {"Records": [s3_record(stack, key, "10")]}})) == {
+        "batchItemFailures": []}
     assert items(stack)[uri(stack, key)]["status"] == "deleted"
+
+    put(stack, key, jpeg_bytes(color=BLUE))  # uploaded again: a newer look at the key wins
+    invoke(app, sqs_event(stack, {"c3": {"Records": [s3_record(stack, key, "30")]}}))
+    assert items(stack)[uri(stack, key)]["label"] == "dog"
+
+
+def test_a_forged_removal_of_an_object_that_exists_changes_nothing(
+        stack: Stack, app: ModuleType, models: dict[str, Path]) -> None:
+    publish(stack, models["v1"])
+    key = "uploads/still-here.jpg"
+    put(stack, key, jpeg_bytes(color=RED))
+    invoke(app, sqs_event(stack, {"c": {"Records": [s3_record(stack, key, "10")]}}))
+    before = items(stack)[uri(stack, key)]
+
+    forged = {"d": {"Records": [s3_record(stack, key, "F" * 20, "ObjectRemoved:Delete")]}}
+    assert invoke(app, sqs_event(stack, forged)) == {"batchItemFailures": []}
+
+    assert items(stack)[uri(stack, key)] == before
 
 
 def test_real_delete_notification_from_moto(stack: Stack, app: ModuleType, models: dict[str, Path]) -> None:
@@ -494,17 +541,17 @@ def test_metrics_count_classified_failed_and_labels(stack: Stack, app: ModuleTyp
     assert totals["ColdStart"] == 1 and totals["ModelLoadTime"] > 0 and "InferenceLatency" in totals
 
 
-def test_an_answer_without_sequencer_keeps_the_stored_one_for_later_ordering(
+def test_a_backfill_re_answers_the_same_version_and_a_late_removal_of_it_loses(
         stack: Stack, app: ModuleType, models: dict[str, Path]) -> None:
-    """A backfill (no sequencer) re-answers an image; a late, older delete must still lose."""
+    """A backfill (no sequencer) re-answers an image; a removal event for an object that is still
+    there (stale or forged) changes nothing."""
     publish(stack, models["v1"])
     key = "uploads/kept.jpg"
     put(stack, key, jpeg_bytes(color=BLUE))
     invoke(app, sqs_event(stack, {"up": {"Records": [s3_record(stack, key, "30")]}}))
     put(stack, key, jpeg_bytes(color=RED))
     invoke(app, sqs_event(stack, {"backfill": {"Records": [s3_record(stack, key)]}}))
-    item = items(stack)[uri(stack, key)]
-    assert (item["label"], item["sequencer"][-2:]) == ("cat", "30")
+    assert items(stack)[uri(stack, key)]["label"] == "cat"
 
     late_delete = {"Records": [s3_record(stack, key, "20", "ObjectRemoved:Delete")]}
     invoke(app, sqs_event(stack, {"late": late_delete}))

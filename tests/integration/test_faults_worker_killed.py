@@ -40,12 +40,12 @@ from catdog_local.lambda_runtime import LambdaContext, load_module
 from catdog_local.worker import EventSourceMapping, Worker
 
 slow = float(os.environ.get("SLOW_WRITE_S", "0"))
-original = results.ResultsTable._put
-def _put(self, event, item):
-    written = original(self, event, item)
+original = results.ResultsTable._write
+def _write(self, *args, **kwargs):
+    written = original(self, *args, **kwargs)
     time.sleep(slow)
     return written
-results.ResultsTable._put = _put
+results.ResultsTable._write = _write
 app = load_module()
 mapping = EventSourceMapping(sys.argv[1], sys.argv[2], batch_size=10)
 worker = Worker(boto3.client("sqs", region_name="us-east-1"), mapping, app.handler, LambdaContext,

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 
 from catdog.s3_events import events_from_sqs_body
-from catdog_cli.backfill import is_image_key, s3_event_body
+from catdog_cli.backfill import is_object_key, s3_event_body
 
 OBJ = {"Key": "uploads/sub dir/blüe dog+1.JPG", "Size": 1234, "ETag": '"abc123"'}
 
@@ -28,7 +28,9 @@ def test_key_is_url_encoded_like_s3_and_has_no_sequencer() -> None:
     assert record["eventSource"] == "aws:s3" and record["awsRegion"] == "us-east-1"
 
 
-def test_only_image_suffixes_are_queued_in_any_case() -> None:
-    assert is_image_key("uploads/a.JPG") and is_image_key("uploads/b.webp")
-    assert not is_image_key("uploads/notes.txt")
-    assert not is_image_key("uploads/jpg")
+def test_every_object_is_queued_whatever_its_name_but_folder_markers() -> None:
+    """As for uploads: the function decides from the content, so notes.txt gets a `failed` item
+    (not_an_image) instead of silently no item at all."""
+    assert is_object_key("uploads/a.JPG") and is_object_key("uploads/scan.tif")
+    assert is_object_key("uploads/notes.txt") and is_object_key("uploads/jpg")
+    assert not is_object_key("uploads/holiday/") and not is_object_key("")

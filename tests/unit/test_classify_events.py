@@ -57,7 +57,7 @@ def test_messages_that_are_not_s3_notifications_are_refused(body: str) -> None:
 
 def test_removal_event_without_etag_or_size() -> None:
     payload = {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectRemoved:Delete",
-                            "s3": {"bucket": {"name": "b"}, "object": {"key": "uploads/a%2Bb.jpg",
+                            "s3": {"bucket": {"name": "bkt"}, "object": {"key": "uploads/a%2Bb.jpg",
                                                                        "sequencer": "01"}}}]}
     (obj,) = object_events(payload)
     assert obj.is_removal and obj.key == "uploads/a+b.jpg"

@@ -8,8 +8,6 @@ import pytest
 
 from catdog_local.cfn import DEFAULT_TEMPLATE, Resolver, load_template
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp"}
-
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
@@ -30,17 +28,23 @@ def test_short_tags_become_long_form(template: dict[str, Any]) -> None:
     assert fn["Environment"]["Variables"]["RESULTS_TABLE"] == {"Ref": "ResultsTable"}
 
 
-def test_notifications_cover_only_uploads_and_both_cases_of_every_suffix(template: dict[str, Any]) -> None:
+def test_notifications_cover_every_object_under_uploads_and_nothing_else(template: dict[str, Any]) -> None:
+    """No suffix filter: S3's are exact and case-sensitive, so `.Jpeg`, `.tif` or `.jfif` uploads
+    would get no event and no item at all. The function reads the content to decide instead."""
     confs = template["Resources"]["ImagesBucket"]["Properties"]["NotificationConfiguration"][
         "QueueConfigurations"]
-    seen: set[tuple[str, str]] = set()
+    seen = set()
     for conf in confs:
         rules = {r["Name"]: r["Value"] for r in conf["Filter"]["S3Key"]["Rules"]}
-        assert rules["prefix"] == "uploads/", "the models/ prefix must never trigger the function"
-        seen.add((conf["Event"], rules["suffix"]))
-    wanted = {s for x in IMAGE_SUFFIXES for s in (x, x.upper())}
-    for event in ("s3:ObjectCreated:*", "s3:ObjectRemoved:*"):
-        assert {suffix for ev, suffix in seen if ev == event} == wanted
+        assert rules == {"prefix": "uploads/"}, "the models/ prefix must never trigger; no suffix filter"
+        seen.add(conf["Event"])
+    assert seen == {"s3:ObjectCreated:*", "s3:ObjectRemoved:*"}
+
+
+def test_the_function_classifies_only_the_prefix_the_bucket_notifies(template: dict[str, Any]) -> None:
+    env = template["Resources"]["ClassifyFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["UPLOAD_PREFIX"] == "uploads/"
+    assert env["UPLOAD_BUCKET"] == env["MODEL_BUCKET"], "one bucket holds uploads/ and models/"
 
 
 def test_role_reads_only_uploads_and_models(template: dict[str, Any]) -> None:

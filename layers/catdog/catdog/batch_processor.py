@@ -24,15 +24,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from catdog.config import Settings
 from catdog.model_store import ModelStore
-from catdog.pipeline import BatchResult, ClassifyBatch, ImageReader, Outcome
+from catdog.pipeline import BatchResult, ClassifyBatch, ImageReader, Outcome, Scope
 from catdog.results import ResultsTable, WriteResult
-from catdog.s3_events import (
-    MalformedMessageError,
-    ObjectEvent,
-    events_from_sqs_body,
-    is_test_event,
-    object_events,
-)
+from catdog.s3_events import ObjectEvent, ParsedMessage, parse_payload, parse_sqs_body
+from catdog.sandbox import DecodeSandbox
 from catdog.status import Status
 
 log = logging.getLogger(__name__)
@@ -50,6 +45,7 @@ class Runtime:
     settings: Settings
     store: ModelStore
     batch: ClassifyBatch
+    sandbox: DecodeSandbox
 
 
 def is_sqs_event(event: Any) -> bool:
@@ -71,14 +67,21 @@ class ImageBatchProcessor(BatchProcessor):
             import boto3
 
             settings = Settings.from_env()
+            # Started first: the decoder process imports Pillow while this one loads the model.
+            sandbox = DecodeSandbox(cpu_seconds=settings.decode_cpu_seconds,
+                                    memory_mb=settings.decode_memory_mb, start=True)
             s3 = boto3.client("s3")
             store = ModelStore(s3, settings.model_bucket, settings.model_key,
                                refresh_seconds=settings.model_refresh_seconds,
-                               cache_dir=settings.model_cache_dir, num_threads=settings.litert_threads)
-            batch = ClassifyBatch(ImageReader(s3, settings.max_object_bytes), store,
-                                  ResultsTable.named(settings.results_table), settings.max_image_pixels,
-                                  key_scope=self._image_scope)
-            self._runtime = Runtime(settings, store, batch)
+                               cache_dir=settings.model_cache_dir, num_threads=settings.litert_threads,
+                               inference_chunk=settings.inference_chunk)
+            batch = ClassifyBatch(
+                ImageReader(s3, settings.max_object_bytes), store, ResultsTable.named(settings.results_table),
+                settings.max_image_pixels, decoder=sandbox,
+                scope=Scope(settings.upload_bucket, settings.upload_prefix), key_scope=self._image_scope,
+                # enough for one more image at the CPU budget on Lambda's fraction of a CPU, and the writes
+                reserve_seconds=5.0 + 2 * settings.decode_cpu_seconds)
+            self._runtime = Runtime(settings, store, batch, sandbox)
         return self._runtime
 
     @contextmanager
@@ -93,44 +96,59 @@ class ImageBatchProcessor(BatchProcessor):
         self._labels.clear()
         if self.records:
             self.log.set_correlation_id(self.records[0].get("messageId"))
-        self._result = self._classify({r["messageId"]: self._events(r) for r in self.records})
+        messages = {str(r.get("messageId")): self._events(r) for r in self.records}
+        self._result = self._classify(messages, self._time_left())
 
     def _clean(self) -> None:
         super()._clean()
         self._emit_label_counts()
 
     def _events(self, record: dict[str, Any]) -> list[ObjectEvent]:
-        try:
-            return events_from_sqs_body(record.get("body"))
-        except MalformedMessageError as exc:  # retrying cannot fix it: log loudly, acknowledge
-            self.log.error("dropping a message that is not an S3 notification",
-                           extra={"message_id": record.get("messageId"), "error": str(exc)})
+        return self._accept(parse_sqs_body(record.get("body")), record.get("messageId"))
+
+    def _accept(self, parsed: ParsedMessage, message_id: Any) -> list[ObjectEvent]:
+        """The well-formed events; each rejected record is logged and dropped (retrying cannot fix
+        it), so that it can never hold up the other records of the batch."""
+        for why in parsed.rejected:
+            self.log.error("dropping a record that is not an S3 object event",
+                           extra={"message_id": message_id, "error": why})
             metrics.add_metric(name="MalformedMessages", unit=MetricUnit.Count, value=1)
-            return []
+        if parsed.test_event:
+            self.log.info("s3:TestEvent acknowledged and ignored", extra={"message_id": message_id})
+        return parsed.events
+
+    def _time_left(self) -> Any:
+        context = getattr(self, "lambda_context", None)
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        return (lambda: remaining() / 1000) if callable(remaining) else None
 
     # -- the record handler's work --------------------------------------------------------------
     def write_answers(self, record: SQSRecord) -> None:
         """Write one message's answers; raises (→ `batchItemFailures`) on a transient or write error."""
         with self.log.append_context_keys(message_id=record.message_id):
             try:
-                for outcome in self._result.outcomes[record.message_id]:
+                for outcome in self._result.outcomes.get(str(record.message_id), []):
                     self._write(outcome)
             except Exception as exc:
                 self.log.warning("message goes back to the queue: %s: %s", type(exc).__name__, exc)
                 raise
 
-    def handle_s3_event(self, event: dict[str, Any]) -> dict[str, Any]:
+    def handle_s3_event(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         """A direct S3 trigger (or `sam local invoke -e events/s3-put.json`); raises to be retried.
 
         Returns the model version and a count per outcome, e.g. `{"classified": 2, "gone": 1}`.
         """
-        if is_test_event(event):
+        parsed = parse_payload(event)
+        if parsed.test_event:
             self.log.info("s3:TestEvent acknowledged and ignored")
             return {"ignored": "s3:TestEvent"}
         self._labels.clear()
-        records = event.get("Records") or [{}]
-        self.log.set_correlation_id((records[0].get("responseElements") or {}).get("x-amz-request-id"))
-        self._result = self._classify({DIRECT: object_events(event)})
+        records = event.get("Records") if isinstance(event, dict) else None
+        first = records[0] if isinstance(records, list) and records and isinstance(records[0], dict) else {}
+        self.log.set_correlation_id((first.get("responseElements") or {}).get("x-amz-request-id"))
+        events = self._accept(parsed, DIRECT)
+        self.lambda_context = context
+        self._result = self._classify({DIRECT: events}, self._time_left())
         outcomes = self._result.outcomes[DIRECT]
         errors: list[BaseException] = []
         for outcome in outcomes:
@@ -141,14 +159,18 @@ class ImageBatchProcessor(BatchProcessor):
         self._emit_label_counts()
         if errors:
             raise errors[0]
-        return {"model_version": self._result.model_version, **Counter(o.kind for o in outcomes)}
+        response: dict[str, Any] = {"model_version": self._result.model_version,
+                                    **Counter(o.kind for o in outcomes)}
+        if parsed.rejected:
+            response["rejected"] = len(parsed.rejected)
+        return response
 
     # -- internals --------------------------------------------------------------------------------
     @tracer.capture_method
-    def _classify(self, messages: dict[str, list[ObjectEvent]]) -> BatchResult:
+    def _classify(self, messages: dict[str, list[ObjectEvent]], time_left: Any = None) -> BatchResult:
         if not any(messages.values()):
             return BatchResult({mid: [] for mid in messages})
-        result = self.runtime.batch.classify(messages)
+        result = self.runtime.batch.classify(messages, time_left)
         if result.model_loaded_now and result.model is not None:
             metrics.add_metric(name="ModelLoadTime", unit=MetricUnit.Milliseconds,
                                value=result.model.load_seconds * 1000)

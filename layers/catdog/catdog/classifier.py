@@ -12,25 +12,31 @@ from pathlib import Path
 
 import numpy as np
 
+from catdog.config import DEFAULT_INFERENCE_CHUNK
 from catdog.errors import ModelError
 from catdog.manifest import Manifest
 
 
 @dataclass(frozen=True)
 class Prediction:
-    label: str
+    label: str  # the answer
     confidence: float
     scores: dict[str, float]
+    top_label: str = ""  # the most likely trained label (the answer too, unless it is `unknown`)
+    novelty: float | None = None  # how unlike the training images it is, when the model scores that
 
 
 class Classifier:
     """A loaded model: call `classify` with a batch of preprocessed images."""
 
-    def __init__(self, model_path: str | Path, manifest: Manifest, num_threads: int | None = None) -> None:
-        """`num_threads`: LiteRT's CPU threads; None or 0 means one per CPU (Settings.litert_threads)."""
+    def __init__(self, model_path: str | Path, manifest: Manifest, num_threads: int | None = None,
+                 *, chunk: int = DEFAULT_INFERENCE_CHUNK) -> None:
+        """`num_threads`: LiteRT's CPU threads; None or 0 means one per CPU (Settings.litert_threads).
+        `chunk`: images per LiteRT call in `classify` (inference memory grows with the call's size)."""
         from ai_edge_litert.interpreter import Interpreter  # deferred: keeps `import catdog` light
 
         self.manifest = manifest
+        self.chunk = max(1, chunk)
         threads = num_threads or os.cpu_count() or 1
         try:
             self._interpreter = Interpreter(model_path=str(model_path), num_threads=threads)
@@ -62,10 +68,12 @@ class Classifier:
         return to_probabilities(raw, self.manifest.output_activation)
 
     def classify(self, images: Sequence[np.ndarray]) -> list[Prediction]:
-        if not images:
-            return []
-        probs = self.predict(np.stack(images))
-        return [to_prediction(row, self.manifest.labels) for row in probs]
+        """One LiteRT call per `chunk` images (a batch of 10 is one call with the default 16)."""
+        predictions: list[Prediction] = []
+        for start in range(0, len(images), self.chunk):
+            probs = self.predict(np.stack(images[start : start + self.chunk]))
+            predictions += [to_prediction(row, self.manifest.labels) for row in probs]
+        return predictions
 
 
 def to_probabilities(raw: np.ndarray, activation: str) -> np.ndarray:

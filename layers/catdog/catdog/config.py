@@ -18,6 +18,13 @@ DEFAULT_MAX_OBJECT_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
 DEFAULT_REFRESH_SECONDS = 300.0
 DEFAULT_MODEL_CACHE_DIR = "/tmp/catdog-models"  # /tmp is the only writable path on Lambda
+DEFAULT_UPLOAD_PREFIX = "uploads/"
+#: Per image, in the decoder process (catdog.sandbox): over either, the image is `failed`.
+DEFAULT_DECODE_CPU_SECONDS = 2.0
+DEFAULT_DECODE_MEMORY_MB = 384
+#: Images per LiteRT call: inference memory grows ~4 MB per image in a call, so a large batch is
+#: classified in calls of this many (the template's default BatchSize of 10 is one call).
+DEFAULT_INFERENCE_CHUNK = 16
 
 
 class ConfigError(CatdogError):
@@ -47,6 +54,13 @@ class Settings:
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     model_cache_dir: str = DEFAULT_MODEL_CACHE_DIR
     litert_threads: int = 0  # 0: one per CPU the function gets
+    #: Events for any other bucket, or for keys outside this prefix, are ignored (logged): the
+    #: function classifies its own uploads only. Empty bucket = MODEL_BUCKET (the template's one bucket).
+    upload_bucket: str = ""
+    upload_prefix: str = DEFAULT_UPLOAD_PREFIX
+    decode_cpu_seconds: float = DEFAULT_DECODE_CPU_SECONDS
+    decode_memory_mb: int = DEFAULT_DECODE_MEMORY_MB
+    inference_chunk: int = DEFAULT_INFERENCE_CHUNK
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -64,4 +78,9 @@ class Settings:
             max_image_pixels=int(_number(env, "MAX_IMAGE_PIXELS", DEFAULT_MAX_IMAGE_PIXELS)),
             model_cache_dir=env.get("MODEL_CACHE_DIR") or DEFAULT_MODEL_CACHE_DIR,
             litert_threads=int(_number(env, "LITERT_THREADS", 0)),
+            upload_bucket=env.get("UPLOAD_BUCKET") or env["MODEL_BUCKET"],
+            upload_prefix=env.get("UPLOAD_PREFIX", DEFAULT_UPLOAD_PREFIX),
+            decode_cpu_seconds=float(_number(env, "DECODE_CPU_SECONDS", DEFAULT_DECODE_CPU_SECONDS, float)),
+            decode_memory_mb=int(_number(env, "DECODE_MEMORY_MB", DEFAULT_DECODE_MEMORY_MB)),
+            inference_chunk=max(1, int(_number(env, "INFERENCE_CHUNK", DEFAULT_INFERENCE_CHUNK))),
         )

@@ -19,6 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from catdog.classifier import Classifier
+from catdog.config import DEFAULT_INFERENCE_CHUNK
 from catdog.errors import ManifestError, ModelError
 from catdog.manifest import Manifest, ModelPointer
 from catdog.model_repo import LoadedModel, read_object
@@ -36,13 +37,15 @@ class Served:
 
 class ModelStore:
     def __init__(self, s3: Any, bucket: str, pointer_key: str, *, refresh_seconds: float,
-                 cache_dir: str | Path, num_threads: int | None = None) -> None:
+                 cache_dir: str | Path, num_threads: int | None = None,
+                 inference_chunk: int = DEFAULT_INFERENCE_CHUNK) -> None:
         self.s3 = s3
         self.bucket = bucket
         self.pointer_key = pointer_key
         self.refresh_seconds = refresh_seconds
         self.cache_dir = Path(cache_dir)
         self.num_threads = num_threads
+        self.inference_chunk = inference_chunk
         self.clock = time.monotonic  # replaceable in tests to step past the refresh interval
         self._current: LoadedModel | None = None
         self._checked_at: float | None = None
@@ -85,7 +88,8 @@ class ModelStore:
         target.mkdir(parents=True, exist_ok=True)
         model_path = target / Path(pointer.model_key).name
         model_path.write_bytes(read_object(self.s3, self.bucket, pointer.model_key))
-        classifier = Classifier(model_path, manifest, self.num_threads)  # ModelError on a corrupt file
+        classifier = Classifier(model_path, manifest, self.num_threads,  # ModelError on a corrupt file
+                                chunk=self.inference_chunk)
         previous = self._current
         location = f"s3://{self.bucket}/{pointer.model_key}"
         self._current = LoadedModel(classifier, location, time.perf_counter() - started)

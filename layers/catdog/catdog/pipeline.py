@@ -1,13 +1,18 @@
-"""One invocation's work: read every image, preprocess it, classify them all in ONE LiteRT call.
+"""One invocation's work: read every image, decode it in the sandbox, classify them in ONE LiteRT call.
 
 What becomes of each object event is decided here, per message, and written by
 `results.ResultsTable`:
 - an item with a `Status`: `classified`, `failed` (the input's fault: `BadInputError`, never
-  retried) or `deleted`;
-- nothing, with a `skipped` reason: `gone` (the object was deleted before we read it; the removal
-  event records that) or `ignored` (an event type we do not handle);
-- `retry`: anything else (throttling, 5xx, timeouts, AccessDenied, no model...) is kept as the
-  exception so that the message goes back to the queue instead of a verdict being recorded.
+  retried) or `deleted` (only once a HEAD confirmed the object is gone);
+- nothing, with a `skipped` reason: `gone` (the object is not there: deleted before we read it, or
+  never existed), `exists` (a removal event for an object that is still there) or `ignored` (not
+  ours: another bucket, a key outside the upload prefix, a folder marker, an event type we do not
+  handle);
+- `retry`: anything else (throttling, 5xx, timeouts, AccessDenied, no model, the decoder process
+  failing, too little time left) is kept as the exception so that the message goes back to the
+  queue instead of a verdict being recorded.
+
+The event only says which object to look at; the object itself (HEAD/GET) decides what is written.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -26,14 +31,48 @@ from catdog.errors import BadInputError
 from catdog.model_repo import LoadedModel
 from catdog.model_store import ModelStore
 from catdog.preprocess import PreprocessedImage, preprocess_image
-from catdog.results import ImageFacts, ResultsTable, WriteResult
+from catdog.results import ImageFacts, ResultsTable, WriteResult, utc_now
 from catdog.s3_events import ObjectEvent
 from catdog.status import Status
 
 log = logging.getLogger(__name__)
 
-GONE, IGNORED = "gone", "ignored"  # why an outcome writes nothing
+GONE, EXISTS, IGNORED = "gone", "exists", "ignored"  # why an outcome writes nothing
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
+
+
+class DeadlineError(RuntimeError):
+    """Too little of the invocation's time is left to decode one more image safely: retry it later."""
+
+
+class Decoder(Protocol):
+    """What decodes an upload into model input (the sandbox on Lambda; in-process in some tools)."""
+
+    def preprocess(self, data: bytes, size: tuple[int, int], max_pixels: int) -> PreprocessedImage: ...
+
+
+class InProcessDecoder:
+    """`preprocess_image` in this process: for trusted inputs and tests, never for the Lambda."""
+
+    def preprocess(self, data: bytes, size: tuple[int, int], max_pixels: int) -> PreprocessedImage:
+        return preprocess_image(data, size, max_pixels=max_pixels)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The objects this function answers for: its upload bucket and prefix."""
+
+    bucket: str
+    prefix: str
+
+    def why_not_ours(self, event: ObjectEvent) -> str | None:
+        if event.bucket != self.bucket:
+            return f"bucket {event.bucket!r} is not the upload bucket"
+        if not event.key.startswith(self.prefix):
+            return f"key is outside {self.prefix!r}"
+        if event.key.endswith("/"):
+            return "a folder marker, not an object"
+        return None
 
 
 @dataclass
@@ -86,47 +125,98 @@ def _is_missing(exc: ClientError) -> bool:
 
 
 class ImageReader:
-    """HEAD (size cap) then GET, with the cap enforced again on the bytes actually read."""
+    """HEAD (size cap) then GET, with the cap enforced again on the bytes actually read. The facts
+    describe the bytes read: the GET's own ETag, and the time just before the GET was sent."""
 
     def __init__(self, s3: Any, max_object_bytes: int) -> None:
         self.s3 = s3
         self.max_object_bytes = max_object_bytes
 
+    def _too_large(self, size: int, facts: ImageFacts) -> BadInputError:
+        cap = self.max_object_bytes
+        return RefusedObject(
+            f"object is {_bytes_text(size)}, over the {_bytes_text(cap)} cap (MAX_OBJECT_BYTES={cap})",
+            "too_large", facts)
+
     def read(self, event: ObjectEvent) -> tuple[bytes, ImageFacts]:
         cap = self.max_object_bytes
+        observed_at = utc_now()
         head = self.s3.head_object(Bucket=event.bucket, Key=event.key)
         size = int(head.get("ContentLength", 0))
-        etag = str(head.get("ETag", "")).strip('"') or event.etag
         if size > cap:
-            raise BadInputError(
-                f"object is {size / 1e6:.1f} MB, over the {cap / 1e6:.1f} MB cap (MAX_OBJECT_BYTES)",
-                reason="too_large")
-        if size == 0:
-            raise BadInputError("empty file (0 bytes)", reason="empty")
-        body = self.s3.get_object(Bucket=event.bucket, Key=event.key)["Body"]
+            etag = str(head.get("ETag") or "").strip('"') or None
+            raise self._too_large(size, ImageFacts(etag=etag, size_bytes=size, observed_at=observed_at))
+        observed_at = utc_now()
+        response = self.s3.get_object(Bucket=event.bucket, Key=event.key)
+        body = response["Body"]
         data = body.read(cap + 1)  # the object may have been replaced by a bigger one since HEAD
         body.close()
+        etag = str(response.get("ETag") or head.get("ETag") or "").strip('"') or None
+        facts = ImageFacts(etag=etag, size_bytes=len(data), observed_at=observed_at)
         if len(data) > cap:
-            raise BadInputError(f"object is over the {cap / 1e6:.1f} MB cap (MAX_OBJECT_BYTES)",
-                                reason="too_large")
-        return data, ImageFacts(etag=etag, size_bytes=len(data))
+            raise self._too_large(int(response.get("ContentLength") or len(data)), facts)
+        if not data:
+            raise RefusedObject("empty file (0 bytes)", "empty", facts)
+        return data, facts
+
+    def is_gone(self, event: ObjectEvent) -> tuple[bool, str]:
+        """(True if a HEAD finds no object, the time just before asking)."""
+        observed_at = utc_now()
+        try:
+            self.s3.head_object(Bucket=event.bucket, Key=event.key)
+        except ClientError as exc:
+            if _is_missing(exc):
+                return True, observed_at
+            raise
+        return False, observed_at
+
+
+class RefusedObject(BadInputError):
+    """Refused from what S3 says about the object (too large, empty), with what was seen of it."""
+
+    def __init__(self, message: str, reason: str, facts: ImageFacts) -> None:
+        super().__init__(message, reason=reason)
+        self.facts = facts
+
+
+def _bytes_text(n: int) -> str:
+    """Bytes in the unit a cap like 20971520 is set in: 20 MiB, not "21.0 MB"."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            value = n / scale
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{n} bytes"
+
+
+TimeLeft = Callable[[], float]  # seconds the invocation has left
 
 
 class ClassifyBatch:
-    """Read + preprocess every created object, one batched classify, then write the answers."""
+    """Read + decode every created object, one batched classify, then write the answers."""
 
     def __init__(self, reader: ImageReader, store: ModelStore, results: ResultsTable,
-                 max_image_pixels: int, key_scope: KeyScope = _no_scope) -> None:
+                 max_image_pixels: int, *, decoder: Decoder | None = None, scope: Scope | None = None,
+                 key_scope: KeyScope = _no_scope, reserve_seconds: float = 10.0) -> None:
         self.reader = reader
         self.store = store
         self.results = results
         self.max_image_pixels = max_image_pixels
+        self.decoder: Decoder = decoder or InProcessDecoder()
+        self.scope = scope
         self.key_scope = key_scope
+        #: Decoding stops (and the rest of the batch is retried) when less time than this is left.
+        self.reserve_seconds = reserve_seconds
 
-    def classify(self, messages: Mapping[str, Sequence[ObjectEvent]]) -> BatchResult:
+    def classify(self, messages: Mapping[str, Sequence[ObjectEvent]],
+                 time_left: TimeLeft | None = None) -> BatchResult:
         """Outcomes for every event of every message; images of all messages share one model call."""
         result = BatchResult({mid: [self._initial(e) for e in events] for mid, events in messages.items()})
-        created = [o for outcomes in result.outcomes.values() for o in outcomes if o.event.is_creation]
+        pending = [o for outcomes in result.outcomes.values() for o in outcomes if o.status is None
+                   and o.skipped is None]
+        for o in (o for o in pending if o.event.is_removal):
+            with self.key_scope(o.event):
+                self._verify_removal(o)
+        created = [o for o in pending if o.event.is_creation]
         if not created:
             return result
         try:
@@ -139,6 +229,10 @@ class ClassifyBatch:
         result.model, result.model_loaded_now = served.model, served.loaded_now
         for o in created:
             with self.key_scope(o.event):
+                if time_left is not None and time_left() < self.reserve_seconds:
+                    o.retry = DeadlineError(f"less than {self.reserve_seconds:g} s of the invocation left")
+                    log.warning("not enough time left to decode this image; it will be retried")
+                    continue
                 self._prepare(o, served.model)
         ready = [o for o in created if o.image is not None]
         if not ready:
@@ -157,18 +251,39 @@ class ClassifyBatch:
         result.classified = len(ready)
         return result
 
-    @staticmethod
-    def _initial(event: ObjectEvent) -> Outcome:
-        if event.is_removal:
-            return Outcome(event, status=Status.DELETED)
-        if not event.is_creation:
+    def _initial(self, event: ObjectEvent) -> Outcome:
+        if not (event.is_removal or event.is_creation):
             return Outcome(event, skipped=IGNORED)
-        return Outcome(event)  # decided once the image is read
+        why = self.scope.why_not_ours(event) if self.scope else None
+        if why:
+            log.warning("event for %s ignored: %s", event.uri, why)
+            return Outcome(event, skipped=IGNORED)
+        return Outcome(event)  # decided once the object is looked at
+
+    def _verify_removal(self, o: Outcome) -> None:
+        """A tombstone only for an object a HEAD confirms is gone: a forged or stale ObjectRemoved
+        must not hide an object that is there."""
+        try:
+            gone, observed_at = self.reader.is_gone(o.event)
+        except Exception as exc:
+            o.retry = exc
+            log.warning("could not check the removed object, will be retried: %s", exc)
+            return
+        if gone:
+            o.status = Status.DELETED
+            o.facts = ImageFacts(etag=None, size_bytes=None, observed_at=observed_at)
+        else:
+            o.skipped = EXISTS
+            log.warning("removal event for an object that still exists: ignored")
 
     def _prepare(self, o: Outcome, model: LoadedModel) -> None:
         try:
             data, o.facts = self.reader.read(o.event)
-            image = preprocess_image(data, model.manifest.input_size, max_pixels=self.max_image_pixels)
+            image = self.decoder.preprocess(data, model.manifest.input_size, self.max_image_pixels)
+        except RefusedObject as exc:
+            o.status, o.error, o.reason, o.facts = Status.FAILED, str(exc), exc.reason, exc.facts
+            log.warning("bad input, recorded as failed: %s", exc)
+            return
         except BadInputError as exc:
             o.status, o.error, o.reason = Status.FAILED, str(exc), exc.reason
             log.warning("bad input, recorded as failed: %s", exc)
@@ -176,18 +291,19 @@ class ClassifyBatch:
         except ClientError as exc:
             if _is_missing(exc):
                 o.skipped = GONE
-                log.info("object deleted before it was read; nothing to classify")
+                log.info("object not found (deleted since the event, or never uploaded); nothing to classify")
                 return
             o.retry = exc
             log.warning("transient error reading the image, will be retried: %s", exc)
             return
-        except Exception as exc:  # timeouts, connection errors, MemoryError...: retry
+        except Exception as exc:  # timeouts, connection errors, the decoder process failing...: retry
             o.retry = exc
             log.warning("error reading the image, will be retried: %s", exc)
             return
         o.image = image
-        o.facts = ImageFacts(etag=o.facts.etag, size_bytes=o.facts.size_bytes, width=image.width,
-                             height=image.height, format=image.format)
+        facts = o.facts
+        o.facts = ImageFacts(etag=facts.etag, size_bytes=facts.size_bytes, width=image.width,
+                             height=image.height, format=image.format, observed_at=facts.observed_at)
 
     def write(self, o: Outcome, model_version: str | None) -> WriteResult:
         """Record one outcome; raises (→ the message is retried) on a transient or write error."""
@@ -200,5 +316,6 @@ class ClassifyBatch:
             return self.results.put_failed(o.event, o.error or "unusable input", o.reason or "bad_input",
                                            o.facts, model_version)
         if o.status == Status.DELETED:
-            return self.results.mark_deleted(o.event)
-        return WriteResult.NOTHING  # gone / ignored
+            assert o.facts is not None and o.facts.observed_at
+            return self.results.mark_deleted(o.event, o.facts.observed_at)
+        return WriteResult.NOTHING  # gone / exists / ignored

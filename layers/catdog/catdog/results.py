@@ -1,10 +1,21 @@
-"""THE place an image's answer is written: one DynamoDB item per image, newest event wins.
+"""THE place an image's answer is written: one DynamoDB item per image, the newest look at it wins.
 
-Every write is conditional on the S3 `sequencer`: a redelivered event (same sequencer) or an
-older one arriving late (lower sequencer) cannot overwrite a newer answer. A removed object
-becomes a `deleted` tombstone rather than vanishing, so that a late ObjectCreated for the old
-upload cannot resurrect it. Tombstones and failed items carry no `label`, so the `label-index`
-GSI only ever lists classified images.
+Ordering never trusts the event. An S3 event's `sequencer` can be forged (a maximal one would pin
+an image's label against every later upload) and moto sends none, so each item records what the
+function itself saw: the `etag` of the bytes it classified and `observed_at`, the time just
+before it read them (S3 reads are strongly consistent, so a later read sees a later version).
+Every write is a conditional `UpdateItem`:
+
+1. the item is new, or describes the same object version (same etag): the answer replaces the old
+   one (a backfill with a new model, a redelivery) and keeps a human review of that version;
+2. otherwise it must be a newer observation than the stored one (`observed_at` <): a re-upload,
+   whose answer replaces the item and clears the review (it was about another photo);
+3. otherwise the write is refused (`STALE`): a container that read the old photo and writes last
+   cannot overwrite the answer for the new one.
+
+A removed object becomes a `deleted` tombstone (written only after a HEAD confirmed the object is
+gone), so that a late ObjectCreated for the old upload cannot resurrect it. Tombstones and failed
+items carry no `label`, so the `label-index` GSI only ever lists classified images.
 """
 
 from __future__ import annotations
@@ -20,12 +31,16 @@ from catdog.s3_events import ObjectEvent
 from catdog.status import Status
 
 #: Everything an answer may set; a new answer removes the ones it does not have.
-RESULT_FIELDS = ("status", "label", "confidence", "scores", "model_version", "etag", "size_bytes", "width",
-                 "height", "format", "error", "reason", "processed_at")
+RESULT_FIELDS = ("status", "label", "model_label", "top_label", "confidence", "scores", "novelty",
+                 "model_version", "etag", "size_bytes", "width", "height", "format", "error", "reason",
+                 "processed_at", "observed_at", "sequencer")
+#: A person's verdict about one object version (see catdog review); cleared when the object changes.
+REVIEW_FIELDS = ("human_label", "reviewed_at", "reviewed_by")
 
 
 def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """ISO-8601 UTC with microseconds: fixed width, so string order is time order."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def to_decimal(value: float) -> Decimal:
@@ -35,19 +50,20 @@ def to_decimal(value: float) -> Decimal:
 
 class WriteResult(Enum):
     WRITTEN = "written"
-    STALE = "stale"  # a same-or-newer event already answered for this image; its answer was kept
+    STALE = "stale"  # a newer look at the object already answered; its answer was kept
     NOTHING = "nothing"  # the outcome records nothing (the object was gone, or the event ignored)
 
 
 @dataclass(frozen=True)
 class ImageFacts:
-    """What we learned about the object while reading it."""
+    """What the function saw when it read the object: the version (etag) and when (observed_at)."""
 
     etag: str | None
     size_bytes: int | None
     width: int | None = None
     height: int | None = None
     format: str | None = None
+    observed_at: str | None = None
 
 
 class ResultsTable:
@@ -62,62 +78,89 @@ class ResultsTable:
 
         return cls((session or boto3).resource("dynamodb").Table(name))
 
-    def _put(self, event: ObjectEvent, item: dict[str, Any]) -> WriteResult:
-        """Write unless a same-or-newer event already answered (then `STALE`).
-
-        An UpdateItem that SETs what this answer has and REMOVEs the other result fields: unlike
-        a PutItem it keeps a stored `sequencer` when this event has none (a backfill), so the
-        ordering guard still holds for late events afterwards.
-        """
-        values = {k: v for k, v in item.items() if v is not None}
-        values["processed_at"] = utc_now()
-        if event.sequencer:
-            values["sequencer"] = event.sequencer
-        names = {f"#{i}": name for i, name in enumerate((*RESULT_FIELDS, "sequencer"))}
-        alias = {name: key for key, name in names.items()}
-        sets = [f"{alias[k]} = :{alias[k][1:]}" for k in values]
-        removes = [alias[k] for k in RESULT_FIELDS if k not in values]
-        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-        kwargs: dict[str, Any] = {
-            "Key": {"image": event.uri},
-            "UpdateExpression": expression,
-            "ExpressionAttributeNames": {a: n for a, n in names.items() if n in values or a in removes},
-            "ExpressionAttributeValues": {f":{alias[k][1:]}": v for k, v in values.items()},
-        }
-        if event.sequencer:
-            seq = alias["sequencer"]
-            kwargs["ConditionExpression"] = f"attribute_not_exists({seq}) OR {seq} < :{seq[1:]}"
-        try:
-            self._table.update_item(**kwargs)
-        except self._conditional_failed:
-            return WriteResult.STALE
-        return WriteResult.WRITTEN
-
+    # -- the three kinds of answer ------------------------------------------------------------------
     def put_classified(self, event: ObjectEvent, facts: ImageFacts, prediction: Prediction,
                        model_version: str) -> WriteResult:
-        return self._put(event, {
+        return self._write(event, facts, {
             "status": Status.CLASSIFIED.value,
-            "label": prediction.label,
+            "model_label": prediction.label,
+            "top_label": prediction.top_label or prediction.label,
             "confidence": to_decimal(prediction.confidence),
             "scores": {k: to_decimal(v) for k, v in prediction.scores.items()},
+            "novelty": None if prediction.novelty is None else to_decimal(prediction.novelty),
             "model_version": model_version,
-            "etag": facts.etag,
             "size_bytes": facts.size_bytes,
             "width": facts.width,
             "height": facts.height,
             "format": facts.format,
-        })
+        }, label=prediction.label)
 
     def put_failed(self, event: ObjectEvent, error: str, reason: str, facts: ImageFacts | None = None,
                    model_version: str | None = None) -> WriteResult:
-        return self._put(event, {
+        facts = facts or ImageFacts(etag=None, size_bytes=None)  # the event's claims are not facts
+        return self._write(event, facts, {
             "status": Status.FAILED.value,
             "error": error,
             "reason": reason,
             "model_version": model_version,
-            "etag": (facts.etag if facts else None) or event.etag,
-            "size_bytes": facts.size_bytes if facts else event.size,
+            "size_bytes": facts.size_bytes,
         })
 
-    def mark_deleted(self, event: ObjectEvent) -> WriteResult:
-        return self._put(event, {"status": Status.DELETED.value})
+    def mark_deleted(self, event: ObjectEvent, observed_at: str) -> WriteResult:
+        """A tombstone; `observed_at` is when a HEAD found the object gone."""
+        return self._write(event, ImageFacts(etag=None, size_bytes=None, observed_at=observed_at),
+                           {"status": Status.DELETED.value})
+
+    # -- the conditional write -----------------------------------------------------------------------
+    def _write(self, event: ObjectEvent, facts: ImageFacts, answer: dict[str, Any],
+               label: str | None = None) -> WriteResult:
+        values = {k: v for k, v in answer.items() if v is not None}
+        values["processed_at"] = utc_now()
+        values["observed_at"] = facts.observed_at or values["processed_at"]
+        if facts.etag:
+            values["etag"] = facts.etag
+            if event.sequencer and event.etag == facts.etag:
+                values["sequencer"] = event.sequencer  # for the record: only when the event is verified
+        if facts.etag and self._update(event, values, label, same_version=True):
+            return WriteResult.WRITTEN
+        if self._update(event, values, label, same_version=False):
+            return WriteResult.WRITTEN
+        return WriteResult.STALE
+
+    def _update(self, event: ObjectEvent, values: dict[str, Any], label: str | None,
+                *, same_version: bool) -> bool:
+        """One conditional UpdateItem; False when its condition refused it."""
+        fields = (*RESULT_FIELDS, *REVIEW_FIELDS, "image")
+        alias = {name: f"#f{i}" for i, name in enumerate(fields)}
+        sets = [f"{alias[k]} = :{alias[k][1:]}" for k in values]
+        params = {f":{alias[k][1:]}": v for k, v in values.items()}
+        removes = [k for k in RESULT_FIELDS if k not in values and k != "label"]
+        if label is not None:
+            params[":label"] = label
+            # A person's label of this very version wins over the model's; another version has none.
+            sets.append(f"{alias['label']} = if_not_exists({alias['human_label']}, :label)" if same_version
+                        else f"{alias['label']} = :label")
+        else:
+            removes.append("label")
+        if not same_version:
+            removes += REVIEW_FIELDS
+        if same_version:
+            condition = f"attribute_not_exists({alias['image']}) OR {alias['etag']} = :{alias['etag'][1:]}"
+        else:
+            seen = alias["observed_at"]
+            condition = f"attribute_not_exists({seen}) OR {seen} < :{seen[1:]}"
+        expression = "SET " + ", ".join(sets) + " REMOVE " + ", ".join(alias[k] for k in removes)
+        used = set(values) | set(removes) | ({"label", "human_label"} if label is not None else set())
+        if same_version:
+            used.add("image")
+        try:
+            self._table.update_item(
+                Key={"image": event.uri},
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames={alias[k]: k for k in fields if k in used},
+                ExpressionAttributeValues=params,
+            )
+        except self._conditional_failed:
+            return False
+        return True
