@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import keras
 
-from catdog.manifest import H5_FILE, MANIFEST_FILE, TFLITE_FILE, Manifest
+from catdog.manifest import H5_FILE, TFLITE_FILE, Manifest
+from catdog.model_repo import write_manifest
 
 
 def to_tflite(model: keras.Model) -> bytes:  # type only: TF is imported lazily
@@ -29,5 +30,5 @@ def write_model_files(model: keras.Model, out_dir: str | Path, manifest: Manifes
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / H5_FILE)
     (out / TFLITE_FILE).write_bytes(to_tflite(model))
-    (out / MANIFEST_FILE).write_text(manifest.to_json() + "\n")
+    write_manifest(out, manifest)  # last, with the sha256 of the files above
     return out

@@ -3,25 +3,35 @@
 The pointer is the only thing the Lambda follows, so it moves last and only when the candidate
 passes the gate; a refused model never touches S3 and the live one keeps serving.
 Publishing the same version again re-uploads nothing that is already identical and leaves the
-pointer (and its `published_at`) as it is.
+pointer (and its `published_at`) as it is. Publishing DIFFERENT model bytes under a version that is
+already published is refused: warm and cold containers would serve different weights under one
+`model_version`. The uploaded manifest always carries the sha256 of every file (a model trained
+before checksums existed gets them here), and the pointer the sha256 of `model.tflite`.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from catdog.errors import CatdogError
-from catdog.manifest import MANIFEST_FILE, POINTER_FILE, TFLITE_FILE, Manifest, ModelPointer
-from catdog.model_repo import ModelRepo, download_dir, read_manifest
+from catdog.manifest import H5_FILE, MANIFEST_FILE, POINTER_FILE, Manifest, ModelPointer, sha256_bytes
+from catdog.model_repo import (
+    ModelRepo,
+    checksum_mismatches,
+    download_dir,
+    read_manifest,
+    write_manifest,
+)
 from catdog.s3uri import is_s3
+from training_job.settings import DEFAULT_MIN_ACCURACY
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MIN_ACCURACY = 0.9
 
 
 class QualityGateError(CatdogError):
@@ -40,7 +50,7 @@ def check_gate(model_dir: Path, manifest: Manifest, min_accuracy: float) -> floa
             f"validation accuracy {accuracy:.4f} is below --min-accuracy {min_accuracy:.4f}; "
             f"version {manifest.version} not published, models/{POINTER_FILE} left unchanged"
         )
-    tflite = model_dir / TFLITE_FILE
+    tflite = model_dir / manifest.tflite_file
     if not tflite.is_file():
         raise QualityGateError(f"{tflite}: missing; not publishing")
     from catdog.classifier import Classifier  # the Lambda's own loader: what passes here will serve
@@ -56,6 +66,34 @@ def check_gate(model_dir: Path, manifest: Manifest, min_accuracy: float) -> floa
     return float(accuracy)
 
 
+def _with_checksums(local: Path, manifest: Manifest) -> tuple[Path, Manifest]:
+    """The folder to upload: `local` itself, or a staged copy whose manifest has every checksum."""
+    files = {p.name for p in local.iterdir() if p.is_file() and p.name != MANIFEST_FILE}
+    if files <= set(manifest.checksums):
+        return local, manifest
+    staged = Path(tempfile.mkdtemp(prefix="catdog-publish-"))
+    for name in files:
+        shutil.copy2(local / name, staged / name)
+    return staged, write_manifest(staged, manifest)
+
+
+def _refuse_other_bytes(repo: ModelRepo, manifest: Manifest) -> None:
+    """A version names one set of weights forever: refuse to publish different ones under it."""
+    published = repo.published_manifest(manifest.version)
+    if published is None:
+        return
+    for name in (manifest.tflite_file, manifest.files.get("h5", H5_FILE)):
+        ours = manifest.checksums.get(name)
+        theirs = published.checksums.get(name)
+        if theirs is None and name == manifest.tflite_file:
+            theirs = sha256_bytes(repo.read(f"{repo.prefix}{manifest.version}/{name}"))  # an old upload
+        if ours and theirs and ours != theirs:
+            raise QualityGateError(
+                f"version {manifest.version} is already published with a different {name} (sha256 "
+                f"{theirs[:12]}… there, {ours[:12]}… here); publish these weights under a new version "
+                "(catdog train --version …) so that every container serves one set of weights per version")
+
+
 def publish_model(
     model_dir: str | Path, dest: str, min_accuracy: float = DEFAULT_MIN_ACCURACY
 ) -> ModelPointer:
@@ -64,9 +102,15 @@ def publish_model(
         raise ValueError(f"publish destination must be s3://bucket/prefix/, got {dest!r}")
     local = download_dir(str(model_dir)) if is_s3(str(model_dir)) else Path(model_dir)
     manifest = read_manifest(local)
+    changed = checksum_mismatches(local, manifest)
+    if changed:
+        raise QualityGateError(f"{', '.join(changed)} in {model_dir} changed since the manifest was written "
+                               "(sha256 mismatch); not publishing")
     accuracy = check_gate(local, manifest, min_accuracy)
+    local, manifest = _with_checksums(local, manifest)
 
     repo = ModelRepo.at(dest)
+    _refuse_other_bytes(repo, manifest)
     uploaded = repo.upload_version(local, manifest.version)  # manifest last
     live = repo.live()
     if live is not None and live.version == manifest.version:
@@ -79,6 +123,7 @@ def publish_model(
         manifest.version,
         accuracy=accuracy,
         published_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        model_sha256=manifest.checksums[manifest.tflite_file],
     )
     repo.set_live(pointer)
     log.info(

@@ -15,6 +15,7 @@ from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from catdog.manifest import check_version
 from training_job.models import ARCHS, MOBILENET_INPUT_SIZE, SEED_INPUT_SIZE
 
 REPO = Path(__file__).resolve().parent.parent
@@ -128,6 +129,8 @@ class TrainConfig:
         if c.validation_batch_size is None:
             c.validation_batch_size = c.batch_size
         c.input_size = tuple(c.input_size)  # type: ignore[arg-type]
+        if c.version is not None:
+            check_version(c.version, "--version")
         return c
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from catdog.classifier import to_probabilities
 from catdog.manifest import ModelPointer
-from catdog.model_repo import upload_dir
+from catdog.model_repo import upload_dir, write_manifest
 from catdog.preprocess import PREPROCESSING_SPEC
 from catdog.s3uri import is_s3
 from training_job import models
@@ -259,7 +259,7 @@ def run_training(config: TrainConfig) -> TrainResult:
 
     metrics = _validation_metrics(data, raw, history)
     manifest = _manifest(cfg, data, metrics, clock.timings)
-    local = _export(cfg, model, manifest, history, metrics, data)
+    local, manifest = _export(cfg, model, manifest, history, metrics, data)
     log.info("validation accuracy %.4f on %d images; artifacts in %s", metrics["accuracy"], metrics["n"],
              cfg.output)
 
@@ -320,7 +320,7 @@ def _manifest(cfg: TrainConfig, data: LoadedData, metrics: dict[str, Any],
 
 
 def _export(cfg: TrainConfig, model: keras.Model, manifest: Manifest, history: dict[str, list[float]],
-            metrics: dict[str, Any], data: LoadedData) -> Path:
+            metrics: dict[str, Any], data: LoadedData) -> tuple[Path, Manifest]:
     """Every artifact into the output dir (a temp dir first when the output is on S3)."""
     from training_job.export import write_model_files
     from training_job.plots import plot_confusion_matrix, plot_learning_curves
@@ -333,6 +333,7 @@ def _export(cfg: TrainConfig, model: keras.Model, manifest: Manifest, history: d
     (local / METRICS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     plot_learning_curves(history, local / CURVES_FILE)
     plot_confusion_matrix(metrics["confusion_matrix"], data.labels, local / CONFUSION_FILE)
+    manifest = write_manifest(local, manifest)  # again, last: its checksums now cover every artifact
     if is_s3(cfg.output):
         upload_dir(local, cfg.output)
-    return local
+    return local, manifest

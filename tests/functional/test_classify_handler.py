@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import random
 import struct
 import zlib
@@ -25,7 +26,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from PIL import Image
 
-from catdog.manifest import MANIFEST_FILE, TFLITE_FILE, ModelPointer
+from catdog.manifest import MANIFEST_FILE, TFLITE_FILE, Manifest, ModelPointer
+from catdog.model_repo import write_manifest
 from catdog_local.lambda_runtime import LambdaContext, load_module
 from catdog_local.provision import Stack, provision
 from tests.support.images import jpeg_bytes
@@ -418,10 +420,11 @@ def test_no_model_published_sends_every_message_back(stack: Stack, app: ModuleTy
 
 def test_corrupt_model_sends_messages_back(stack: Stack, app: ModuleType, models: dict[str, Path],
                                            tmp_path: Path) -> None:
+    """Garbage whose sha256 the manifest records: LiteRT's flatbuffer verifier refuses it."""
     broken = tmp_path / "broken"
     broken.mkdir()
-    (broken / MANIFEST_FILE).write_text((models["v1"] / MANIFEST_FILE).read_text())
     (broken / TFLITE_FILE).write_bytes(b"this is not a flatbuffer" * 10)
+    write_manifest(broken, Manifest.from_json((models["v1"] / MANIFEST_FILE).read_text()))
     publish(stack, broken)
     put(stack, "uploads/a.jpg", jpeg_bytes(color=RED))
     event = drain_as_sqs_event(stack)
@@ -430,6 +433,67 @@ def test_corrupt_model_sends_messages_back(stack: Stack, app: ModuleType, models
 
     assert len(response["batchItemFailures"]) == 1
     assert items(stack) == {}
+
+
+def test_a_model_whose_bytes_do_not_match_its_manifest_is_never_served(
+        stack: Stack, models: dict[str, Path], caplog: pytest.LogCaptureFixture) -> None:
+    """model.tflite replaced on S3 after publishing: a warm container keeps serving the verified
+    version, a cold one refuses the new bytes (the messages go back) instead of serving other
+    weights under the same model_version."""
+    publish(stack, models["v1"])
+    warm = load_module()
+    put(stack, "uploads/a.jpg", jpeg_bytes(color=RED))
+    invoke(warm, drain_as_sqs_event(stack))
+    s3 = boto3.client("s3", region_name=REGION)
+    other = (models["v2"] / TFLITE_FILE).read_bytes()
+    s3.put_object(Bucket=stack.bucket, Key="models/test-v1/model.tflite", Body=other)  # swapped under v1
+
+    put(stack, "uploads/b.jpg", jpeg_bytes(color=RED))
+    assert invoke(warm, drain_as_sqs_event(stack)) == {"batchItemFailures": []}
+    cold = load_module()
+    put(stack, "uploads/c.jpg", jpeg_bytes(color=RED))
+    response = invoke(cold, drain_as_sqs_event(stack))
+
+    assert len(response["batchItemFailures"]) == 1
+    assert set(items(stack)) == {uri(stack, "uploads/a.jpg"), uri(stack, "uploads/b.jpg")}
+    assert any("does not match its manifest" in r.getMessage() for r in caplog.records)
+
+
+def test_a_manifest_without_checksums_is_refused_until_republished(stack: Stack, app: ModuleType,
+                                                                   models: dict[str, Path], tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / TFLITE_FILE).write_bytes((models["v1"] / TFLITE_FILE).read_bytes())
+    raw = json.loads((models["v1"] / MANIFEST_FILE).read_text())
+    (old / MANIFEST_FILE).write_text(json.dumps({k: v for k, v in raw.items() if k != "checksums"}))
+    publish(stack, old)
+    put(stack, "uploads/a.jpg", jpeg_bytes(color=RED))
+
+    response = invoke(app, drain_as_sqs_event(stack))
+
+    assert len(response["batchItemFailures"]) == 1 and items(stack) == {}
+    assert any("re-publish it with `catdog publish`" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("version", ["..", "../../outside"])
+def test_a_pointer_naming_a_version_outside_the_cache_is_refused_and_nothing_outside_is_touched(
+        stack: Stack, app: ModuleType, tmp_path: Path, version: str) -> None:
+    cache = Path(os.environ["MODEL_CACHE_DIR"])
+    neighbour = cache.parent / "precious.txt"
+    neighbour.write_text("must survive")
+    pointer = {"version": version, "manifest_key": f"models/{version}/manifest.json",
+               "model_key": f"models/{version}/model.tflite"}
+    boto3.client("s3", region_name=REGION).put_object(Bucket=stack.bucket, Key="models/latest.json",
+                                                      Body=json.dumps(pointer).encode())
+    put(stack, "uploads/a.jpg", jpeg_bytes(color=RED))
+
+    response = invoke(app, drain_as_sqs_event(stack))
+
+    assert len(response["batchItemFailures"]) == 1 and items(stack) == {}
+    assert neighbour.read_text() == "must survive"
+    assert sorted(p.name for p in cache.parent.iterdir()) == sorted(["precious.txt", *(
+        [cache.name] if cache.exists() else [])])
 
 
 def test_new_model_is_hot_swapped_after_the_refresh_interval(

@@ -11,7 +11,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from catdog.manifest import Manifest, ModelPointer
+from catdog.errors import ManifestError
+from catdog.manifest import Manifest, ModelPointer, sha256_bytes
+from catdog.model_repo import read_manifest, write_manifest
 from tests.support.model_factory import build_tiny_model_dir
 from training_job.publish import QualityGateError, publish_model
 
@@ -86,8 +88,52 @@ def test_gate_refuses_a_model_without_recorded_accuracy(s3: object, tmp_path: Pa
 def test_gate_refuses_a_tflite_the_serving_path_cannot_load(s3: object, tmp_path: Path) -> None:
     broken = model_dir(tmp_path, "broken", 0.99)
     (broken / "model.tflite").write_bytes(b"not a flatbuffer")
+    write_manifest(broken, read_manifest(broken))  # its manifest vouches for the broken bytes
     with pytest.raises(QualityGateError, match="serving path cannot run it"):
         publish_model(broken, f"s3://{BUCKET}/models/", min_accuracy=0.5)
+    assert keys(s3) == set()
+
+
+def test_a_model_file_changed_after_training_is_refused(s3: object, tmp_path: Path) -> None:
+    """model.tflite swapped for another one after the manifest recorded its sha256."""
+    src = model_dir(tmp_path, "tampered", 0.99)
+    other = build_tiny_model_dir(tmp_path / "other", version="x") / "model.tflite"
+    (src / "model.tflite").write_bytes(other.read_bytes() + b"\0")
+    with pytest.raises(QualityGateError, match=r"model\.tflite .* changed since the manifest"):
+        publish_model(src, f"s3://{BUCKET}/models/", min_accuracy=0.5)
+    assert keys(s3) == set()
+
+
+def test_published_manifest_and_pointer_carry_the_checksums_the_lambda_verifies(
+        s3: object, tmp_path: Path) -> None:
+    src = model_dir(tmp_path, "v1", 0.95)  # metrics.json was written after the manifest: not covered yet
+    live = publish_model(src, f"s3://{BUCKET}/models/", min_accuracy=0.9)
+    published = Manifest.from_json(s3.get_object(Bucket=BUCKET, Key=live.manifest_key)["Body"].read())
+    tflite = s3.get_object(Bucket=BUCKET, Key=live.model_key)["Body"].read()
+    assert live.model_sha256 == published.checksums["model.tflite"] == sha256_bytes(tflite)
+    assert set(published.checksums) == {"model.tflite", "model.h5", "metrics.json"}
+
+
+def test_republishing_other_bytes_under_a_published_version_is_refused(s3: object, tmp_path: Path) -> None:
+    """Warm and cold containers would serve different weights under one model_version."""
+    publish_model(model_dir(tmp_path / "a", "v1", 0.95), f"s3://{BUCKET}/models/", min_accuracy=0.9)
+    before = s3.get_object(Bucket=BUCKET, Key="models/v1/model.tflite")["Body"].read()
+    other = model_dir(tmp_path / "b", "v1", 0.97)
+    (other / "model.tflite").write_bytes((other / "model.tflite").read_bytes() + b"\0")  # other weights
+    write_manifest(other, read_manifest(other))
+    with pytest.raises(QualityGateError, match=r"already published with a different model\.tflite"):
+        publish_model(other, f"s3://{BUCKET}/models/", min_accuracy=0.9)
+    assert s3.get_object(Bucket=BUCKET, Key="models/v1/model.tflite")["Body"].read() == before
+
+
+@pytest.mark.parametrize("version", ["..", "../escape", "a/b", ".hidden", "", "x" * 200])
+def test_a_version_that_is_not_a_safe_folder_name_is_refused(
+        s3: object, tmp_path: Path, version: str) -> None:
+    src = model_dir(tmp_path, "ok", 0.99)
+    raw = json.loads((src / "manifest.json").read_text())
+    (src / "manifest.json").write_text(json.dumps({**raw, "version": version}))
+    with pytest.raises(ManifestError, match="not allowed"):
+        publish_model(src, f"s3://{BUCKET}/models/", min_accuracy=0.5)
     assert keys(s3) == set()
 
 

@@ -180,7 +180,8 @@ def test_invoke_runs_the_handler_on_the_shipped_event_file(aws: LocalState, cli_
     s3 = boto3.client("s3")
     for key in keys:
         s3.put_object(Bucket=aws.bucket, Key=key, Body=jpeg_bytes(color=(230, 10, 10)))
-    publish_model(build_tiny_model_dir(tmp_path / "model"), f"s3://{aws.bucket}/models/", min_accuracy=0)
+    model = build_tiny_model_dir(tmp_path / "model", version="invoke-v1")  # one version, one set of weights
+    publish_model(model, f"s3://{aws.bucket}/models/", min_accuracy=0)
 
     run = _catdog(cli_env, "invoke", "--event", str(event_file))
     assert run.returncode == 0, run.stderr

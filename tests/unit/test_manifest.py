@@ -61,3 +61,32 @@ def test_pointer_for_version_names_the_files_under_the_prefix() -> None:
 def test_pointer_without_model_key_is_rejected() -> None:
     with pytest.raises(ManifestError, match="model_key"):
         ModelPointer.from_json(json.dumps({"version": "v1", "manifest_key": "m"}))
+
+
+@pytest.mark.parametrize("version", ["..", ".", "../x", "a/b", "-x", "", "x" * 129, "v1\n", 7])
+def test_versions_that_could_escape_a_folder_are_refused_everywhere(version: object) -> None:
+    """A version names a folder on S3 and in the Lambda's /tmp cache: `..` once made the handler
+    write into, and then empty, the parent of its cache directory."""
+    with pytest.raises(ManifestError, match=r"not allowed|should be str"):
+        Manifest.from_dict({**VALID, "version": version})
+    if isinstance(version, str):
+        with pytest.raises(ManifestError):
+            ModelPointer.from_json(json.dumps({"version": version, "manifest_key": f"models/{version}/m.json",
+                                               "model_key": f"models/{version}/model.tflite"}))
+
+
+def test_a_pointer_must_name_files_in_its_own_version_folder() -> None:
+    good = ModelPointer.for_version("models/", "v1")
+    assert ModelPointer.from_json(good.to_json()) == good
+    for manifest_key, model_key in (("models/v2/manifest.json", "models/v1/model.tflite"),
+                                    ("models/v1/manifest.json", "models/v1/../v2/model.tflite"),
+                                    ("models/other/manifest.json", "models/other/model.tflite")):
+        with pytest.raises(ManifestError, match="version's own folder"):
+            ModelPointer.from_json(json.dumps({"version": "v1", "manifest_key": manifest_key,
+                                               "model_key": model_key}))
+
+
+def test_checksums_must_be_sha256_digests() -> None:
+    assert Manifest.from_dict({**VALID, "checksums": {"model.tflite": "a" * 64}}).checksums
+    with pytest.raises(ManifestError, match="checksums"):
+        Manifest.from_dict({**VALID, "checksums": {"model.tflite": "md5:abc"}})

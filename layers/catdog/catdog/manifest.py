@@ -6,8 +6,11 @@ this module is the single definition of their fields so the three cannot drift.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from catdog.errors import ManifestError
@@ -16,6 +19,29 @@ MANIFEST_FILE = "manifest.json"
 TFLITE_FILE = "model.tflite"
 H5_FILE = "model.h5"
 POINTER_FILE = "latest.json"
+#: A version names a folder on S3 and in the Lambda's /tmp cache: letters, digits, `.`, `_`, `-`,
+#: starting with a letter or digit (so never `.`, `..` or anything with a `/`).
+VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_version(version: Any, where: str = "version") -> str:
+    """`version` if it is safe to use as a folder name; else a `ManifestError` saying why."""
+    if not isinstance(version, str) or not VERSION_PATTERN.fullmatch(version):
+        raise ManifestError(f"{where}: model version {version!r} is not allowed (1-128 letters, digits, "
+                            "'.', '_' or '-', starting with a letter or digit)")
+    return version
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _require(data: dict[str, Any], key: str, kind: type, where: str) -> Any:
@@ -43,6 +69,14 @@ class Manifest:
     library_versions: dict[str, str] = field(default_factory=dict)
     created_at: str = ""
     files: dict[str, str] = field(default_factory=lambda: {"tflite": TFLITE_FILE, "h5": H5_FILE})
+    #: sha256 of every other file of the model folder (written last, so it covers them all): the
+    #: Lambda refuses a model.tflite whose bytes do not match, and `publish` refuses to put other
+    #: bytes under a published version.
+    checksums: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def tflite_file(self) -> str:
+        return self.files.get("tflite", TFLITE_FILE)
 
     @classmethod
     def from_dict(cls, data: Any, where: str = MANIFEST_FILE) -> Manifest:
@@ -59,8 +93,17 @@ class Manifest:
             raise ManifestError(f"{where}: unknown output_activation {activation!r}")
         known = {f for f in cls.__dataclass_fields__}
         extra = {k: v for k, v in data.items() if k in known}
+        checksums = data.get("checksums", {})
+        if not isinstance(checksums, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v)
+                for k, v in checksums.items()):
+            raise ManifestError(f"{where}: 'checksums' must map file names to sha256 hex digests")
+        files = data.get("files", {"tflite": TFLITE_FILE, "h5": H5_FILE})
+        if not isinstance(files, dict) or not all(
+                isinstance(v, str) and v and "/" not in v and v not in (".", "..") for v in files.values()):
+            raise ManifestError(f"{where}: 'files' must map kinds to plain file names")
         extra.update(
-            version=_require(data, "version", str, where),
+            version=check_version(_require(data, "version", str, where), where),
             labels=list(labels),
             input_size=(size[0], size[1]),
             arch=_require(data, "arch", str, where),
@@ -93,6 +136,8 @@ class ModelPointer:
     model_key: str
     accuracy: float | None = None
     published_at: str = ""
+    #: sha256 of the version's model.tflite, as the quality gate checked it.
+    model_sha256: str = ""
 
     @classmethod
     def from_json(cls, text: str | bytes, where: str = POINTER_FILE) -> ModelPointer:
@@ -103,22 +148,34 @@ class ModelPointer:
         if not isinstance(data, dict):
             raise ManifestError(f"{where}: expected a JSON object")
         accuracy = data.get("accuracy")
+        version = check_version(_require(data, "version", str, where), where)
+        manifest_key = _require(data, "manifest_key", str, where)
         model_key = _require(data, "model_key", str, where)
         if not model_key.endswith(".tflite"):
             # The serving path loads only LiteRT flatbuffers, which cannot carry code; a pointer
             # at a .h5/.keras/pickle file is refused before anything is downloaded.
             raise ManifestError(f"{where}: model_key {model_key!r} is not a .tflite file")
+        folders = {str(PurePosixPath(k).parent) for k in (manifest_key, model_key)}
+        outside = ".." in manifest_key + model_key
+        if len(folders) != 1 or PurePosixPath(folders.pop()).name != version or outside:
+            raise ManifestError(f"{where}: manifest_key and model_key must both lie in the version's own "
+                                f"folder .../{version}/")
+        sha = data.get("model_sha256") or ""
+        if not isinstance(sha, str) or (sha and not re.fullmatch(r"[0-9a-f]{64}", sha)):
+            raise ManifestError(f"{where}: model_sha256 is not a sha256 hex digest")
         return cls(
-            version=_require(data, "version", str, where),
-            manifest_key=_require(data, "manifest_key", str, where),
+            version=version,
+            manifest_key=manifest_key,
             model_key=model_key,
             accuracy=float(accuracy) if isinstance(accuracy, int | float) else None,
             published_at=str(data.get("published_at", "")),
+            model_sha256=sha,
         )
 
     @classmethod
     def for_version(cls, models_prefix: str, version: str, **kw: Any) -> ModelPointer:
         """The pointer for `<models_prefix><version>/`, e.g. `models/20261127-abc123/`."""
+        check_version(version)
         base = f"{models_prefix.rstrip('/')}/{version}/" if models_prefix.strip("/") else f"{version}/"
         return cls(version=version, manifest_key=base + MANIFEST_FILE, model_key=base + TFLITE_FILE, **kw)
 

@@ -13,13 +13,20 @@ import hashlib
 import logging
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from catdog.classifier import Classifier
-from catdog.errors import ModelError
-from catdog.manifest import MANIFEST_FILE, POINTER_FILE, TFLITE_FILE, Manifest, ModelPointer
+from catdog.errors import ManifestError, ModelError
+from catdog.manifest import (
+    MANIFEST_FILE,
+    POINTER_FILE,
+    Manifest,
+    ModelPointer,
+    sha256_bytes,
+    sha256_file,
+)
 from catdog.s3uri import S3Uri, is_s3
 
 log = logging.getLogger(__name__)
@@ -110,6 +117,35 @@ def read_manifest(model_dir: Path) -> Manifest:
     return Manifest.from_json(path.read_text(), where=str(path))
 
 
+def write_manifest(model_dir: Path, manifest: Manifest) -> Manifest:
+    """Write `manifest.json` LAST, with the sha256 of every other file of the folder; returns it."""
+    checksums = {p.name: sha256_file(p) for p in sorted(model_dir.iterdir())
+                 if p.is_file() and p.name != MANIFEST_FILE}
+    final = replace(manifest, checksums=checksums)
+    (model_dir / MANIFEST_FILE).write_text(final.to_json() + "\n")
+    return final
+
+
+def checksum_mismatches(model_dir: Path, manifest: Manifest) -> list[str]:
+    """The files whose bytes differ from the manifest's checksums (missing files included)."""
+    return [name for name, digest in sorted(manifest.checksums.items())
+            if not (model_dir / name).is_file() or sha256_file(model_dir / name) != digest]
+
+
+def verify_model_bytes(data: bytes, manifest: Manifest, where: str, expected: str = "") -> None:
+    """Refuse a `.tflite` whose bytes are not the ones the manifest (and pointer) vouch for."""
+    recorded = manifest.checksums.get(manifest.tflite_file)
+    if not recorded:
+        raise ModelError(f"{where}: the manifest of {manifest.version} carries no sha256 of "
+                         f"{manifest.tflite_file}, so its bytes cannot be verified; re-publish it with "
+                         "`catdog publish` (which records one)")
+    actual = sha256_bytes(data)
+    for claimed, source in ((recorded, "its manifest"), (expected, "the pointer")):
+        if claimed and actual != claimed:
+            raise ModelError(f"{where}: {manifest.tflite_file} does not match {source} (sha256 "
+                             f"{actual[:12]}… ≠ {claimed[:12]}…); refusing to serve it")
+
+
 @dataclass
 class ModelRepo:
     """The published models under `s3://bucket/<prefix>`: version folders and the live pointer."""
@@ -148,6 +184,15 @@ class ModelRepo:
     def version_uri(self, version: str) -> str:
         return self.uri(f"{self.prefix}{version}/")
 
+    def published_manifest(self, version: str) -> Manifest | None:
+        """The manifest already published under `version`, or None."""
+        key = f"{self.prefix}{version}/{MANIFEST_FILE}"
+        try:
+            raw = self.read(key)
+        except ModelError:
+            return None
+        return Manifest.from_json(raw, where=self.uri(key))
+
     def upload_version(self, local: Path, version: str) -> int:
         """Upload a model folder as `<prefix><version>/`, skipping files already there byte for byte."""
         return upload_dir(local, self.version_uri(version), self.s3, skip_identical=True)
@@ -177,7 +222,11 @@ def load_model(location: str | Path, num_threads: int | None = None) -> LoadedMo
     if not is_s3(where):
         local = Path(where)
         manifest = read_manifest(local)
-        classifier = Classifier(local / manifest.files.get("tflite", TFLITE_FILE), manifest, num_threads)
+        if not manifest.checksums:
+            log.warning("%s: the manifest records no checksums (trained before they existed)", where)
+        elif manifest.tflite_file in checksum_mismatches(local, manifest):
+            raise ManifestError(f"{where}: {manifest.tflite_file} does not match its manifest's sha256")
+        classifier = Classifier(local / manifest.tflite_file, manifest, num_threads)
         return LoadedModel(classifier, where, time.perf_counter() - started)
     repo = ModelRepo.at(where)
     pointer = repo.live()
@@ -186,8 +235,10 @@ def load_model(location: str | Path, num_threads: int | None = None) -> LoadedMo
         manifest = Manifest.from_json(repo.read(manifest_key), where=repo.uri(manifest_key))
     except ModelError as exc:
         raise ModelError(f"{where}: neither {POINTER_FILE} nor {MANIFEST_FILE} found") from exc
-    model_key = str(PurePosixPath(manifest_key).parent / manifest.files.get("tflite", TFLITE_FILE))
-    local_file = Path(tempfile.mkdtemp(prefix="catdog-eval-")) / TFLITE_FILE
-    local_file.write_bytes(repo.read(model_key))
+    model_key = str(PurePosixPath(manifest_key).parent / manifest.tflite_file)
+    data = repo.read(model_key)
+    verify_model_bytes(data, manifest, repo.uri(model_key), pointer.model_sha256 if pointer else "")
+    local_file = Path(tempfile.mkdtemp(prefix="catdog-eval-")) / manifest.tflite_file
+    local_file.write_bytes(data)
     classifier = Classifier(local_file, manifest, num_threads)
     return LoadedModel(classifier, repo.uri(model_key), time.perf_counter() - started)

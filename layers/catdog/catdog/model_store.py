@@ -21,8 +21,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from catdog.classifier import Classifier
 from catdog.config import DEFAULT_INFERENCE_CHUNK
 from catdog.errors import ManifestError, ModelError
-from catdog.manifest import Manifest, ModelPointer
-from catdog.model_repo import LoadedModel, read_object
+from catdog.manifest import Manifest, ModelPointer, check_version
+from catdog.model_repo import LoadedModel, read_object, verify_model_bytes
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +84,12 @@ class ModelStore:
             raise ManifestError(
                 f"{pointer.manifest_key} is version {manifest.version!r} but {self.pointer_key} "
                 f"points at {pointer.version!r}")
-        target = self.cache_dir / _safe(pointer.version)
+        data = read_object(self.s3, self.bucket, pointer.model_key)
+        verify_model_bytes(data, manifest, f"s3://{self.bucket}/{pointer.model_key}", pointer.model_sha256)
+        target = self._folder(pointer.version)
         target.mkdir(parents=True, exist_ok=True)
-        model_path = target / Path(pointer.model_key).name
-        model_path.write_bytes(read_object(self.s3, self.bucket, pointer.model_key))
+        model_path = target / manifest.tflite_file
+        model_path.write_bytes(data)
         classifier = Classifier(model_path, manifest, self.num_threads,  # ModelError on a corrupt file
                                 chunk=self.inference_chunk)
         previous = self._current
@@ -95,8 +97,12 @@ class ModelStore:
         self._current = LoadedModel(classifier, location, time.perf_counter() - started)
         log.info("model %s loaded in %.3f s", pointer.version, self._current.load_seconds)
         if previous is not None and previous.version != pointer.version:
-            shutil.rmtree(self.cache_dir / _safe(previous.version), ignore_errors=True)  # /tmp is small
+            shutil.rmtree(self._folder(previous.version), ignore_errors=True)  # /tmp is small
 
-
-def _safe(version: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in version) or "model"
+    def _folder(self, version: str) -> Path:
+        """`<cache>/<version>`; never a path outside the cache, whatever the version says."""
+        root = self.cache_dir.resolve()
+        folder = (root / check_version(version)).resolve()
+        if folder.parent != root:
+            raise ModelError(f"model version {version!r} would leave the cache directory {root}")
+        return folder
