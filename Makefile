@@ -40,6 +40,7 @@ install: $(STAMP) $(TOOLS_STAMP) $(SAM_STAMP)
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml $(wildcard infra/*.yaml)
 	$(MAKE) --no-print-directory sam-validate
 
@@ -87,4 +88,4 @@ train-aws:
 	infra/submit_training.sh
 
 clean:
-	rm -rf build .pytest_cache .ruff_cache
+	rm -rf build .aws-sam .pytest_cache .ruff_cache .mypy_cache

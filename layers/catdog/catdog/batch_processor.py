@@ -54,7 +54,8 @@ class Runtime:
 
 def is_sqs_event(event: Any) -> bool:
     records = event.get("Records") if isinstance(event, dict) else None
-    return bool(records) and isinstance(records[0], dict) and records[0].get("eventSource") == "aws:sqs"
+    return (isinstance(records, list) and bool(records) and isinstance(records[0], dict)
+            and records[0].get("eventSource") == "aws:sqs")
 
 
 class ImageBatchProcessor(BatchProcessor):
@@ -101,7 +102,7 @@ class ImageBatchProcessor(BatchProcessor):
 
     def _events(self, record: dict[str, Any]) -> list[ObjectEvent]:
         try:
-            return events_from_sqs_body(record.get("body"))
+            return events_from_sqs_body(record.get("body") or "")
         except MalformedMessageError as exc:  # retrying cannot fix it: log loudly, acknowledge
             self.log.error("dropping a message that is not an S3 notification",
                            extra={"message_id": record.get("messageId"), "error": str(exc)})

@@ -16,7 +16,7 @@ import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -104,7 +104,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         # 16-bit grayscale: scale 0..65535 to 0..255 instead of clipping everything to white.
         img = img.convert("I").point(lambda v: v * (1 / 257)).convert("L")
     elif img.mode == "F":
-        lo, hi = img.getextrema()
+        lo, hi = cast(tuple[float, float], img.getextrema())  # (min, max) for one float band
         span = max(float(hi) - float(lo), 1e-6)
         img = img.point(lambda v: (v - lo) * (255.0 / span)).convert("L")
     has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
