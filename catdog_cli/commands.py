@@ -134,6 +134,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     from catdog_cli.invoke import all_gone, all_gone_message, read_event
     from catdog_cli.targets import use_state_endpoint
     from catdog_local.lambda_runtime import invoke, load_env_vars_file
+    from catdog_local.resources import event_file
     from catdog_local.state import LocalState
 
     event = read_event(args.event)
@@ -143,7 +144,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         use_state_endpoint(state)
         variables.update(state.function_environment)
     if args.env_vars:
-        variables.update(load_env_vars_file(args.env_vars))
+        variables.update(load_env_vars_file(event_file(args.env_vars)))
     response = invoke(event, variables)
     print(json.dumps(response, indent=2, default=str))
     if gone := all_gone(response):  # the handler did its job (exit 0), but the user should know
@@ -261,7 +262,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     upload.set_defaults(func=cmd_upload)
 
     inv = sub.add_parser("invoke", help="run the classify handler in-process on an event (sam local invoke)")
-    inv.add_argument("--event", "-e", required=True, help="JSON event file from events/, or - for stdin")
+    inv.add_argument("--event", "-e", required=True,
+                     help="JSON event file, or - for stdin (catdog event ... | catdog invoke -e -); "
+                          "events/NAME also finds the shipped samples outside the repository")
     inv.add_argument("--env-vars", "-n", help="JSON of environment variables, SAM's --env-vars format")
     inv.add_argument("--no-local", action="store_true",
                      help="ignore the local stack's endpoint and environment (use your AWS credentials)")

@@ -13,7 +13,9 @@ NOT_COUNTS = ("model_version", "ignored")
 
 
 def read_event(path: str | Path) -> dict[str, Any]:
-    text = sys.stdin.read() if str(path) == "-" else Path(path).read_text()
+    from catdog_local.resources import event_file
+
+    text = sys.stdin.read() if str(path) == "-" else event_file(path).read_text()
     try:
         event = json.loads(text)
     except json.JSONDecodeError as exc:

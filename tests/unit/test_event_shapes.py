@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
+
+import pytest
 
 from catdog.batch_processor import is_sqs_event
 from catdog.s3_events import events_from_sqs_body, object_events
@@ -62,3 +65,17 @@ def test_all_gone_only_when_every_counted_object_was_gone() -> None:
     assert all_gone(None) == 0
     assert "catdog event s3-put KEY" in all_gone_message(1)
     assert "none of the 3 objects" in all_gone_message(3)
+
+
+def test_shipped_sample_events_are_found_by_name_from_any_directory(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from catdog_local.resources import EVENTS_DIR, event_file
+
+    monkeypatch.chdir(tmp_path)  # no events/ here
+    assert event_file("events/s3-put.json") == EVENTS_DIR / "s3-put.json"
+    assert event_file("sqs-s3.json") == EVENTS_DIR / "sqs-s3.json"
+    assert event_file("events/nope.json") == Path("events/nope.json")  # "not found" names what was given
+    assert event_file("elsewhere/s3-put.json") == Path("elsewhere/s3-put.json")
+    (tmp_path / "events").mkdir()
+    (tmp_path / "events" / "s3-put.json").write_text("{}")
+    assert event_file("events/s3-put.json") == Path("events/s3-put.json")  # the user's own file wins
