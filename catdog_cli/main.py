@@ -24,15 +24,48 @@ def _registrars() -> list[Register]:
     return [training_cli.register, commands.register]
 
 
+DEBUG_HELP = "show full tracebacks on errors (also CATDOG_DEBUG=1)"
+
+
+class _VersionAction(argparse.Action):
+    """`--version`: computed when asked (it may look up the live model), then exit like argparse's."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        from catdog_cli.version import version_text
+
+        print(version_text(), flush=True)  # stdout, as argparse's own version action does
+        parser.exit()
+
+
+def _add_debug_everywhere(parser: argparse.ArgumentParser) -> None:
+    """`--debug` after any subcommand too (`catdog upload x --debug`). SUPPRESS as the default, so a
+    subcommand that was not given it leaves the top-level value alone instead of resetting it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                if "--debug" not in child._option_string_actions:
+                    child.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                                       help=DEBUG_HELP)
+                _add_debug_everywhere(child)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="catdog",
         description="Classify images dropped into S3 with a Lambda; train and run it all locally.",
     )
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print the package version and, when a stack is reachable, its live model")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for register in _registrars():
         register(sub)
+    _add_debug_everywhere(parser)
     return parser
 
 

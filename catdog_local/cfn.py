@@ -39,8 +39,11 @@ def _construct(long_name: str) -> Callable[[CfnLoader, yaml.Node], dict[str, Any
                 value = value.split(".", 1)
         elif isinstance(node, yaml.SequenceNode):
             value = loader.construct_sequence(node, deep=True)
-        else:
+        elif isinstance(node, yaml.MappingNode):
             value = loader.construct_mapping(node, deep=True)
+        else:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"unexpected {type(node).__name__} after {node.tag}", node.start_mark)
         return {long_name: value}
 
     return construct

@@ -48,7 +48,7 @@ def _reset_powertools_cold_start() -> None:
     metrics_flag = sys.modules.get("aws_lambda_powertools.metrics.provider.cold_start")
     if metrics_flag is not None:
         metrics_flag.reset_cold_start_flag()
-    logger_module = sys.modules.get("aws_lambda_powertools.logging.logger")
+    logger_module: Any = sys.modules.get("aws_lambda_powertools.logging.logger")  # a module-level flag
     if logger_module is not None and hasattr(logger_module, "is_cold_start"):
         logger_module.is_cold_start = True
 

@@ -85,7 +85,8 @@ def export_lines(endpoint: str, region: str = DEFAULT_REGION) -> list[str]:
 
 
 class LocalAws:
-    """A moto server in a thread of this process. Use as a context manager; stops on exit."""
+    """A moto server in a thread of this process. Use as a context manager; stops on exit.
+    Port 0 binds a free port chosen by the OS; `port` and `endpoint` then give the real one."""
 
     def __init__(self, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST) -> None:
         self.host = host
@@ -110,6 +111,8 @@ class LocalAws:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
+        if self.port == 0:  # the OS picked one when binding: what the endpoint and state file name
+            self.port = int(self._server.get_host_and_port()[1])
         wait_until_ready(self.endpoint)
         return self
 

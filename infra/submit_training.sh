@@ -42,7 +42,7 @@ REPO="$(output RepositoryUri)"
 BUCKET="$(output BucketName)"
 if [[ $GPU == 1 ]]; then
   IMAGE_TAG="$TAG-gpu"; TAG_PARAM=GpuImageTag; QUEUE_KEY=GpuJobQueue; JOBDEF_KEY=GpuJobDefinition
-  BUILD_ARGS=(--build-arg "TF_PACKAGE=tensorflow[and-cuda]==2.21.0")
+  BUILD_ARGS=(--build-arg "TF_PACKAGE=tensorflow[and-cuda]")  # version: constraints.txt
 else
   IMAGE_TAG="$TAG"; TAG_PARAM=ImageTag; QUEUE_KEY=JobQueue; JOBDEF_KEY=JobDefinition
   BUILD_ARGS=()

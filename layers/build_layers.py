@@ -6,8 +6,10 @@ Then we strip what the function cannot use (GPU/NPU accelerator libraries, tests
 packages the Lambda runtime already ships), zip, print sizes and FAIL when function + layer
 exceed Lambda's 250 MB unzipped limit (the project's own target is 150 MB).
 
-Layout matches SAM's `BuildMethod: python3.12` for `layers/catdog/`: `python/catdog/` plus the
-requirements under `python/`, so `sam build` and this script produce the same import paths.
+It is also what `sam build` runs for the layer (template: `BuildMethod: makefile`, via
+`layers/sam/<arch>/Makefile`), with `--target $(ARTIFACTS_DIR)`: the same `python/catdog/` +
+requirements tree, stripped and size-checked the same way, left unzipped for SAM to package. SAM's
+own python3.12 builder needs a local python3.12 and cannot resolve LiteRT's arm64 wheel.
 """
 
 from __future__ import annotations
@@ -107,10 +109,12 @@ def zip_dir(src: Path, dest: Path) -> None:
                 zf.write(path, path.relative_to(src))
 
 
-def build(arch: str, python_version: str) -> dict[str, object]:
-    root = OUT / arch
-    shutil.rmtree(root, ignore_errors=True)
+def build(arch: str, python_version: str, target: Path | None = None) -> dict[str, object]:
+    """Build the layer tree (`python/...`) into build/layers/<arch>/ and zip it, or, given `target`
+    (SAM's $(ARTIFACTS_DIR) under `BuildMethod: makefile`), into `target` with no zip: SAM zips it."""
+    root = target if target is not None else OUT / arch
     site = root / "python"
+    shutil.rmtree(site if target is not None else root, ignore_errors=True)
     pip_install(site, arch, python_version, LAYER_SRC / "requirements.txt")
     shutil.copytree(LAYER_SRC / "catdog", site / "catdog", ignore=shutil.ignore_patterns("__pycache__"))
     refuse_tensorflow(site)
@@ -118,15 +122,17 @@ def build(arch: str, python_version: str) -> dict[str, object]:
     removed = strip(site)
     layer_bytes = dir_size(site)
     function_bytes = dir_size(FUNCTION_SRC)
-    zip_path = OUT / f"catdog-layer-{arch}.zip"
-    zip_dir(root, zip_path)
+    zip_path = None
+    if target is None:
+        zip_path = OUT / f"catdog-layer-{arch}.zip"
+        zip_dir(root, zip_path)
     biggest = sorted(((dir_size(p) if p.is_dir() else p.stat().st_size, p.name) for p in site.iterdir()),
                      reverse=True)[:6]
     return {
         "arch": arch,
         "python": python_version,
-        "zip": str(zip_path.relative_to(REPO)),
-        "zip_mb": round(zip_path.stat().st_size / 1e6, 1),
+        "zip": str(zip_path.relative_to(REPO)) if zip_path else None,
+        "zip_mb": round(zip_path.stat().st_size / 1e6, 1) if zip_path else None,
         "installed_mb": round(before / 1e6, 1),
         "layer_unzipped_mb": round(layer_bytes / 1e6, 1),
         "function_unzipped_mb": round(function_bytes / 1e6, 3),
@@ -163,24 +169,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", choices=[*MACHINES, "all"], default="all")
     parser.add_argument("--python-version", default="3.12")
+    parser.add_argument("--target", type=Path,
+                        help="build one --arch into this dir (python/...), unzipped: SAM's $(ARTIFACTS_DIR)")
     parser.add_argument("--smoke-python", help="a local python of the same version and CPU to import it with")
     parser.add_argument("--smoke-model", type=Path, help="model dir to classify with")
     args = parser.parse_args(argv)
     arches = list(MACHINES) if args.arch == "all" else [args.arch]
+    if args.target is not None and len(arches) != 1:
+        parser.error("--target builds one architecture: give --arch x86_64 or --arch arm64")
+    if args.target is not None and args.smoke_python:
+        parser.error("--smoke-python tests build/layers/<arch>: build without --target for it")
     reports = []
     for arch in arches:
-        report = build(arch, args.python_version)
+        report = build(arch, args.python_version, args.target)
         reports.append(report)
         print(json.dumps(report, indent=2), flush=True)
     if args.smoke_python:
         local = "x86_64" if os.uname().machine == "x86_64" else "arm64"
         smoke_test(local, args.smoke_python, args.smoke_model)
-    (OUT / "sizes.json").write_text(json.dumps(reports, indent=2) + "\n")
+    if args.target is None:
+        (OUT / "sizes.json").write_text(json.dumps(reports, indent=2) + "\n")
     status = 0
     for r in reports:
         total = float(r["total_unzipped_mb"])  # type: ignore[arg-type]
         ok, verdict = size_verdict(total)
-        print(f"{r['arch']}: function + layer = {total:.1f} MB unzipped ({r['zip_mb']} MB zipped) "
+        zipped = f" ({r['zip_mb']} MB zipped)" if r["zip_mb"] is not None else ""
+        print(f"{r['arch']}: function + layer = {total:.1f} MB unzipped{zipped} "
               f"-> {verdict} (target {TARGET_MB:.0f} MB, limit {LAMBDA_LIMIT_MB:.0f} MB)")
         status |= 0 if ok else 1
     return status

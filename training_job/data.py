@@ -274,7 +274,8 @@ def _decode_all(
 ) -> Dataset:
     h, w = size
     images = np.empty((len(entries), h, w, 3), dtype=np.uint8)
-    labels, names = [], []
+    labels: list[int] = []
+    names: list[str] = []
     for entry in tqdm(entries, desc=desc, unit="img"):
         try:
             raw = entry.read()

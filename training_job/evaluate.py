@@ -39,9 +39,9 @@ def evaluate(
     entries = find_entries(data)
     if any(e.split == "validation" for e in entries):
         entries = [e for e in entries if e.split == "validation"]
-    mapped = [(e, _label_index(e.folder, labels)) for e in entries]
-    unknown = sorted({e.folder for e, i in mapped if i is None})
-    mapped = sorted(((e, i) for e, i in mapped if i is not None), key=lambda m: m[0].name)
+    indexed = [(e, _label_index(e.folder, labels)) for e in entries]
+    unknown = sorted({e.folder for e, i in indexed if i is None})
+    mapped = sorted(((e, i) for e, i in indexed if i is not None), key=lambda m: m[0].name)
     if not mapped:
         raise DataError(f"{data}: no class folder matches the model's labels {labels} (found {unknown})")
     if limit:

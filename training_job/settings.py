@@ -115,6 +115,13 @@ class TrainConfig:
         if isinstance(self.data, str):  # TrainConfig(data="x.zip") in code means one source
             self.data = [self.data]
 
+    @property
+    def model_input_size(self) -> tuple[int, int]:
+        """`input_size` once `resolved()` has filled the architecture's default (never None then)."""
+        if self.input_size is None:
+            raise ValueError("input_size is unset: use TrainConfig.resolved()")
+        return self.input_size
+
     def resolved(self) -> TrainConfig:
         """Fill the defaults that depend on the architecture (and the data set), so that the
         manifest records what actually ran."""
@@ -128,7 +135,8 @@ class TrainConfig:
                 setattr(c, name, value)
         if c.validation_batch_size is None:
             c.validation_batch_size = c.batch_size
-        c.input_size = tuple(c.input_size)  # type: ignore[arg-type]
+        h, w = c.model_input_size  # a list when the settings came from JSON
+        c.input_size = (int(h), int(w))
         if c.version is not None:
             check_version(c.version, "--version")
         return c

@@ -125,7 +125,7 @@ def _train_seed(cfg: TrainConfig, data: LoadedData) -> Trained:
     batches = _batches_class()
     _, _, loss = models.output_spec(len(data.labels))
     with _strategy().scope():
-        model = models.build_seed(len(data.labels), cfg.input_size)
+        model = models.build_seed(len(data.labels), cfg.model_input_size)
         model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=loss, metrics=["accuracy"])
     model.summary(print_fn=log.info)
     train = batches(
@@ -167,7 +167,7 @@ def _train_transfer(cfg: TrainConfig, data: LoadedData) -> Trained:
     with _strategy().scope():
         tm = models.build_mobilenet_v2(
             len(data.labels),
-            input_size=cfg.input_size,
+            input_size=cfg.model_input_size,
             alpha=cfg.alpha,
             weights=cfg.weights,
             dropout=cfg.dropout,
@@ -247,7 +247,7 @@ def run_training(config: TrainConfig) -> TrainResult:
     keras.utils.set_random_seed(cfg.seed)
     clock = _Clock()
 
-    data = load_data(cfg.data, cfg.input_size, limit=cfg.limit, validation_split=cfg.validation_split,
+    data = load_data(cfg.data, cfg.model_input_size, limit=cfg.limit, validation_split=cfg.validation_split,
                      seed=cfg.seed)
     clock.lap("data_seconds")
     log.info("data: %d train / %d validation images, labels %s, %d skipped", len(data.train.labels),
@@ -306,7 +306,7 @@ def _manifest(cfg: TrainConfig, data: LoadedData, metrics: dict[str, Any],
     return Manifest(
         version=version,
         labels=data.labels,
-        input_size=cfg.input_size,  # type: ignore[arg-type]
+        input_size=cfg.model_input_size,
         arch=cfg.arch if cfg.arch == "seed" else f"mobilenet_v2_{cfg.alpha}",
         output_activation=activation,
         preprocessing=dict(PREPROCESSING_SPEC),

@@ -81,3 +81,30 @@ def test_layer_requirements_match_the_pins(build_layers: ModuleType) -> None:
         name, version = req.split("==")
         assert pins[name.split("[")[0].lower().replace("_", "-")] == version, req
     assert not any(r.lower().startswith(("tensorflow", "keras")) for r in reqs)
+
+
+def test_target_mode_builds_an_unzipped_tree_for_sam(build_layers: ModuleType, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--target DIR` (SAM's ARTIFACTS_DIR): python/ with catdog and the requirements, stripped,
+    no zip and no build/layers/sizes.json (SAM zips it itself)."""
+    def fake_pip_install(site: Path, arch: str, python_version: str, requirements: Path) -> None:
+        _touch(site / "numpy" / "__init__.py", 1000)
+        _touch(site / "boto3" / "__init__.py")  # the runtime has it: stripped
+        _touch(site / "ai_edge_litert" / "libLiteRtWebGpuAccelerator.so")
+
+    monkeypatch.setattr(build_layers, "pip_install", fake_pip_install)
+    monkeypatch.setattr(build_layers, "OUT", tmp_path / "out")
+    artifacts = tmp_path / "artifacts"
+
+    assert build_layers.main(["--arch", "arm64", "--target", str(artifacts)]) == 0
+
+    site = artifacts / "python"
+    assert (site / "catdog" / "pipeline.py").is_file() and (site / "numpy" / "__init__.py").is_file()
+    assert not (site / "boto3").exists()
+    assert not (site / "ai_edge_litert" / "libLiteRtWebGpuAccelerator.so").exists()
+    assert not (tmp_path / "out").exists(), "target mode writes no zip and no sizes.json"
+
+
+def test_target_mode_builds_one_architecture(build_layers: ModuleType, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        build_layers.main(["--target", str(tmp_path)])  # --arch all with one target dir: refused

@@ -21,7 +21,6 @@ import pytest
 
 from catdog.s3_events import events_from_sqs_body
 from catdog_local.cfn import DEFAULT_TEMPLATE, load_template
-from catdog_local.moto_server import free_port
 from catdog_local.state import LocalState
 from tests.support.images import jpeg_bytes
 
@@ -41,7 +40,8 @@ def cli_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def server(cli_env: dict[str, str]) -> Iterator[LocalState]:
     state_file = Path(cli_env["CATDOG_STATE_FILE"])
-    proc = subprocess.Popen([*CATDOG, "local", "up", "--port", str(free_port())], env=cli_env,
+    # --port 0: the OS picks a free port, and the state file and the output must name the real one
+    proc = subprocess.Popen([*CATDOG, "local", "up", "--port", "0"], env=cli_env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 60
     while not state_file.exists():
@@ -49,11 +49,14 @@ def server(cli_env: dict[str, str]) -> Iterator[LocalState]:
             proc.kill()
             pytest.fail(f"catdog local up did not start: {proc.stdout.read() if proc.stdout else ''}")
         time.sleep(0.2)
-    yield LocalState.load(state_file)
+    state = LocalState.load(state_file)
+    assert not state.endpoint.endswith(":0")
+    yield state
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0, out
-    assert "export AWS_ENDPOINT_URL=http://127.0.0.1:" in out
+    assert f"local AWS (moto) listening on {state.endpoint}" in out
+    assert f"export AWS_ENDPOINT_URL={state.endpoint}" in out
     assert not state_file.exists(), "local up must remove its state file when it stops"
 
 
@@ -190,3 +193,32 @@ def test_invoke_runs_the_handler_on_the_shipped_event_file(aws: LocalState, cli_
     for key in keys:
         item = ddb.get_item(TableName=aws.table, Key={"image": {"S": f"s3://{aws.bucket}/{key}"}})["Item"]
         assert (item["status"]["S"], item["label"]["S"]) == ("classified", "cat")
+
+
+def test_event_piped_into_invoke_classifies_the_uploaded_photo(aws: LocalState, cli_env: dict[str, str],
+                                                                tmp_path: Path) -> None:
+    """The README's path: `catdog event s3-put KEY | catdog invoke -e -`, names from the state file."""
+    from tests.support.model_factory import build_tiny_model_dir
+    from training_job.publish import publish_model
+
+    publish_model(build_tiny_model_dir(tmp_path / "model"), f"s3://{aws.bucket}/models/", min_accuracy=0)
+    boto3.client("s3").put_object(Bucket=aws.bucket, Key="uploads/piped cat.jpg",
+                                  Body=jpeg_bytes(color=(230, 10, 10)))
+
+    version = _catdog(cli_env, "--version")
+    assert version.returncode == 0
+    assert f"model test-v1 (s3://{aws.bucket}/models/latest.json)" in version.stdout
+
+    event = _catdog(cli_env, "event", "s3-put", "uploads/piped cat.jpg")
+    assert event.returncode == 0, event.stderr
+    run = subprocess.run([*CATDOG, "invoke", "-e", "-"], input=event.stdout, env=cli_env, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {"model_version": "test-v1", "classified": 1}
+
+    missing = _catdog(cli_env, "event", "s3-put", "uploads/never there.jpg")
+    assert "does not exist" in missing.stderr
+    gone = subprocess.run([*CATDOG, "invoke", "-e", "-"], input=missing.stdout, env=cli_env,
+                          capture_output=True, text=True, timeout=120)
+    assert json.loads(gone.stdout) == {"model_version": "test-v1", "gone": 1}
+    assert "no longer exists: nothing was classified" in gone.stderr

@@ -13,6 +13,7 @@ SUBCOMMANDS = [
     ["train"], ["evaluate"], ["predict"], ["publish"], ["local"], ["local", "up"], ["local", "worker"],
     ["local", "env"],
     ["upload"], ["invoke"], ["results"], ["backfill"], ["demo"],
+    ["event"], ["event", "s3-put"], ["event", "sqs"], ["event", "remove"],
 ]
 
 
@@ -137,3 +138,60 @@ def test_local_env_prints_exports_for_the_running_stack(capsys: pytest.CaptureFi
     assert "export AWS_ENDPOINT_URL=http://127.0.0.1:5123" in lines
     assert "export CATDOG_BUCKET=bkt" in lines and "export CATDOG_TABLE=tbl" in lines
     assert all(line.startswith("export ") for line in lines)  # safe to eval
+
+
+# ---------------------------------------------------------------------- --debug, --status, --version
+
+
+@pytest.mark.parametrize("argv", [["--debug", "local", "up"], ["local", "up", "--debug"],
+                                  ["local", "--debug", "up"], ["results", "--debug", "--limit", "3"]],
+                         ids=" ".join)
+def test_debug_is_accepted_before_and_after_the_subcommand(argv: list[str]) -> None:
+    assert build_parser().parse_args(argv).debug is True
+
+
+def test_debug_defaults_to_off_at_every_level() -> None:
+    assert build_parser().parse_args(["local", "up"]).debug is False
+
+
+def test_debug_after_the_subcommand_shows_the_traceback() -> None:
+    argv = ["results", "--since", "last tuesday", "--table", "t"]
+    assert main(argv) == 2  # one line without it
+    with pytest.raises(ValueError, match="last tuesday"):
+        main([*argv, "--debug"])
+
+
+def test_results_status_offers_the_real_statuses(capsys: pytest.CaptureFixture[str]) -> None:
+    from catdog.status import Status
+
+    for status in Status:
+        assert build_parser().parse_args(["results", "--status", str(status)]).status == str(status)
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["results", "--status", "ok"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'ok'" in capsys.readouterr().err
+
+
+def test_version_without_a_stack_is_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.splitlines() == [f"catdog {version('catdog')}"]
+
+
+def test_version_with_a_dead_local_stack_answers_quickly(capsys: pytest.CaptureFixture[str]) -> None:
+    import time
+
+    from catdog_local.moto_server import free_port
+
+    _state(f"http://127.0.0.1:{free_port()}").save()  # a state file left behind, nothing listening
+    started = time.monotonic()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert time.monotonic() - started < 10
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("catdog ")
+    assert out[1].startswith("model unknown (s3://bkt/models/latest.json unreachable")

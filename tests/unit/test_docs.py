@@ -168,7 +168,7 @@ def check_command(line: str, root: argparse.ArgumentParser) -> str | None:
                 return f"{' '.join(path)}: no flag {flag}"
             continue
         subs = _subparsers(parser)
-        if subs and re.fullmatch(r"[a-z][a-z-]*", token):
+        if subs and re.fullmatch(r"[a-z][a-z0-9-]*", token):
             if token not in subs:
                 return f"{' '.join(path)}: no subcommand {token!r}"
             parser, path = subs[token], [*path, token]
@@ -190,6 +190,8 @@ def test_the_command_checker_catches_a_wrong_subcommand_and_flag() -> None:
     assert "no subcommand 'reslts'" in str(check_command("catdog reslts", root))
     assert "no flag --colour" in str(check_command("catdog results --colour", root))
     assert "no flag --once" in str(check_command("catdog local up --once", root))
+    assert check_command("catdog event s3-put KEY --bucket b", root) is None  # digits in a subcommand
+    assert "no flag --queue-arn" in str(check_command("catdog event s3-put KEY --queue-arn a", root))
 
 
 # ---------------------------------------------------------------------------------- make and paths

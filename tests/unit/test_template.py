@@ -113,3 +113,33 @@ def test_events_env_json_only_overrides_variables_the_template_declares(template
     assert set(env) == {"ClassifyFunction"}
     assert set(env["ClassifyFunction"]) <= declared
     assert env["ClassifyFunction"]["AWS_ENDPOINT_URL"].startswith("http://")
+
+
+def test_deleting_the_stack_keeps_the_images_and_the_results(template: dict[str, Any]) -> None:
+    for name in ("ImagesBucket", "ResultsTable"):
+        resource = template["Resources"][name]
+        policies = (resource.get("DeletionPolicy"), resource.get("UpdateReplacePolicy"))
+        assert policies == ("Retain", "Retain"), name
+
+
+def test_the_queue_event_source_is_capped_by_a_parameter(template: dict[str, Any]) -> None:
+    event = template["Resources"]["ClassifyFunction"]["Properties"]["Events"]["ImagesQueueEvent"]
+    assert event["Properties"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "MaximumConcurrency"}}
+    param = template["Parameters"]["MaximumConcurrency"]
+    assert (param["MinValue"], param["MaxValue"]) == (2, 1000)  # what Lambda accepts
+    assert 2 <= param["Default"] <= 1000
+
+
+def test_the_layer_is_built_by_build_layers_for_the_template_architecture(template: dict[str, Any]) -> None:
+    """SAM's python3.12 builder cannot resolve LiteRT for arm64: the layer goes through the makefile
+    that runs layers/build_layers.py, one Makefile per value of the Architecture parameter."""
+    from tests.support.paths import REPO
+
+    meta = template["Resources"]["CatdogLayer"]["Metadata"]
+    assert meta["BuildMethod"] == "makefile"
+    assert meta["ContextPath"] == {"Fn::Sub": "layers/sam/${Architecture}"}
+    for arch in template["Parameters"]["Architecture"]["AllowedValues"]:
+        makefile = (REPO / "layers" / "sam" / arch / "Makefile").read_text()
+        assert f"LAYER_ARCH := {arch}" in makefile
+    recipe = (REPO / "layers" / "sam" / "layer.mk").read_text()
+    assert "build_layers.py --arch $(LAYER_ARCH) --target" in recipe

@@ -50,7 +50,9 @@ class Runtime:
 
 def is_sqs_event(event: Any) -> bool:
     records = event.get("Records") if isinstance(event, dict) else None
-    return bool(records) and isinstance(records[0], dict) and records[0].get("eventSource") == "aws:sqs"
+    if not isinstance(records, list) or not records or not isinstance(records[0], dict):
+        return False
+    return bool(records[0].get("eventSource") == "aws:sqs")
 
 
 class ImageBatchProcessor(BatchProcessor):

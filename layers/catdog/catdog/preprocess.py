@@ -142,8 +142,8 @@ def _grey_range(img: Image.Image) -> tuple[float, float]:
     """The range that maps a 32-bit integer or float image onto 0..255 (read once, without a copy)."""
     if img.mode not in ("I", "F"):
         return 0.0, 255.0
-    lo, hi = img.getextrema()  # type: ignore[misc]
-    lo, hi = float(lo), float(hi)
+    extrema = img.getextrema()  # (min, max) for a single-band image
+    lo, hi = float(extrema[0]), float(extrema[1])  # type: ignore[arg-type]
     if img.mode == "I" and lo >= 0 and hi <= 65535:
         return 0.0, 65535.0  # a 16-bit image stored as 32-bit: keep its scale
     if not (np.isfinite(lo) and np.isfinite(hi)):

@@ -143,7 +143,8 @@ def _from_eventbridge(payload: dict[str, Any]) -> dict[str, Any]:
     name = _EVENTBRIDGE_NAMES.get(str(payload.get("detail-type")))
     if name is None:
         raise MalformedMessageError(f"EventBridge event type {payload.get('detail-type')!r} is not handled")
-    obj = detail.get("object") if isinstance(detail.get("object"), dict) else {}
+    found = detail.get("object")
+    obj: dict[str, Any] = found if isinstance(found, dict) else {}
     return {"eventSource": "aws:s3", "eventName": name, "eventTime": payload.get("time"),
             "s3": {"bucket": detail.get("bucket"),
                    "object": {"key": obj.get("key"), "size": obj.get("size"), "eTag": obj.get("etag"),

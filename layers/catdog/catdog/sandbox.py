@@ -114,7 +114,7 @@ class DecodeSandbox:
         assert proc is not None and proc.stdout is not None
         if not self._ready:
             frame = self._await(proc, timeout=60.0, cpu_budget=None)
-            if frame is None or not frame[0].get("ready"):
+            if not isinstance(frame, tuple) or not frame[0].get("ready"):
                 self._kill()
                 raise SandboxError("the decoder process did not start")
             self._ready = True

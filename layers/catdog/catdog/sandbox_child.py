@@ -95,14 +95,14 @@ def _serve(header: dict[str, Any], payload: bytes, budget_bytes: int) -> tuple[d
     op = header.get("op")
     if op != "preprocess":
         return {"ok": False, "error": f"unknown op {op!r}", "reason": "protocol"}, b""
-    size = tuple(header["size"])
+    height, width = (int(x) for x in header["size"])
     measure = bool(header.get("measure"))  # peak memory costs two /proc round trips: on request only
     baseline_kb = status_kb("VmRSS")
     if measure:
         _reset_peak()
     started = _cpu_seconds()
     try:
-        out = preprocess_image(payload, size, max_pixels=int(header["max_pixels"]))  # type: ignore[arg-type]
+        out = preprocess_image(payload, (height, width), max_pixels=int(header["max_pixels"]))
     except MemoryError:
         reply = {"ok": False, "reason": "memory_budget",
                  "error": f"decoding needs more than the {budget_bytes >> 20} MB memory budget"}

@@ -1,0 +1,187 @@
+"""What one million images cost: the deployed stack (Lambda arm64/x86_64 at the template's memory, S3,
+SQS, DynamoDB, CloudWatch Logs) next to a managed label API, from our measured per-batch time.
+
+Every input is a named constant below with where it comes from, so the arithmetic is reproducible
+and a changed price is a one-line edit. Prints the table and writes benchmarks/results/cost.md.
+
+    .venv/bin/python benchmarks/cost_estimate.py
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from catdog_local.cfn import DEFAULT_TEMPLATE, load_template
+
+RESULTS = Path(__file__).resolve().parent / "results"
+IMAGES = 1_000_000
+PRICES_CHECKED = "2026-11-27"  # when the list prices below were looked up (us-east-1, USD)
+
+# ------------------------------------------------------------------------------- list prices (USD)
+LAMBDA_GB_S = {"arm64": 0.0000133334, "x86_64": 0.0000166667}  # first pricing tier, per GB-second
+LAMBDA_PER_REQUEST = 0.20 / 1e6
+S3_PUT = 0.005 / 1000  # PUT, COPY, POST, LIST (S3 Standard)
+S3_GET = 0.0004 / 1000  # GET, HEAD, SELECT
+S3_GB_MONTH = 0.023  # S3 Standard, first 50 TB
+SQS_PER_REQUEST = 0.40 / 1e6  # standard queue, each 64 KB chunk of a request
+DDB_WRITE_UNIT = 0.625 / 1e6  # on-demand write request unit (since the November 2024 reduction)
+DDB_GB_MONTH = 0.25
+DDB_PITR_GB_MONTH = 0.20
+LOGS_INGEST_GB = 0.50  # CloudWatch Logs, standard ingestion
+REKOGNITION_TIERS = [(1_000_000, 0.001), (4_000_000, 0.0008), (30_000_000, 0.0006), (None, 0.00025)]
+GOOGLE_VISION_LABEL_TIERS = [(1_000, 0.0), (4_999_000, 1.50 / 1000), (None, 1.00 / 1000)]
+
+# ----------------------------------------------------------------------------- measured and assumed
+LAMBDA_BENCH = RESULTS / "lambda.json"
+#: Lambda gives a function vCPU in proportion to memory: one full vCPU at 1769 MB.
+MB_PER_VCPU = 1769
+#: The benchmark machine's cores; decode + LiteRT (threads = one per CPU) may use both, so dividing
+#: core-seconds by the Lambda's vCPU share is the pessimistic scaling (single-threaded work would
+#: take half of that).
+BENCH_CORES = 2
+#: Not measured (the benchmark is compute only; moto's latencies say nothing about AWS): typical
+#: same-region latencies per image, done one after another by the handler: S3 HEAD + GET of a
+#: ~23 KB photo (the data set's mean) and one DynamoDB UpdateItem.
+IO_MS_PER_IMAGE = {"s3_head": 10.0, "s3_get": 20.0, "dynamodb_update": 5.0}
+MEAN_IMAGE_BYTES = 22_852  # cats_and_dogs_filtered's 3000 JPEGs
+ITEM_BYTES = 400  # one results item (image URI, label, confidence, status, times, model, etag, size)
+LOG_BYTES_PER_IMAGE = 1_000  # Powertools JSON lines at INFO, per image and invocation share
+#: SQS requests per image: S3's SendMessage, plus Lambda's ReceiveMessage and DeleteMessageBatch
+#: shared by a batch of BatchSize messages.
+SQS_REQUESTS_PER_IMAGE_EXTRA = 2  # receive + delete, per batch
+
+
+@dataclass(frozen=True)
+class Line:
+    item: str
+    usd: float
+    how: str
+
+
+@dataclass(frozen=True)
+class Estimate:
+    images: int
+    memory_mb: int
+    batch: int
+    bench_batch_ms: float
+    bench_when: str
+    compute_ms: float
+    io_ms: float
+    invocations: int
+    gb_s: float
+    lambda_lines: dict[str, list[Line]]  # per architecture
+    shared: list[Line]  # the same on both architectures
+    rekognition: float
+    google_vision: float
+
+    @property
+    def vcpu(self) -> float:
+        return self.memory_mb / MB_PER_VCPU
+
+    @property
+    def invocation_ms(self) -> float:
+        return self.compute_ms + self.io_ms
+
+    def total(self, arch: str) -> float:
+        return sum(x.usd for x in [*self.lambda_lines[arch], *self.shared])
+
+
+def tiered(units: int, tiers: list[tuple[int | None, float]]) -> float:
+    """Price of `units` under (tier size, unit price) tiers, the last size None = the rest."""
+    total, left = 0.0, units
+    for size, price in tiers:
+        take = left if size is None else min(left, size)
+        total += take * price
+        left -= take
+        if left <= 0:
+            break
+    return total
+
+
+def template_defaults() -> tuple[int, int]:
+    params = load_template(DEFAULT_TEMPLATE)["Parameters"]
+    return int(params["MemorySize"]["Default"]), int(params["BatchSize"]["Default"])
+
+
+def invocation_ms(batch_compute_ms: float, memory_mb: int, batch: int) -> tuple[float, float, float]:
+    """(compute, io, total) ms of one warm invocation of `batch` images on Lambda."""
+    vcpu = memory_mb / MB_PER_VCPU
+    compute = batch_compute_ms * BENCH_CORES / vcpu
+    io = batch * sum(IO_MS_PER_IMAGE.values())
+    return compute, io, compute + io
+
+
+def estimate(images: int = IMAGES) -> Estimate:
+    memory_mb, batch = template_defaults()
+    bench = json.loads(LAMBDA_BENCH.read_text())
+    batch_ms = float(bench["ours"]["warm_per_invocation"]["p50_ms"])
+    if int(bench["ours"]["warm_per_invocation"]["images"]) != batch:
+        raise SystemExit("benchmarks/results/lambda.json measured another batch size than the template's")
+    compute, io, total_ms = invocation_ms(batch_ms, memory_mb, batch)
+    invocations = images // batch
+    gb_s = invocations * total_ms / 1000 * memory_mb / 1024
+    shared = [
+        Line("S3 PUT (the uploads)", images * S3_PUT, f"{images:,} PUT x ${S3_PUT * 1000:g}/1000"),
+        Line("S3 HEAD + GET (the function)", 2 * images * S3_GET,
+             f"{2 * images:,} x ${S3_GET * 1000:g}/1000"),
+        Line("S3 storage, one month", images * MEAN_IMAGE_BYTES / 1e9 * S3_GB_MONTH,
+             f"{images * MEAN_IMAGE_BYTES / 1e9:.1f} GB x ${S3_GB_MONTH}/GB-month"),
+        Line("SQS", (images + invocations * SQS_REQUESTS_PER_IMAGE_EXTRA) * SQS_PER_REQUEST,
+             f"{images:,} sends + {invocations * SQS_REQUESTS_PER_IMAGE_EXTRA:,} receives/deletes x $0.40/M"),
+        Line("DynamoDB writes", 2 * images * DDB_WRITE_UNIT,
+             f"{images:,} UpdateItem + the same to label-index = {2 * images:,} WRU x $0.625/M"),
+        Line("DynamoDB storage + PITR, one month",
+             images * ITEM_BYTES * 2 / 1e9 * (DDB_GB_MONTH + DDB_PITR_GB_MONTH),
+             f"{images * ITEM_BYTES * 2 / 1e9:.1f} GB (table + GSI) x "
+             f"${DDB_GB_MONTH + DDB_PITR_GB_MONTH}/GB-month"),
+        Line("CloudWatch Logs", images * LOG_BYTES_PER_IMAGE / 1e9 * LOGS_INGEST_GB,
+             f"~{images * LOG_BYTES_PER_IMAGE / 1e9:.0f} GB ingested x ${LOGS_INGEST_GB}/GB"),
+    ]
+    lambda_lines = {
+        arch: [Line("Lambda duration", gb_s * price, f"{gb_s:,.0f} GB-s x ${price:.10f}".rstrip("0")),
+               Line("Lambda requests", invocations * LAMBDA_PER_REQUEST, f"{invocations:,} x $0.20/M")]
+        for arch, price in LAMBDA_GB_S.items()
+    }
+    return Estimate(images=images, memory_mb=memory_mb, batch=batch, bench_batch_ms=batch_ms,
+                    bench_when=str(bench["when"]), compute_ms=compute, io_ms=io, invocations=invocations,
+                    gb_s=gb_s, lambda_lines=lambda_lines, shared=shared,
+                    rekognition=tiered(images, REKOGNITION_TIERS),
+                    google_vision=tiered(images, GOOGLE_VISION_LABEL_TIERS))
+
+
+def render(e: Estimate) -> str:
+    out = [
+        f"What {e.images:,} images cost (us-east-1 list prices checked {PRICES_CHECKED}; "
+        "`benchmarks/cost_estimate.py`)",
+        "",
+        f"One invocation = {e.batch} images at {e.memory_mb} MB ({e.vcpu:.2f} vCPU): compute "
+        f"{e.bench_batch_ms:.1f} ms measured on {BENCH_CORES} cores ({e.bench_when}) x {BENCH_CORES} / "
+        f"{e.vcpu:.2f} = {e.compute_ms:.0f} ms, plus {e.io_ms:.0f} ms assumed S3/DynamoDB I/O = "
+        f"{e.invocation_ms:.0f} ms; {e.invocations:,} invocations, {e.gb_s:,.0f} GB-s.",
+        "",
+        "| item | arm64 | x86_64 | how (arm64 / both) |",
+        "| --- | ---: | ---: | --- |",
+    ]
+    for a, x in zip(e.lambda_lines["arm64"], e.lambda_lines["x86_64"], strict=True):
+        out.append(f"| {a.item} | ${a.usd:,.2f} | ${x.usd:,.2f} | {a.how} |")
+    for line in e.shared:
+        out.append(f"| {line.item} | ${line.usd:,.2f} | ${line.usd:,.2f} | {line.how} |")
+    out.append(f"| **total, this stack** | **${e.total('arm64'):,.2f}** | **${e.total('x86_64'):,.2f}** | |")
+    out.append(f"| Amazon Rekognition DetectLabels instead | ${e.rekognition:,.2f} | | "
+               "tiered: $0.001/image for the first 1M |")
+    out.append(f"| Google Cloud Vision LABEL_DETECTION instead | ${e.google_vision:,.2f} | | "
+               "first 1,000 units/month free, then $1.50/1000 |")
+    return "\n".join(out) + "\n"
+
+
+def main() -> int:
+    text = render(estimate())
+    print(text)
+    (RESULTS / "cost.md").write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+../../functions/classify/app.py
