@@ -128,6 +128,15 @@ def test_an_image_put_into_the_bucket_reaches_the_queue(aws: LocalState) -> None
     assert _keys(_drain(aws.queue_url)) == ["uploads/SCAN.Jpeg", "uploads/holiday pics/ça va+1.jpg"]
 
 
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One model for the module's one stack: a version names one set of weights (publish refuses
+    other bytes under it), and the tiny model's .tflite bytes differ from build to build."""
+    from tests.support.model_factory import build_tiny_model_dir
+
+    return build_tiny_model_dir(tmp_path_factory.mktemp("model"))
+
+
 def test_a_message_that_keeps_failing_ends_in_the_dlq(aws: LocalState, cli_env: dict[str, str]) -> None:
     """No model is published: every delivery fails (a ModelError), until SQS moves it to the DLQ."""
     s3 = boto3.client("s3")
@@ -142,11 +151,11 @@ def test_a_message_that_keeps_failing_ends_in_the_dlq(aws: LocalState, cli_env: 
         TableName=aws.table, Key={"image": {"S": f"s3://{aws.bucket}/uploads/orphan.jpg"}})
 
 
-def test_upload_worker_results_end_to_end(aws: LocalState, cli_env: dict[str, str], tmp_path: Path) -> None:
-    from tests.support.model_factory import build_tiny_model_dir
+def test_upload_worker_results_end_to_end(aws: LocalState, tiny_model: Path, cli_env: dict[str, str],
+                                          tmp_path: Path) -> None:
     from training_job.publish import publish_model
 
-    publish_model(build_tiny_model_dir(tmp_path / "model"), f"s3://{aws.bucket}/models/", min_accuracy=0)
+    publish_model(tiny_model, f"s3://{aws.bucket}/models/", min_accuracy=0)
     photos = tmp_path / "photos"
     (photos / "red ones").mkdir(parents=True)
     (photos / "red ones" / "rød+kat.jpg").write_bytes(jpeg_bytes(color=(230, 20, 20)))
@@ -170,10 +179,9 @@ def test_upload_worker_results_end_to_end(aws: LocalState, cli_env: dict[str, st
     assert _drain(aws.dlq_url) == []
 
 
-def test_invoke_runs_the_handler_on_the_shipped_event_file(aws: LocalState, cli_env: dict[str, str],
-                                                           tmp_path: Path) -> None:
+def test_invoke_runs_the_handler_on_the_shipped_event_file(aws: LocalState, tiny_model: Path,
+                                                           cli_env: dict[str, str]) -> None:
     """`catdog invoke -e events/sqs-s3.json`: the names in that file are the local stack's."""
-    from tests.support.model_factory import build_tiny_model_dir
     from training_job.publish import publish_model
 
     event_file = Path(__file__).resolve().parents[2] / "events" / "sqs-s3.json"
@@ -183,8 +191,7 @@ def test_invoke_runs_the_handler_on_the_shipped_event_file(aws: LocalState, cli_
     s3 = boto3.client("s3")
     for key in keys:
         s3.put_object(Bucket=aws.bucket, Key=key, Body=jpeg_bytes(color=(230, 10, 10)))
-    model = build_tiny_model_dir(tmp_path / "model", version="invoke-v1")  # one version, one set of weights
-    publish_model(model, f"s3://{aws.bucket}/models/", min_accuracy=0)
+    publish_model(tiny_model, f"s3://{aws.bucket}/models/", min_accuracy=0)
 
     run = _catdog(cli_env, "invoke", "--event", str(event_file))
     assert run.returncode == 0, run.stderr
@@ -195,13 +202,12 @@ def test_invoke_runs_the_handler_on_the_shipped_event_file(aws: LocalState, cli_
         assert (item["status"]["S"], item["label"]["S"]) == ("classified", "cat")
 
 
-def test_event_piped_into_invoke_classifies_the_uploaded_photo(aws: LocalState, cli_env: dict[str, str],
-                                                                tmp_path: Path) -> None:
+def test_event_piped_into_invoke_classifies_the_uploaded_photo(aws: LocalState, tiny_model: Path,
+                                                                cli_env: dict[str, str]) -> None:
     """The README's path: `catdog event s3-put KEY | catdog invoke -e -`, names from the state file."""
-    from tests.support.model_factory import build_tiny_model_dir
     from training_job.publish import publish_model
 
-    publish_model(build_tiny_model_dir(tmp_path / "model"), f"s3://{aws.bucket}/models/", min_accuracy=0)
+    publish_model(tiny_model, f"s3://{aws.bucket}/models/", min_accuracy=0)
     boto3.client("s3").put_object(Bucket=aws.bucket, Key="uploads/piped cat.jpg",
                                   Body=jpeg_bytes(color=(230, 10, 10)))
 
