@@ -4,7 +4,6 @@ the module named after each command, imported when the command runs so `--help` 
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import threading
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from catdog.status import Status
+from catdog_cli.display import printable, safe_json
 from catdog_cli.upload import DEFAULT_PREFIX
 from catdog_local.moto_server import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGION
 from catdog_local.resources import TEMPLATE as DEFAULT_TEMPLATE
@@ -114,16 +114,23 @@ def cmd_local_worker(args: argparse.Namespace) -> int:
 
 def cmd_upload(args: argparse.Namespace) -> int:
     from catdog_cli.targets import ENV_BUCKET, client, resolve_name
-    from catdog_cli.upload import plan_uploads, upload_items
+    from catdog_cli.upload import classified_prefix_note, hidden_files, plan_uploads, upload_items
 
     items = plan_uploads(args.paths, args.prefix)  # fails before resolving anything remote
     if not items:
         raise ValueError(f"nothing to upload in {' '.join(args.paths)} (no files; hidden ones are skipped)")
-    bucket = resolve_name(args.bucket, ENV_BUCKET, "bucket", "bucket").name
+    target = resolve_name(args.bucket, ENV_BUCKET, "bucket", "bucket")
+    bucket = target.name
+    env = target.state.function_environment if target.state else {}
+    if note := classified_prefix_note(args.prefix, env.get("UPLOAD_PREFIX", DEFAULT_PREFIX)):
+        print(f"catdog upload: {printable(note)}", file=sys.stderr)
+    if skipped := hidden_files(args.paths):
+        print(f"catdog upload: skipped {skipped} hidden file(s) (names starting with '.')", file=sys.stderr)
     report = upload_items(client("s3"), bucket, items, workers=args.workers, progress=not args.quiet)
-    print(f"uploaded {len(report.uploaded)} files ({report.bytes / 1e6:.1f} MB) to s3://{bucket}/{args.prefix}")
+    print(f"uploaded {len(report.uploaded)} files ({report.bytes / 1e6:.1f} MB) to "
+          f"s3://{bucket}/{printable(args.prefix)}")
     for key, error in sorted(report.failed.items()):
-        print(f"  FAILED {key}: {error}", file=sys.stderr)
+        print(f"  FAILED {printable(key)}: {printable(error)}", file=sys.stderr)
     return 1 if report.failed else 0
 
 
@@ -146,7 +153,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     if args.env_vars:
         variables.update(load_env_vars_file(event_file(args.env_vars)))
     response = invoke(event, variables)
-    print(json.dumps(response, indent=2, default=str))
+    print(safe_json(response, indent=2, default=str))
     if gone := all_gone(response):  # the handler did its job (exit 0), but the user should know
         print(all_gone_message(gone), file=sys.stderr)
     return 0
@@ -163,7 +170,7 @@ def cmd_event(args: argparse.Namespace) -> int:
     event, notes = make_event(args.event_kind, keys, bucket=args.bucket,
                               queue_arn=getattr(args, "queue_arn", None))
     for note in notes:
-        print(f"catdog event: {note}", file=sys.stderr)
+        print(f"catdog event: {printable(note)}", file=sys.stderr)
     print(to_json(event))
     return 0
 
@@ -197,9 +204,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     target = resolve_name(args.queue_url, ENV_QUEUE_URL, "queue_url", "queue")
     report = backfill(client("s3"), client("sqs"), uri, target.name, region=region_of(target.state),
                       progress=not args.quiet)
-    print(f"queued {report.queued} images from {uri} on {target.name}")
+    print(f"queued {report.queued} objects from {printable(uri)} on {target.name}")
     for key, error in sorted(report.failed.items()):
-        print(f"  FAILED {key}: {error}", file=sys.stderr)
+        print(f"  FAILED {printable(key)}: {printable(error)}", file=sys.stderr)
     return 1 if report.failed else 0
 
 

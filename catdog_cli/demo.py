@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from catdog_cli.display import printable
 from training_job.settings import default_data
 
 #: Bump when the demo's training recipe changes, so stale cached models are not reused.
@@ -310,7 +311,7 @@ def print_summary(s: DemoSummary, table: str, total_seconds: float) -> None:
     print(f"  throughput  {s.images_per_second:.1f} images/s (queue -> handler -> table, one local worker)")
     print(f"  total       {total_seconds:.1f}s")
     for key, why in list(s.failures.items())[:10]:
-        print(f"  FAILED {key}: {why}")
+        print(f"  FAILED {printable(key)}: {printable(why)}")
     print()
     print("query the table (rerun with --keep-running to keep this local AWS up; or use `catdog local up`):")
     print(f"  aws dynamodb query --table-name {table} --index-name label-index \\")

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from catdog.errors import CatdogError
+from catdog_cli.display import printable
 
 Register = Callable[[argparse._SubParsersAction], None]
 
@@ -84,13 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CatdogError, ValueError, FileNotFoundError, PermissionError) as exc:
         if args.debug or os.environ.get("CATDOG_DEBUG"):
             raise
-        print(f"catdog {args.command}: error: {exc}", file=sys.stderr)
+        print(f"catdog {args.command}: error: {printable(exc)}", file=sys.stderr)
         return 2
     except Exception as exc:  # anything else: still one line, with the way to see more
         if args.debug or os.environ.get("CATDOG_DEBUG"):
             raise
-        print(f"catdog {args.command}: error: {type(exc).__name__}: {exc} (run with --debug for details)",
-              file=sys.stderr)
+        print(f"catdog {args.command}: error: {type(exc).__name__}: {printable(exc)} (run with --debug for "
+              "details)", file=sys.stderr)
         return 1
     return int(result or 0)
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+
+from catdog_cli.display import printable, safe_json
 
 LABEL_INDEX = "label-index"
 FORMATS = ("table", "json", "csv")
@@ -118,20 +119,21 @@ def columns_for(items: list[dict[str, Any]]) -> list[str]:
 
 
 def _cell(value: Any) -> str:
+    """One table/CSV cell, terminal-safe: a key can carry escape sequences (see catdog_cli.display)."""
     value = _plain(value)
     if value is None:
         return ""
     if isinstance(value, float):
         return f"{value:.4f}"
     if isinstance(value, dict | list):
-        return json.dumps(value, sort_keys=True)
-    return str(value)
+        return safe_json(value, sort_keys=True)
+    return printable(value)
 
 
 def render(items: Iterable[dict[str, Any]], fmt: str = "table", columns: list[str] | None = None) -> str:
     rows = list(items)
     if fmt == "json":
-        return json.dumps(_plain(rows), indent=2, sort_keys=True, ensure_ascii=False)
+        return safe_json(_plain(rows), indent=2, sort_keys=True)
     cols = columns or columns_for(rows)
     if fmt == "table" and columns is None:
         cols = [c for c in cols if c in TABLE_COLUMNS]

@@ -35,13 +35,27 @@ def normalise_prefix(prefix: str) -> str:
     return f"{prefix}/" if prefix else ""
 
 
+def _hidden(root: Path, path: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
 def _visible_files(root: Path) -> list[Path]:
     """Every file under `root`, skipping hidden ones (`.DS_Store`, `.git/`) that are never photos."""
-    return sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
+    return sorted(p for p in root.rglob("*") if p.is_file() and not _hidden(root, p))
+
+
+def hidden_files(paths: Sequence[str | Path]) -> int:
+    """How many files `plan_uploads` leaves out as hidden (said, so that nothing vanishes unnoticed)."""
+    return sum(1 for raw in paths if Path(raw).is_dir()
+               for p in Path(raw).rglob("*") if p.is_file() and _hidden(Path(raw), p))
+
+
+def classified_prefix_note(prefix: str, classified_prefix: str) -> str | None:
+    """A warning when uploads land where the function does not look (it answers for one prefix)."""
+    if normalise_prefix(prefix).startswith(classified_prefix):
+        return None
+    return (f"note: {normalise_prefix(prefix) or 'the bucket root'} is outside {classified_prefix}, the only "
+            "prefix the function classifies: these files will get no item in the results table")
 
 
 def plan_uploads(paths: Sequence[str | Path], prefix: str = DEFAULT_PREFIX) -> list[UploadItem]:

@@ -51,15 +51,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from catdog.errors import BadInputError
     from catdog.model_repo import load_model
+    from catdog_cli.display import printable  # file names are the user's: shown, never obeyed
     from training_job.evaluate import predict
 
     failed = 0
     for image, outcome in predict(load_model(args.model), args.images):
         if isinstance(outcome, BadInputError):
             failed += 1
-            print(f"{image}\terror\t{outcome.reason}: {outcome}")
+            print(f"{printable(image)}\terror\t{outcome.reason}: {printable(outcome)}")
         else:
-            print(f"{image}\t{outcome.label}\t{outcome.confidence:.4f}")
+            print(f"{printable(image)}\t{outcome.label}\t{outcome.confidence:.4f}")
     return 1 if failed else 0
 
 

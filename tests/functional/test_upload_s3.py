@@ -85,7 +85,18 @@ def test_cli_upload_of_a_file_and_a_directory_with_a_custom_prefix(
         "batch 1/one shot+.jpg", "batch 1/a+b=c.jpg", "batch 1/deep/er/100% dog.png",
         "batch 1/cafe\u0301.jpeg",
     }
-    assert "uploaded 4 files" in capsys.readouterr().out
+    out = capsys.readouterr()
+    assert "uploaded 4 files" in out.out
+    # it does not let the user think these will be classified: the function only looks at uploads/
+    assert "batch 1/ is outside uploads/" in out.err and "will get no item" in out.err
+
+
+def test_cli_upload_says_which_files_it_left_out(stack: Stack, photos: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["upload", str(photos), "--bucket", stack.bucket, "--quiet"]) == 0
+    out = capsys.readouterr()
+    assert f"uploaded {len(FILES)} files" in out.out
+    assert "skipped 2 hidden file(s)" in out.err and "outside" not in out.err
 
 
 def test_two_files_that_would_share_a_key_are_refused_before_any_upload(stack: Stack, tmp_path: Path) -> None:

@@ -1,0 +1,39 @@
+"""Text for people's terminals: what users uploaded never reaches a terminal raw.
+
+An S3 key is whatever the uploader chose, escape sequences included: `\x1b]0;...\x07` retitles the
+window, `\x1b[2J` clears it, a C1 `\x9b` is a CSI on some terminals, and U+202E turns the rest of
+the line around. Every human-facing output (tables, CSV, messages, JSON on stdout) goes through
+`printable`, which shows such characters as visible escapes instead of sending them.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from typing import Any
+
+#: Control characters (C0, DEL, C1) and invisible format characters (bidi overrides and
+#: isolates, zero-width joiners, BOM...).
+_UNSAFE_CATEGORIES = {"Cc", "Cf", "Zl", "Zp"}
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def printable(value: Any) -> str:
+    """`str(value)` with every control or invisible formatting character shown as an escape."""
+    text = str(value)
+    if text.isprintable() and text.isascii():
+        return text  # the common case, fast
+    return "".join(_escape(ch) if unicodedata.category(ch) in _UNSAFE_CATEGORIES else ch for ch in text)
+
+
+def safe_json(data: Any, **kwargs: Any) -> str:
+    """JSON for a terminal: unicode stays readable, control/format characters become \\uXXXX (still
+    valid JSON, the same string once parsed). `json` escapes C0 controls itself; what it lets through
+    raw (C1 controls, bidi overrides, zero-width characters) can only sit inside strings."""
+    text = json.dumps(data, ensure_ascii=False, **kwargs)
+    return "".join(f"\\u{ord(ch):04x}" if ord(ch) > 0x7F and unicodedata.category(ch) in _UNSAFE_CATEGORIES
+                   and ord(ch) <= 0xFFFF else ch for ch in text)
