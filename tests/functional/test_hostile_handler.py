@@ -41,9 +41,9 @@ def test_every_hostile_upload_becomes_one_item_with_its_verdict_and_nothing_is_r
         for case in CASES:
             item = items[p.uri(case.key)]
             got = (item["status"], item.get("reason"))
-            if got != (case.expect, case.reason):
+            if not case.accepts(*got):
                 wrong.append(f"{case.name}: want {(case.expect, case.reason)}, got {got} {item.get('error')}")
-            elif case.expect == FAILED:
+            elif item["status"] == FAILED:
                 assert item["error"] and "label" not in item, case.name
             else:
                 assert item["label"] in ("cat", "dog") and item["model_version"] == "hostile-v1", case.name
@@ -52,9 +52,10 @@ def test_every_hostile_upload_becomes_one_item_with_its_verdict_and_nothing_is_r
         assert wrong == []
         assert stats.failed == 0 and stats.handler_errors == 0, f"bad input must never be retried: {stats}"
         assert p.queue_depth() == 0 and p.queue_depth(p.stack.dlq_url) == 0
-    # The whole corpus, including a 49 MP image decoded in full, in bounded time and memory.
-    assert run.seconds < 60, f"{run.seconds:.1f} s"
-    assert run.peak_mb < 450, f"{run.peak_mb:.0f} MB"
+    # The whole corpus, CPU and memory bombs included, in bounded time; the handler's own process
+    # never holds a decoded image (the decoder process does, within its budget).
+    assert run.seconds < 120, f"{run.seconds:.1f} s"
+    assert run.peak_mb < 200, f"{run.peak_mb:.0f} MB"
 
 
 def test_the_corpus_has_both_outcomes_in_numbers() -> None:

@@ -1,23 +1,37 @@
-"""Hostile uploads, generated in memory: what a careless or malicious user can drop into `uploads/`.
+"""Hostile uploads and messages, generated in memory: what a careless or malicious user can send.
 
 Every case is built from a few bytes of code at test time (nothing binary is committed) and
 declares the outcome we promise for it: `classified`, or `failed` with the `BadInputError.reason`
-the results table will carry. The same list drives the preprocessing tests, the handler tests
-and the README table (`python -m benchmarks.hostile_report`), so the three cannot disagree.
+the results table will carry; for a message, that it is dropped (or ignored) without costing its
+batch-mates anything. The same lists drive the preprocessing tests, the handler tests, the
+batch-isolation tests and the report (`python -m benchmarks.hostile_report`), so they cannot disagree.
+
+Classes covered: decompression bombs; CPU bombs under the caps (repeated progressive scans, JPEG
+fill bytes, RLE BMP, millions of empty PNG chunks); memory bombs under the caps (lossless RGBA
+WebP, RGBA PNG/TIFF at 49 MP, a 50,000,000 x 1 PNG); broken and non-image files; refused formats
+(HEIC, AVIF, JPEG XL, JPEG 2000, EPS, PSD...); colour modes that once raised in conversion; any
+file name (mixed-case and rare suffixes); keys with escape sequences; malformed S3 messages.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import struct
 import zlib
 from dataclasses import dataclass
 from functools import cache
 
+import numpy as np
 from PIL import Image
 
 CLASSIFIED = "classified"
 FAILED = "failed"
+#: The decoding budgets' reasons: a case marked `within_budget` may end either classified or
+#: failed with one of these (how long a legitimate 49 MP image takes depends on the machine).
+BUDGET_REASONS = ("cpu_budget", "memory_budget")
+DROPPED = "dropped"  # a message that is not an S3 object event: logged, acknowledged, no item
+IGNORED = "ignored"  # a well-formed event for something that is not ours: logged, no item
 
 
 @dataclass(frozen=True)
@@ -34,6 +48,25 @@ class HostileCase:
     shown_size: tuple[int, int] | None = None
     #: Ceiling on the peak memory (MB) preprocessing may add for this case.
     max_mb: int = 48
+    #: Too expensive to decode in the test process itself: only through the decoder sandbox.
+    sandbox_only: bool = False
+    #: A legitimate image near the budgets: classified, or failed naming a budget, both promised.
+    within_budget: bool = False
+
+    def accepts(self, status: str, reason: str | None) -> bool:
+        if (status, reason) == (self.expect, self.reason if self.expect == FAILED else None):
+            return True
+        return self.within_budget and status == FAILED and reason in BUDGET_REASONS
+
+
+@dataclass(frozen=True)
+class HostileMessage:
+    """One SQS message body that is not (or not quite) an S3 notification for one of our uploads."""
+
+    name: str
+    body: str
+    expect: str  # DROPPED or IGNORED: either way no item and no retry
+    what: str = ""
 
 
 # ---------------------------------------------------------------------------- small builders
@@ -210,10 +243,192 @@ def _long_key() -> str:
     return key
 
 
+# ---------------------------------------------------------------------------- CPU and memory bombs
+
+
+def _jpeg_segments(data: bytes) -> list[tuple[int, bytes]]:
+    """(marker, bytes) of a JPEG; a scan's entropy-coded data is folded into its SOS segment."""
+    segments, i = [(0xD8, data[:2])], 2
+    while i < len(data):
+        marker = data[i + 1]
+        if marker == 0xD9:
+            segments.append((marker, data[i : i + 2]))
+            break
+        end = i + 2 + struct.unpack(">H", data[i + 2 : i + 4])[0]
+        if marker == 0xDA:
+            while not (data[end] == 0xFF and data[end + 1] != 0 and not 0xD0 <= data[end + 1] <= 0xD7):
+                end += 1
+        segments.append((marker, data[i:end]))
+        i = end
+    return segments
+
+
+def _progressive_scan_bomb(side: int = 7000, copies: int = 20_000) -> bytes:
+    """A flat 49 MP progressive JPEG with one tiny AC scan repeated: each copy is a few bytes of
+    end-of-band runs, yet the decoder walks every block of the image for each (0.8 MB, minutes)."""
+    segments = _jpeg_segments(_save(Image.new("RGB", (side, side), (120, 130, 140)), "JPEG", quality=90,
+                                    progressive=True))
+    scans = [i for i, (marker, _) in enumerate(segments) if marker == 0xDA]
+    smallest_ac = min((segments[i][1] for i in scans[1:]), key=len)
+    last = scans[-1]
+    return (b"".join(s for _, s in segments[: last + 1]) + smallest_ac * copies
+            + b"".join(s for _, s in segments[last + 1 :]))
+
+
+def _jpeg_fill_bomb(megabytes: int = 15) -> bytes:
+    """Legal JPEG fill bytes (0xFF before a marker), megabytes of them: seconds of CPU to skip."""
+    segments = _jpeg_segments(_jpeg())
+    sos = next(i for i, (marker, _) in enumerate(segments) if marker == 0xDA)
+    return b"".join(s for _, s in segments[:sos]) + b"\xff" * (megabytes << 20) + b"".join(
+        s for _, s in segments[sos:])
+
+
+def _rle8_bmp(width: int = 3000, height: int = 3000) -> bytes:
+    """An RLE8 BMP of one-pixel runs (18 MB): Pillow decodes RLE BMP in Python, pixel by pixel."""
+    row = bytearray()
+    for x in range(width):
+        row += bytes((1, x & 0xFF))
+    pixels = (bytes(row) + b"\x00\x00") * height + b"\x00\x01"
+    palette = b"".join(bytes((i, i, i, 0)) for i in range(256))
+    offset = 14 + 40 + len(palette)
+    dib = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 8, 1, len(pixels), 2835, 2835, 256, 0)
+    return b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset) + dib + palette + pixels
+
+
+def _png_many_chunks(count: int = 1_500_000) -> bytes:
+    """A valid 10x10 PNG with 1.5 million empty ancillary chunks (18 MB): a Python loop each."""
+    ihdr = _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 10, 10, 8, 2, 0, 0, 0))
+    idat = _png_chunk(b"IDAT", zlib.compress((b"\x00" + b"\x00" * 30) * 10))
+    return b"\x89PNG\r\n\x1a\n" + ihdr + _png_chunk(b"tEXt", b"") * count + idat + _png_chunk(b"IEND", b"")
+
+
+def _png_50m_by_1() -> bytes:
+    """A 50,000,000 x 1 RGBA PNG (exactly at the pixel cap), a few hundred KB compressed."""
+    width = 50_000_000
+    raw = zlib.compress(b"\x00" + b"\x00" * (width * 4), 9)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, 1, 8, 6, 0, 0, 0))
+            + _png_chunk(b"IDAT", raw) + _png_chunk(b"IEND", b""))
+
+
+@cache
+def _big_rgba(side: int = 7000) -> Image.Image:
+    return Image.new("RGBA", (side, side), (10, 200, 30, 128))
+
+
+# ---------------------------------------------------------------------------- colour modes and formats
+
+
+def _tiff_with_associated_alpha() -> bytes:
+    """Grey + premultiplied alpha (Pillow mode `La`): its conversion to RGB raised ValueError."""
+    data = bytearray(_save(Image.new("LA", (24, 24), (90, 200)), "TIFF"))
+    byte_order = "<" if data[:2] == b"II" else ">"
+    ifd = struct.unpack(byte_order + "I", data[4:8])[0]
+    count = struct.unpack(byte_order + "H", data[ifd : ifd + 2])[0]
+    for n in range(count):
+        at = ifd + 2 + 12 * n
+        if struct.unpack(byte_order + "H", data[at : at + 2])[0] == 338:  # ExtraSamples
+            data[at + 8 : at + 10] = struct.pack(byte_order + "H", 1)  # 1 = associated alpha
+            return bytes(data)
+    raise AssertionError("no ExtraSamples tag in our own LA TIFF")
+
+
+def _heic_like() -> bytes:
+    """The ISO-BMFF header of an iPhone HEIC photo (ftyp brand heic) and some payload."""
+    ftyp = struct.pack(">I", 24) + b"ftypheic" + struct.pack(">I", 0) + b"mif1heic"
+    return ftyp + struct.pack(">I", 16) + b"meta" + b"\x00" * 8 + b"\x00" * 200
+
+
+def _avif() -> bytes:
+    try:
+        return _save(_photo((32, 32)), "AVIF")
+    except (KeyError, OSError):  # a Pillow without AVIF support: the real file's header then
+        return struct.pack(">I", 28) + b"ftypavif" + struct.pack(">I", 0) + b"avifmif1miaf" + b"\x00" * 64
+
+
+def _png_rgb16(width: int = 40, height: int = 30) -> bytes:
+    """An RGB PNG with 16 bits per channel (Pillow reads it as 8-bit RGB; it cannot write one)."""
+    rng = np.random.default_rng(7)
+    rows = b"".join(b"\x00" + rng.integers(0, 65536, width * 3, dtype=np.uint16).astype(">u2").tobytes()
+                    for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0))
+            + _png_chunk(b"IDAT", zlib.compress(rows)) + _png_chunk(b"IEND", b""))
+
+
+# ---------------------------------------------------------------------------- messages
+
+
+def _record(bucket: str, object_key: str, **changes: object) -> dict[str, object]:
+    record: dict[str, object] = {
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-27T00:00:00.000Z", "eventName": "ObjectCreated:Put",
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "c", "bucket": {"name": bucket},
+               "object": {"key": object_key, "size": 678, "eTag": "0" * 32, "sequencer": "0A"}},
+    }
+    obj = record["s3"]["object"]  # type: ignore[index]
+    for field, value in changes.items():
+        target = obj if field in ("key", "size", "eTag", "sequencer") else record
+        if value is _DELETE:
+            target.pop(field, None)  # type: ignore[attr-defined]
+        else:
+            target[field] = value  # type: ignore[index]
+    return record
+
+
+_DELETE = object()
+
+
+def build_messages(bucket: str) -> list[HostileMessage]:
+    """Message bodies for the bucket `bucket`: each must be dropped or ignored on its own."""
+
+    def body(*records: object) -> str:
+        return json.dumps({"Records": list(records)})
+
+    key = "uploads/msg.jpg"
+    no_s3 = _record(bucket, key)
+    no_s3.pop("s3")
+    return [
+        HostileMessage("not_json", "this body is not JSON {", DROPPED, "a body that is not JSON"),
+        HostileMessage("json_list", "[1, 2, 3]", DROPPED, "JSON, but a list"),
+        HostileMessage("no_records", json.dumps({"hello": "world"}), DROPPED, "an object without Records"),
+        HostileMessage("records_null", json.dumps({"Records": [None]}), DROPPED, "`Records: [null]`"),
+        HostileMessage("records_empty", json.dumps({"Records": []}), DROPPED, "`Records: []`"),
+        HostileMessage("no_s3_block", body(no_s3), DROPPED, "a record with no `s3` block"),
+        HostileMessage("no_key", body(_record(bucket, key, key=_DELETE)), DROPPED, "no object key"),
+        HostileMessage("empty_key", body(_record(bucket, "")), DROPPED, "an empty key"),
+        HostileMessage("non_string_key", body(_record(bucket, key, key=12345)), DROPPED, "a numeric key"),
+        HostileMessage("non_numeric_size", body(_record(bucket, key, size="big")), DROPPED,
+                       "size is not a number"),
+        HostileMessage("negative_size", body(_record(bucket, key, size=-1)), DROPPED, "a negative size"),
+        HostileMessage("no_event_name", body(_record(bucket, key, eventName=_DELETE)), DROPPED,
+                       "no eventName"),
+        HostileMessage("invalid_bucket", body(_record("Not_A..Bucket", key)), DROPPED,
+                       "an invalid bucket name"),
+        HostileMessage("wrong_source", body(_record(bucket, key, eventSource="aws:sns")), DROPPED,
+                       "eventSource is not aws:s3"),
+        HostileMessage("key_too_long", body(_record(bucket, "uploads/" + "k" * 2000)), DROPPED,
+                       "a 2008-byte key (S3 allows 1024)"),
+        HostileMessage("too_many_records", body(*[_record(bucket, f"uploads/m{i}.jpg") for i in range(50)]),
+                       DROPPED, "50 records in one message (S3 sends one)"),
+        HostileMessage("sns_garbage", json.dumps({"Type": "Notification", "Message": "{not json"}), DROPPED,
+                       "an SNS envelope around garbage"),
+        HostileMessage("other_bucket", body(_record("someone-elses-bucket", key)), IGNORED,
+                       "an event for another bucket"),
+        HostileMessage("outside_uploads", body(_record(bucket, "models/latest.json")), IGNORED,
+                       "an event for models/latest.json (outside uploads/)"),
+        HostileMessage("folder_marker", body(_record(bucket, "uploads/folder/")), IGNORED,
+                       "a folder marker key"),
+        HostileMessage("other_event_type", body(_record(bucket, key, eventName="ObjectTagging:Put")),
+                       IGNORED, "an event type we do not handle"),
+        HostileMessage("s3_test_event", json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent",
+                                                    "Bucket": bucket}), IGNORED, "S3's own s3:TestEvent"),
+    ]
+
+
 # ---------------------------------------------------------------------------- the corpus
 
 
 
+@cache
 def build_corpus() -> list[HostileCase]:
     """All cases, in the order the README lists them. Cheap: well under a second to build."""
     jpeg = _jpeg()
@@ -304,4 +519,68 @@ def build_corpus() -> list[HostileCase]:
                     "literal % and things that look like escapes"),
         HostileCase("key_1024_bytes", _long_key(), jpeg, CLASSIFIED, None,
                     "1024-byte key (S3's maximum), multi-byte characters"),
+        HostileCase("key_escape_sequences", "uploads/\x1b]0;pwned\x07\x1b[2J\u202egpj.jpg", jpeg, CLASSIFIED,
+                    None, "terminal escape sequences and a right-to-left override in the key"),
+        # --- any name: S3 suffix filters are exact, so these once got no event and no item at all
+        HostileCase("suffix_Jpeg", "uploads/Photo.Jpeg", jpeg, CLASSIFIED, None, "mixed-case .Jpeg"),
+        HostileCase("suffix_jPg", "uploads/photo.jPg", jpeg, CLASSIFIED, None, "mixed-case .jPg"),
+        HostileCase("suffix_Png", "uploads/shot.Png", _save(_photo(), "PNG"), CLASSIFIED, None, ".Png"),
+        HostileCase("suffix_jfif", "uploads/photo.jfif", jpeg, CLASSIFIED, None, ".jfif"),
+        HostileCase("suffix_jpe", "uploads/photo.jpe", jpeg, CLASSIFIED, None, ".jpe"),
+        HostileCase("suffix_tif", "uploads/scan.tif", _save(_photo(), "TIFF"), CLASSIFIED, None, "TIFF .tif"),
+        HostileCase("suffix_bmp", "uploads/old.bmp", _save(_photo(), "BMP"), CLASSIFIED, None, "BMP .bmp"),
+        HostileCase("no_suffix", "uploads/IMG_0001", jpeg, CLASSIFIED, None, "no suffix at all"),
+        HostileCase("text_suffix", "uploads/notes.txt", b"plain notes\n", FAILED, "not_an_image",
+                    "a .txt file: an item saying so, not silence"),
+        # --- colour modes and formats that once raised in conversion (retried into the DLQ)
+        HostileCase("tiff_la_associated_alpha", "uploads/grey-alpha.tif", _tiff_with_associated_alpha(),
+                    CLASSIFIED, None, "grey + premultiplied alpha TIFF (mode La)"),
+        HostileCase("tiff_float", "uploads/float.tif", _save(Image.new("F", (32, 24), 0.25), "TIFF"),
+                    CLASSIFIED, None, "32-bit float greyscale TIFF: valid, not corrupt"),
+        HostileCase("tiff_lab", "uploads/lab.tif", _save(_photo().convert("LAB"), "TIFF"), CLASSIFIED, None,
+                    "CIELAB TIFF"),
+        HostileCase("tiff_cmyk", "uploads/cmyk.tif", _save(_photo().convert("CMYK"), "TIFF"), CLASSIFIED,
+                    None, "CMYK TIFF"),
+        HostileCase("tiff_16bit_big_endian", "uploads/deep-be.tif",
+                    _save(Image.new("I;16B", (32, 24), 50_000), "TIFF"), CLASSIFIED, None,
+                    "16-bit big-endian greyscale TIFF"),
+        HostileCase("tiff_1bit", "uploads/fax.tif",
+                    _save(_photo().convert("1"), "TIFF", compression="group4"), CLASSIFIED, None,
+                    "1-bit CCITT G4 TIFF"),
+        HostileCase("png_16bit_rgb", "uploads/deep-rgb.png", _png_rgb16(), CLASSIFIED, None,
+                    "16-bit-per-channel RGB PNG"),
+        HostileCase("webp_lossless_rgba", "uploads/sticker.webp",
+                    _save(Image.new("RGBA", (40, 40), (0, 120, 0, 90)), "WEBP", lossless=True), CLASSIFIED,
+                    None, "small lossless RGBA WebP"),
+        HostileCase("bmp_rle8_small", "uploads/small-rle.bmp", _rle8_bmp(64, 48), CLASSIFIED, None,
+                    "a small RLE8 BMP"),
+        # --- formats we recognise and refuse: named, not "not an image"
+        HostileCase("heic", "uploads/IMG_0002.HEIC", _heic_like(), FAILED, "unsupported_format",
+                    "HEIC (an iPhone photo)"),
+        HostileCase("avif", "uploads/photo.avif", _avif(), FAILED, "unsupported_format", "AVIF"),
+        HostileCase("jpeg_xl", "uploads/photo.jxl", b"\xff\x0a" + b"\x00" * 64, FAILED, "unsupported_format",
+                    "JPEG XL codestream"),
+        HostileCase("jpeg_2000", "uploads/photo.jp2", b"\x00\x00\x00\x0cjP  \r\n\x87\n" + b"\x00" * 64,
+                    FAILED, "unsupported_format", "JPEG 2000"),
+        # --- CPU bombs under the caps: seconds to minutes of CPU from a few MB at most
+        HostileCase("progressive_scan_bomb", "uploads/scans.jpg", _progressive_scan_bomb(), FAILED,
+                    "cpu_budget", "49 MP progressive JPEG, one tiny AC scan repeated 20000 times",
+                    sandbox_only=True),
+        HostileCase("jpeg_fill_bytes", "uploads/fill.jpg", _jpeg_fill_bomb(), FAILED, "cpu_budget",
+                    "a JPEG with 15 MB of legal 0xFF fill bytes", sandbox_only=True),
+        HostileCase("bmp_rle8_bomb", "uploads/rle.bmp", _rle8_bmp(), FAILED, "cpu_budget",
+                    "3000x3000 RLE8 BMP of one-pixel runs (18 MB)", sandbox_only=True),
+        HostileCase("png_many_chunks", "uploads/chunks.png", _png_many_chunks(), FAILED, "cpu_budget",
+                    "10x10 PNG with 1.5 million empty chunks (18 MB)", sandbox_only=True),
+        # --- memory bombs under the caps
+        HostileCase("webp_lossless_rgba_49mp", "uploads/huge.webp",
+                    _save(_big_rgba(), "WEBP", lossless=True), FAILED, "memory_budget",
+                    "2 KB lossless RGBA WebP declaring 7000x7000", sandbox_only=True),
+        HostileCase("png_rgba_49mp", "uploads/huge-rgba.png", _save(_big_rgba(), "PNG"), CLASSIFIED, None,
+                    "200 KB RGBA PNG, 7000x7000", sandbox_only=True, within_budget=True),
+        HostileCase("tiff_rgba_25mp", "uploads/huge-rgba.tif",
+                    _save(_big_rgba().resize((5000, 5000)), "TIFF", compression="tiff_adobe_deflate"),
+                    CLASSIFIED, None, "deflate RGBA TIFF, 5000x5000", sandbox_only=True, within_budget=True),
+        HostileCase("png_50m_by_1", "uploads/line.png", _png_50m_by_1(), CLASSIFIED, None,
+                    "a 50,000,000 x 1 RGBA PNG (at the pixel cap)", sandbox_only=True, within_budget=True),
     ]

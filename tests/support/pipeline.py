@@ -1,9 +1,8 @@
 """The pipeline in one process: moto's S3/SQS/DynamoDB built from template.yaml, the real handler
 file, and the local worker standing in for Lambda's SQS event source mapping.
 
-Shared by the hostile-input and fault tests and by `python -m benchmarks.hostile_report`, so the README
-table and the tests exercise the very same path: put_object → S3 notification → queue → worker →
-`functions/classify/app.py` → results table.
+Shared by the hostile-input, batch-isolation and fault tests, so that they all exercise the very
+same path: put_object → S3 notification → queue → worker → `functions/classify/app.py` → results table.
 """
 
 from __future__ import annotations
@@ -106,6 +105,16 @@ class Pipeline:
             assert item["image"] not in by_image, f"two items for {item['image']}"
             by_image[item["image"]] = item
         return by_image
+
+    def item(self, key: str) -> dict[str, Any] | None:
+        """The results item of one key (a GetItem: cheaper than `items()` on a big table)."""
+        table = boto3.resource("dynamodb", region_name=REGION).Table(self.stack.table)
+        found: dict[str, Any] | None = table.get_item(Key={"image": self.uri(key)}).get("Item")
+        return found
+
+    def count(self) -> int:
+        return int(boto3.client("dynamodb", region_name=REGION).scan(
+            TableName=self.stack.table, Select="COUNT")["Count"])
 
     def queue_depth(self, url: str | None = None) -> int:
         attrs = self.sqs.get_queue_attributes(

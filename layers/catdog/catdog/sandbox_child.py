@@ -101,12 +101,12 @@ def _serve(header: dict[str, Any], payload: bytes, budget_bytes: int) -> tuple[d
     if measure:
         _reset_peak()
     started = _cpu_seconds()
+    memory_error = {"ok": False, "reason": "memory_budget",
+                    "error": f"decoding needs more than the {budget_bytes >> 20} MB memory budget"}
     try:
         out = preprocess_image(payload, (height, width), max_pixels=int(header["max_pixels"]))
     except MemoryError:
-        reply = {"ok": False, "reason": "memory_budget",
-                 "error": f"decoding needs more than the {budget_bytes >> 20} MB memory budget"}
-        return reply, b""
+        reply = dict(memory_error)
     except BadInputError as exc:
         reply = {"ok": False, "reason": exc.reason, "error": str(exc)}
     except Exception as exc:  # the decoders' fault, on this input: the input's fault
@@ -120,8 +120,7 @@ def _serve(header: dict[str, Any], payload: bytes, budget_bytes: int) -> tuple[d
     reply.update(cpu_seconds=round(_cpu_seconds() - started, 4), peak_mb=round(peak_mb, 1))
     if not reply["ok"] and peak_mb * (1 << 20) > 0.75 * budget_bytes:
         # An allocation failed inside a C decoder, which then reported "broken data" or similar.
-        reply.update(reason="memory_budget",
-                     error=f"decoding needs more than the {budget_bytes >> 20} MB memory budget")
+        reply.update(memory_error)
     return reply, payload if reply["ok"] else b""
 
 
