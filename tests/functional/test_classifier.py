@@ -67,3 +67,24 @@ def test_manifest_that_disagrees_with_the_model_is_refused(binary_model: Path) -
     wrong = dataclasses.replace(manifest, input_size=(64, 64))
     with pytest.raises(ModelError, match="manifest says 64x64"):
         Classifier(binary_model / "model.tflite", wrong)
+
+
+def test_a_large_batch_is_classified_in_chunks_with_the_same_answers(
+        binary_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inference memory grows ~4 MB per image in one LiteRT call: 40 images go as 16 + 16 + 8."""
+    manifest = Manifest.from_json((binary_model / "manifest.json").read_text())
+    chunked = Classifier(binary_model / "model.tflite", manifest, chunk=16)
+    images = [pixels(RED if i % 3 else TEAL) for i in range(40)]
+    calls: list[int] = []
+    real_predict = chunked.predict
+
+    def counting(batch: np.ndarray) -> np.ndarray:
+        calls.append(len(batch))
+        return real_predict(batch)
+
+    monkeypatch.setattr(chunked, "predict", counting)
+    answers = chunked.classify(images)
+    assert calls == [16, 16, 8]
+    whole = Classifier(binary_model / "model.tflite", manifest, chunk=64).classify(images)
+    assert [a.label for a in answers] == [w.label for w in whole]
+    assert max(abs(a.confidence - w.confidence) for a, w in zip(answers, whole, strict=True)) < 1e-5

@@ -252,6 +252,44 @@ def test_every_bad_input_is_a_failed_item_and_the_rest_of_the_batch_is_classifie
     assert "MAX_OBJECT_BYTES" in got[uri(stack, "uploads/huge.png")]["error"]
 
 
+def test_the_size_cap_is_named_in_the_unit_it_is_set_in(stack: Stack, app: ModuleType,
+                                                        models: dict[str, Path]) -> None:
+    """MAX_OBJECT_BYTES=20971520 is 20 MiB, not "21.0 MB" (a 20 MB file then looked under the cap)."""
+    publish(stack, models["v1"])
+    put(stack, "uploads/big.jpg", jpeg_bytes() + b"\0" * (21 << 20))
+    invoke(app, drain_as_sqs_event(stack))
+    error = items(stack)[uri(stack, "uploads/big.jpg")]["error"]
+    assert "over the 20 MiB cap (MAX_OBJECT_BYTES=20971520)" in error, error
+
+
+class _ShrinkingContext(LambdaContext):
+    """A Lambda context whose remaining time collapses after `calls` questions."""
+
+    def __init__(self, calls: int) -> None:
+        super().__init__()
+        self.calls = calls
+
+    def get_remaining_time_in_millis(self) -> int:
+        self.calls -= 1
+        return 60_000 if self.calls >= 0 else 3_000
+
+
+def test_when_the_invocation_runs_short_of_time_the_rest_goes_back_instead_of_timing_out(
+        stack: Stack, app: ModuleType, models: dict[str, Path]) -> None:
+    """Lambda's timeout kills the whole batch; stopping early loses nothing and keeps what is done."""
+    publish(stack, models["v1"])
+    for i in range(5):
+        put(stack, f"uploads/t{i}.jpg", jpeg_bytes(color=RED))
+    event = drain_as_sqs_event(stack)
+    image_ids = [r["messageId"] for r in event["Records"] if "Records" in json.loads(r["body"])]
+
+    response = app.handler(event, _ShrinkingContext(calls=2))
+
+    retried = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+    assert len(retried) == 3 and retried <= set(image_ids), response
+    assert len(items(stack)) == 2, "the two images decoded in time are written"
+
+
 def _exif_rotated_jpeg() -> bytes:
     img = Image.new("RGB", (64, 32), RED)
     exif = img.getexif()
