@@ -47,8 +47,8 @@ def _start_stack(workdir: Path) -> tuple[subprocess.Popen[str], Any]:
     from catdog_local.moto_server import free_port
     from catdog_local.state import LocalState
 
-    state_file = workdir / "state.json"
-    env = {**os.environ, "CATDOG_STATE_FILE": str(state_file)}
+    state_file = workdir / "stacks" / "hostile.json"
+    env = {**os.environ, "CATDOG_STATE_DIR": str(state_file.parent)}
     command = [sys.executable, "-m", "catdog_cli.main", "local", "up", "--port", str(free_port()),
                "--stack-name", "hostile"]
     proc = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -4,109 +4,53 @@ the module named after each command, imported when the command runs so `--help` 
 from __future__ import annotations
 
 import argparse
-import signal
+import os
 import sys
-import threading
 from pathlib import Path
-from typing import Any
 
 from catdog.status import Status
 from catdog_cli.display import printable, safe_json
+from catdog_cli.local import LOCAL_VISIBILITY_TIMEOUT_S
 from catdog_cli.upload import DEFAULT_PREFIX
 from catdog_local.moto_server import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGION
 from catdog_local.resources import TEMPLATE as DEFAULT_TEMPLATE
 
-# ----------------------------------------------------------------------------------- local up
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return value
+
+
+# -------------------------------------------------------------------------------------- local
 
 
 def cmd_local_up(args: argparse.Namespace) -> int:
-    from catdog_local.moto_server import LocalAws, apply_endpoint_env, export_lines
-    from catdog_local.provision import provision
-    from catdog_local.state import LocalState, clear
+    from catdog_cli.local import up
 
-    with LocalAws(port=args.port, host=args.host) as aws:
-        apply_endpoint_env(aws.endpoint, args.region)
-        stack = provision(template_path=args.template, stack_name=args.stack_name, region=args.region)
-        state = LocalState.from_stack(stack, aws.endpoint)
-        path = state.save()
-        print(f"local AWS (moto) listening on {aws.endpoint}", flush=True)
-        print(f"  bucket  {state.bucket}   (upload under s3://{state.bucket}/uploads/)")
-        print(f"  queue   {state.queue_url}")
-        print(f"  dlq     {state.dlq_url}   (after {state.max_receive_count} receives)")
-        print(f"  table   {state.table}   (GSI label-index)")
-        print(f"  state   {path}")
-        print("point the aws CLI, SAM or scripts at it with:")
-        for line in export_lines(aws.endpoint, args.region):
-            print(f"  {line}")
-        print("then, in another terminal: catdog local worker   (Ctrl-C here stops everything)", flush=True)
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        try:
-            while not stop.wait(1.0):
-                pass
-        except KeyboardInterrupt:
-            pass
-        finally:
-            current = LocalState.load_optional(path)
-            if current is not None and current.pid == state.pid and current.endpoint == state.endpoint:
-                clear(path)
-            print("local AWS stopped", flush=True)
-    return 0
+    return up(args)
 
 
-# ---------------------------------------------------------------------------------- local env
+def cmd_local_down(args: argparse.Namespace) -> int:
+    from catdog_cli.local import down
+
+    return down(args)
 
 
 def cmd_local_env(args: argparse.Namespace) -> int:
-    """`eval "$(catdog local env)"`: any tool in this shell (aws, sam, catdog publish) uses the stack."""
-    from catdog_local.moto_server import export_lines
-    from catdog_local.state import LocalState
+    from catdog_cli.local import env
 
-    state = LocalState.load()
-    for line in export_lines(state.endpoint, state.region):
-        print(line)
-    print(f"export CATDOG_BUCKET={state.bucket}")
-    print(f"export CATDOG_TABLE={state.table}")
-    print(f"export CATDOG_QUEUE_URL={state.queue_url}")
-    return 0
-
-
-# ------------------------------------------------------------------------------- local worker
+    return env(args)
 
 
 def cmd_local_worker(args: argparse.Namespace) -> int:
-    from catdog_cli.targets import use_state_endpoint
-    from catdog_local.state import LocalState
-    from catdog_local.worker import worker_for
+    from catdog_cli.local import worker
 
-    state = LocalState.load()
-    use_state_endpoint(state)
-    worker = worker_for(state, batch_size=args.batch_size, batching_window_s=args.batch_window,
-                        retry_delay_s=args.retry_delay, wait_time_s=args.wait)
-    mapping = worker.mapping
-    print(
-        f"worker: polling {state.queue_url} (batch {mapping.batch_size}, "
-        f"window {mapping.batching_window_s:g}s, "
-        f"DLQ after {state.max_receive_count} receives); Ctrl-C to stop",
-        file=sys.stderr,
-        flush=True,
-    )
-
-    def report(batch: Any) -> None:
-        extra = f" (handler raised {batch.handler_error})" if batch.handler_error else ""
-        print(f"batch: {batch.received} messages, {batch.succeeded} done, {batch.failed} to retry{extra}",
-              flush=True)
-
-    try:
-        stats = worker.run(once=args.once, until_empty=args.until_empty, on_batch=report)
-    except KeyboardInterrupt:
-        return 130
-    print(
-        f"worker: {stats.batches} batches, {stats.received} messages, {stats.succeeded} done, "
-        f"{stats.failed} failed deliveries in {stats.seconds:.1f}s",
-        file=sys.stderr,
-    )
-    return 0
+    return worker(args)
 
 
 # ------------------------------------------------------------------------------------- upload
@@ -119,7 +63,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
     items = plan_uploads(args.paths, args.prefix)  # fails before resolving anything remote
     if not items:
         raise ValueError(f"nothing to upload in {' '.join(args.paths)} (no files; hidden ones are skipped)")
-    target = resolve_name(args.bucket, ENV_BUCKET, "bucket", "bucket")
+    target = resolve_name(args.bucket, ENV_BUCKET, "bucket", "bucket", args.stack)
     bucket = target.name
     env = target.state.function_environment if target.state else {}
     if note := classified_prefix_note(args.prefix, env.get("UPLOAD_PREFIX", DEFAULT_PREFIX)):
@@ -127,10 +71,14 @@ def cmd_upload(args: argparse.Namespace) -> int:
     if skipped := hidden_files(args.paths):
         print(f"catdog upload: skipped {skipped} hidden file(s) (names starting with '.')", file=sys.stderr)
     report = upload_items(client("s3"), bucket, items, workers=args.workers, progress=not args.quiet)
-    print(f"uploaded {len(report.uploaded)} files ({report.bytes / 1e6:.1f} MB) to "
-          f"s3://{bucket}/{printable(args.prefix)}")
     for key, error in sorted(report.failed.items()):
         print(f"  FAILED {printable(key)}: {printable(error)}", file=sys.stderr)
+    where = f"s3://{bucket}/{printable(args.prefix)}"
+    if report.interrupted:
+        print(f"catdog upload: interrupted: {len(report.uploaded)} of {len(items)} files were uploaded to "
+              f"{where}; the other {len(items) - len(report.uploaded)} were not sent", file=sys.stderr)
+        return 130
+    print(f"uploaded {len(report.uploaded)} files ({report.bytes / 1e6:.1f} MB) to {where}")
     return 1 if report.failed else 0
 
 
@@ -139,17 +87,23 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 def cmd_invoke(args: argparse.Namespace) -> int:
     from catdog_cli.invoke import all_gone, all_gone_message, read_event
-    from catdog_cli.targets import use_state_endpoint
+    from catdog_cli.targets import connect
     from catdog_local.lambda_runtime import invoke, load_env_vars_file
     from catdog_local.resources import event_file
-    from catdog_local.state import LocalState
+    from catdog_local.state import StackError, find_stack
 
     event = read_event(args.event)
     variables: dict[str, str] = {}
-    state = LocalState.load_optional()
-    if state is not None and not args.no_local:
-        use_state_endpoint(state)
-        variables.update(state.function_environment)
+    if not args.no_local:
+        try:
+            state = connect(find_stack(args.stack))
+        except StackError as exc:
+            if not args.env_vars:
+                raise StackError(f"{exc}; or give the function's environment with --env-vars FILE "
+                                 "(SAM's format) and use --no-local to invoke against AWS") from None
+        else:
+            assert state is not None
+            variables.update(state.function_environment)
     if args.env_vars:
         variables.update(load_env_vars_file(event_file(args.env_vars)))
     response = invoke(event, variables)
@@ -168,7 +122,7 @@ def cmd_event(args: argparse.Namespace) -> int:
 
     keys = args.keys if isinstance(args.keys, list) else [args.keys]
     event, notes = make_event(args.event_kind, keys, bucket=args.bucket,
-                              queue_arn=getattr(args, "queue_arn", None))
+                              queue_arn=getattr(args, "queue_arn", None), stack=args.stack)
     for note in notes:
         print(f"catdog event: {printable(note)}", file=sys.stderr)
     print(to_json(event))
@@ -179,16 +133,42 @@ def cmd_event(args: argparse.Namespace) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
+    import shutil
+
+    from botocore.exceptions import ClientError
+
+    from catdog_cli.pending import Where, hints, label_problem, live_labels
     from catdog_cli.results_query import fetch, parse_since, render
-    from catdog_cli.targets import ENV_TABLE, client, resolve_name
+    from catdog_cli.targets import ENV_BUCKET, ENV_QUEUE_URL, ENV_TABLE, client, resolve_name
+    from catdog_local.state import StackError
 
     since = parse_since(args.since) if args.since else None
-    table = resolve_name(args.table, ENV_TABLE, "table", "table").name
-    items = list(fetch(client("dynamodb"), table, label=args.label, since=since, status=args.status))
+    target = resolve_name(args.table, ENV_TABLE, "table", "table", args.stack)
+    state = target.state
+    where = Where(bucket=state.bucket if state else os.environ.get(ENV_BUCKET),
+                  queue_url=state.queue_url if state else os.environ.get(ENV_QUEUE_URL),
+                  dlq_url=state.dlq_url if state else None,
+                  model_key=state.function_environment.get("MODEL_KEY", "models/latest.json") if state
+                  else "models/latest.json")
+    try:
+        items = list(fetch(client("dynamodb"), target.name, label=args.label, since=since,
+                           status=args.status))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            endpoint = os.environ.get("AWS_ENDPOINT_URL") or "AWS"
+            raise StackError(f"table {target.name!r} does not exist ({endpoint}, region "
+                             f"{client('dynamodb').meta.region_name})") from None
+        raise
+    if args.label and not items and (problem := label_problem(args.label, live_labels(client("s3"), where))):
+        raise ValueError(problem)
     items.sort(key=lambda i: str(i.get("processed_at", "")), reverse=True)
     if args.limit:
         items = items[: args.limit]
-    print(render(items, args.format))
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    print(render(items, args.format, width=width))
+    if not items:
+        for line in hints(client("s3"), client("sqs"), where):
+            print(f"catdog results: {line}", file=sys.stderr)
     return 0
 
 
@@ -198,10 +178,17 @@ def cmd_results(args: argparse.Namespace) -> int:
 def cmd_backfill(args: argparse.Namespace) -> int:
     from catdog.s3uri import S3Uri
     from catdog_cli.backfill import backfill
-    from catdog_cli.targets import ENV_QUEUE_URL, client, region_of, resolve_name
+    from catdog_cli.targets import ENV_QUEUE_URL, client, connect_for_uri, region_of, resolve_name
 
     uri = S3Uri.parse(args.uri)
-    target = resolve_name(args.queue_url, ENV_QUEUE_URL, "queue_url", "queue")
+    target = resolve_name(args.queue_url, ENV_QUEUE_URL, "queue_url", "queue", args.stack)
+    connect_for_uri(str(uri), args.stack)
+    prefix = (target.state.function_environment if target.state else {}).get("UPLOAD_PREFIX", DEFAULT_PREFIX)
+    if not uri.key:
+        uri = S3Uri(uri.bucket, prefix)  # the whole bucket would queue models/... too
+    elif not uri.key.startswith(prefix):
+        raise ValueError(f"{uri}: the function classifies only objects under {prefix}; backfill "
+                         f"s3://{uri.bucket}/{prefix} or a folder inside it")
     report = backfill(client("s3"), client("sqs"), uri, target.name, region=region_of(target.state),
                       progress=not args.quiet)
     print(f"queued {report.queued} objects from {printable(uri)} on {target.name}")
@@ -224,7 +211,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     local = sub.add_parser("local", help="run the pipeline's AWS pieces on this machine (moto)")
-    local_sub = local.add_subparsers(dest="local_command", metavar="{up,worker,env}", required=True)
+    local_sub = local.add_subparsers(dest="local_command", metavar="{up,down,worker,env}", required=True)
 
     up = local_sub.add_parser("up", help="start a local AWS endpoint with the template's resources")
     up.add_argument("--port", type=int, default=DEFAULT_PORT,
@@ -236,8 +223,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--region", default=DEFAULT_REGION,
                     help=f"region name for the resources (default {DEFAULT_REGION})")
     up.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE, help="SAM template to provision from")
-    up.add_argument("--stack-name", default="catdog", help="stands in for AWS::StackName (default catdog)")
+    up.add_argument("--stack-name", default="catdog",
+                    help="stands in for AWS::StackName and names this local stack (default catdog); "
+                         "stacks with different names run side by side")
+    up.add_argument("--visibility-timeout", type=int, default=LOCAL_VISIBILITY_TIMEOUT_S, metavar="S",
+                    help=f"the queue's visibility timeout (default {LOCAL_VISIBILITY_TIMEOUT_S} s: a worker "
+                         "killed mid-batch leaves its messages invisible this long; the template's 720 s "
+                         "suits Lambda)")
+    up.add_argument("--detach", action="store_true",
+                    help="start in the background and return once it serves (stop it with catdog local down)")
     up.set_defaults(func=cmd_local_up)
+
+    down = local_sub.add_parser("down", help="stop a running local stack (--stack NAME; default: the one "
+                                             "running)")
+    down.set_defaults(func=cmd_local_down)
 
     worker = local_sub.add_parser(
         "worker", help="poll the local queue and call the handler like Lambda's SQS event source"
@@ -253,6 +252,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="override the template's MaximumBatchingWindowInSeconds")
     worker.add_argument("--wait", type=int, default=20, metavar="S",
                         help="long-poll seconds (0-20, default 20)")
+    worker.add_argument("--log-format", choices=("file", "json"), default="file",
+                        help="the function's own JSON logs: to a file (default; the path is printed) or "
+                             "json on stderr")
+    worker.add_argument("--log-file", metavar="PATH",
+                        help="where the function's logs go (default ~/.cache/catdog/logs/worker-STACK.log)")
     worker.set_defaults(func=cmd_local_worker)
 
     env = local_sub.add_parser(
@@ -303,12 +307,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     res.add_argument("--status", choices=[str(s) for s in Status],
                      help="only items with this status (classified, failed, or deleted for tombstones)")
     res.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
-    res.add_argument("--limit", type=int, default=0, help="show at most N items, newest first")
+    res.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                     help="show at most N items, newest first (default: all)")
     res.add_argument("--table", help="table name (default: $CATDOG_TABLE, else the local stack's)")
     res.set_defaults(func=cmd_results)
 
-    back = sub.add_parser("backfill", help="queue every image under s3://bucket/prefix to (re)classify it")
-    back.add_argument("uri", metavar="s3://BUCKET/PREFIX")
+    back = sub.add_parser("backfill", help="queue every object under s3://bucket/prefix to (re)classify it")
+    back.add_argument("uri", metavar="s3://BUCKET[/PREFIX]",
+                      help="objects to queue; a bare bucket means its upload prefix (uploads/)")
     back.add_argument("--queue-url", help="queue (default: $CATDOG_QUEUE_URL, else the local stack's)")
     back.add_argument("--quiet", action="store_true", help="no progress bar")
     back.set_defaults(func=cmd_backfill)

@@ -40,6 +40,7 @@ class DemoConfig:
     cache_dir: Path | None = None
     workers: int = 8
     keep_running: bool = False
+    stack_name: str = "catdog"
 
     @classmethod
     def from_args(cls, args: Any) -> DemoConfig:
@@ -55,6 +56,7 @@ class DemoConfig:
             cache_dir=args.cache_dir,
             workers=args.workers,
             keep_running=args.keep_running,
+            stack_name=args.stack_name,
         )
 
 
@@ -221,6 +223,10 @@ def run_demo(cfg: DemoConfig) -> int:
     from training_job.publish import publish_model
 
     started = time.perf_counter()
+    if cfg.keep_running:  # it will register as a named local stack: fail now, not after training
+        from catdog_cli.local import refuse_running
+
+        refuse_running(cfg.stack_name)
     print(f"catdog demo: data {cfg.data}", flush=True)
     model_dir, how = trained_model(cfg)
     print(f"[1/5] model: {how}", flush=True)
@@ -232,7 +238,7 @@ def run_demo(cfg: DemoConfig) -> int:
         tempfile.TemporaryDirectory() as tmp,
         contextlib.ExitStack() as stack_exit,
     ):
-        stack = provision()
+        stack = provision(stack_name=cfg.stack_name)
         queue_name = stack.queue_url.rsplit("/", 1)[-1]
         print(f"[2/5] local AWS on {aws.endpoint}: bucket {stack.bucket}, queue {queue_name}, "
               f"table {stack.table}", flush=True)
@@ -325,7 +331,8 @@ def keep_serving(stack: Any, endpoint: str) -> None:
     from catdog_local.moto_server import export_lines
     from catdog_local.state import LocalState, clear
 
-    path = LocalState.from_stack(stack, endpoint).save()
+    state = LocalState.from_stack(stack, endpoint)
+    path = state.save()
     print(f"\nlocal AWS still up on {endpoint} (state {path}); Ctrl-C to stop. In another terminal:")
     for line in export_lines(endpoint, stack.region):
         print(f"  {line}")
@@ -335,7 +342,7 @@ def keep_serving(stack: Any, endpoint: str) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        clear(path)
+        clear(state)
 
 
 def summary_json(s: DemoSummary) -> str:

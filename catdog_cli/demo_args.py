@@ -27,5 +27,8 @@ def add_demo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="where trained demo models are kept (default: $CATDOG_CACHE or ~/.cache/catdog)")
     p.add_argument("--workers", type=int, default=8, help="parallel uploads (default 8)")
+    p.add_argument("--stack-name", default="catdog",
+                   help="the stack's name (resource names, and the local stack --keep-running leaves; "
+                        "default catdog)")
     p.add_argument("--keep-running", action="store_true",
                    help="keep the local AWS up afterwards so `catdog results` and `aws` can query it")

@@ -90,7 +90,7 @@ EVENT_KINDS = ("s3-put", "sqs", "remove")
 
 
 def make_event(kind: str, names: list[str], *, bucket: str | None = None,
-               queue_arn: str | None = None) -> tuple[dict[str, Any], list[str]]:
+               queue_arn: str | None = None, stack: str | None = None) -> tuple[dict[str, Any], list[str]]:
     """(event, notes): `names` are keys in `bucket` (flag > $CATDOG_BUCKET > the local stack) or
     s3://BUCKET/KEY URIs. Notes say what the event cannot promise (a missing object, no HEAD)."""
     from botocore.config import Config
@@ -108,7 +108,7 @@ def make_event(kind: str, names: list[str], *, bucket: str | None = None,
             objects.append((uri.bucket, uri.key))
             continue
         if bucket is None:
-            target = resolve_name(None, ENV_BUCKET, "bucket", "bucket")  # may point boto3 at the stack
+            target = resolve_name(None, ENV_BUCKET, "bucket", "bucket", stack)  # may point boto3 at the stack
             bucket, state = target.name, target.state
         objects.append((bucket, name))
     region = region_of(state)

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from catdog.errors import CatdogError
+from catdog_cli import exit_codes
 from catdog_cli.display import printable
 
 Register = Callable[[argparse._SubParsersAction], None]
@@ -26,6 +26,8 @@ def _registrars() -> list[Register]:
 
 
 DEBUG_HELP = "show full tracebacks on errors (also CATDOG_DEBUG=1)"
+STACK_HELP = ("the local stack to use, by name (also $CATDOG_STACK; default: the only one running, or "
+              "'catdog')")
 
 
 class _VersionAction(argparse.Action):
@@ -43,16 +45,18 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
-def _add_debug_everywhere(parser: argparse.ArgumentParser) -> None:
-    """`--debug` after any subcommand too (`catdog upload x --debug`). SUPPRESS as the default, so a
-    subcommand that was not given it leaves the top-level value alone instead of resetting it."""
+def _add_globals_everywhere(parser: argparse.ArgumentParser) -> None:
+    """`--debug` and `--stack` after any subcommand too (`catdog upload x --debug`). SUPPRESS as the
+    default, so a subcommand that was not given one leaves the top-level value alone."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for child in action.choices.values():
                 if "--debug" not in child._option_string_actions:
                     child.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                                        help=DEBUG_HELP)
-                _add_debug_everywhere(child)
+                if "--stack" not in child._option_string_actions:
+                    child.add_argument("--stack", metavar="NAME", default=argparse.SUPPRESS, help=STACK_HELP)
+                _add_globals_everywhere(child)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,38 +65,42 @@ def build_parser() -> argparse.ArgumentParser:
         description="Classify images dropped into S3 with a Lambda; train and run it all locally.",
     )
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    parser.add_argument("--stack", metavar="NAME", default=None, help=STACK_HELP)
     parser.add_argument("--version", action=_VersionAction,
                         help="print the package version and, when a stack is reachable, its live model")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for register in _registrars():
         register(sub)
-    _add_debug_everywhere(parser)
+    _add_globals_everywhere(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every way it can end maps to one exit code (catdog_cli/exit_codes.py)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = bool(args.debug or os.environ.get("CATDOG_DEBUG"))
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s")
     if not args.debug:  # "Found credentials in environment variables" on every client is noise
         for noisy in ("botocore", "boto3", "urllib3", "werkzeug"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         result = args.func(args)
-    except KeyboardInterrupt:
-        print("catdog: interrupted", file=sys.stderr)
-        return 130
-    except (CatdogError, ValueError, FileNotFoundError, PermissionError) as exc:
-        if args.debug or os.environ.get("CATDOG_DEBUG"):
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `catdog results | head`: the reader has gone; say nothing more and do not let Python
+        # complain when it flushes stdout at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return exit_codes.OK
+    except BaseException as exc:
+        if isinstance(exc, SystemExit):
             raise
-        print(f"catdog {args.command}: error: {printable(exc)}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # anything else: still one line, with the way to see more
-        if args.debug or os.environ.get("CATDOG_DEBUG"):
+        code, message = exit_codes.classify(exc)
+        if debug and code != exit_codes.INTERRUPTED:
             raise
-        print(f"catdog {args.command}: error: {type(exc).__name__}: {printable(exc)} (run with --debug for "
-              "details)", file=sys.stderr)
-        return 1
+        kind = "" if code == exit_codes.INTERRUPTED else "error: "
+        print(f"catdog {args.command}: {kind}{printable(message)}", file=sys.stderr)
+        return code
     return int(result or 0)
 
 

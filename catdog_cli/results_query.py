@@ -23,8 +23,14 @@ FORMATS = ("table", "json", "csv")
 PREFERRED_COLUMNS = (
     "image", "label", "confidence", "status", "processed_at", "model_version", "reason", "error",
 )
-#: What fits a terminal: the table format shows only these (json/csv carry everything).
+#: What fits a terminal: the table format shows only these (json carries everything).
 TABLE_COLUMNS = ("image", "label", "confidence", "status", "processed_at", "model_version", "reason")
+#: CSV has the same columns whatever the filter, so that files from different queries line up.
+CSV_COLUMNS = ("image", "status", "label", "model_label", "top_label", "confidence", "novelty", "human_label",
+               "reviewed_at", "reviewed_by", "model_version", "processed_at", "observed_at", "etag",
+               "size_bytes", "width", "height", "format", "reason", "error", "scores")
+#: The table never squeezes a column below this many characters.
+MIN_COLUMN = 12
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -130,13 +136,38 @@ def _cell(value: Any) -> str:
     return printable(value)
 
 
-def render(items: Iterable[dict[str, Any]], fmt: str = "table", columns: list[str] | None = None) -> str:
+def _shorten(text: str, width: int) -> str:
+    """`s3://bucket/uploads/very/long/na…/photo.jpg`: keep both ends, they say the most."""
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
+
+
+def _fit(cols: list[str], cells: list[list[str]], width: int | None) -> list[int]:
+    """Column widths; with `width`, the widest columns give way (down to MIN_COLUMN) until it fits."""
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
+    if width is None:
+        return widths
+    while sum(widths) + 2 * (len(widths) - 1) > width:
+        widest = max(range(len(widths)), key=lambda i: widths[i])
+        if widths[widest] <= MIN_COLUMN:
+            break
+        widths[widest] -= 1
+    return widths
+
+
+def render(items: Iterable[dict[str, Any]], fmt: str = "table", columns: list[str] | None = None,
+           width: int | None = None) -> str:
+    """`width`: the terminal's, for the table (values are shortened in the middle to fit)."""
     rows = list(items)
     if fmt == "json":
         return safe_json(_plain(rows), indent=2, sort_keys=True)
     cols = columns or columns_for(rows)
     if fmt == "table" and columns is None:
         cols = [c for c in cols if c in TABLE_COLUMNS]
+    if fmt == "csv" and columns is None:
+        cols = list(CSV_COLUMNS) + sorted({k for r in rows for k in r} - set(CSV_COLUMNS))
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
@@ -149,7 +180,8 @@ def render(items: Iterable[dict[str, Any]], fmt: str = "table", columns: list[st
     if not rows:
         return "(no results)"
     cells = [[_cell(row.get(c)) for c in cols] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
+    widths = _fit(cols, cells, width)
+    cells = [[_shorten(v, w) for v, w in zip(r, widths, strict=True)] for r in cells]
     line = "  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True))
     rule = "  ".join("-" * w for w in widths)
     body = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]

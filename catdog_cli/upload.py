@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import mimetypes
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ class UploadReport:
     uploaded: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # key -> error
     bytes: int = 0
+    interrupted: bool = False  # Ctrl-C: what had not started was not sent
 
 
 def normalise_prefix(prefix: str) -> str:
@@ -92,7 +93,11 @@ def upload_items(
     progress: bool = True,
     on_done: Callable[[UploadItem], None] | None = None,
 ) -> UploadReport:
-    """Upload in parallel (S3 PUTs are latency-bound) with a tqdm bar; one failure never stops the rest."""
+    """Upload in parallel (S3 PUTs are latency-bound) with a tqdm bar; one failure never stops the rest.
+
+    Ctrl-C stops promptly: files not yet started are not sent, the ones in flight finish (a PUT is
+    all or nothing), and the report says `interrupted` with exactly what was uploaded.
+    """
     from tqdm import tqdm
 
     todo = list(items)
@@ -103,19 +108,33 @@ def upload_items(
         s3.put_object(Bucket=bucket, Key=item.key, Body=data, ContentType=content_type(item.path))
         return len(data)
 
-    with (
-        tqdm(total=len(todo), unit="file", desc="upload", disable=not progress) as bar,
-        ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
-    ):
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    with tqdm(total=len(todo), unit="file", desc="upload", disable=not progress) as bar:
         futures = {pool.submit(put, item): item for item in todo}
-        for future in as_completed(futures):
-            item = futures[future]
-            try:
-                report.bytes += future.result()
-                report.uploaded.append(item.key)
-                if on_done:
-                    on_done(item)
-            except Exception as exc:  # keep going; the report names what failed and why
-                report.failed[item.key] = f"{type(exc).__name__}: {exc}"
-            bar.update(1)
+        try:
+            for future in as_completed(futures):
+                _collect(future, futures[future], report, on_done)
+                bar.update(1)
+        except KeyboardInterrupt:
+            report.interrupted = True
+            for future in futures:
+                future.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+            for future, item in futures.items():  # the ones that were in flight when Ctrl-C came
+                if future.done() and not future.cancelled() and item.key not in report.uploaded \
+                        and item.key not in report.failed:
+                    _collect(future, item, report, on_done)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     return report
+
+
+def _collect(future: Future[int], item: UploadItem, report: UploadReport,
+             on_done: Callable[[UploadItem], None] | None) -> None:
+    try:
+        report.bytes += future.result()
+        report.uploaded.append(item.key)
+        if on_done:
+            on_done(item)
+    except Exception as exc:  # keep going; the report names what failed and why
+        report.failed[item.key] = f"{type(exc).__name__}: {exc}"

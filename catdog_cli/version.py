@@ -43,15 +43,16 @@ class LiveModelSource:
 
 
 def live_model_source(environ: dict[str, str] | None = None) -> LiveModelSource | None:
-    """`$CATDOG_BUCKET` > the local stack's state file > nothing."""
+    """`$CATDOG_BUCKET` > the running local stack (`$CATDOG_STACK`, or the only one) > nothing."""
     from catdog_cli.targets import ENV_BUCKET
-    from catdog_local.state import LocalState
+    from catdog_local.state import StackError, find_stack
 
     env = dict(os.environ) if environ is None else environ
     if env.get(ENV_BUCKET):
         return LiveModelSource(bucket=env[ENV_BUCKET], endpoint=env.get("AWS_ENDPOINT_URL") or None)
-    state = LocalState.load_optional()
-    if state is None:
+    try:
+        state = find_stack(env.get("CATDOG_STACK"))
+    except StackError:
         return None
     key = state.function_environment.get("MODEL_KEY", DEFAULT_MODEL_KEY)
     endpoint = env.get("AWS_ENDPOINT_URL") or state.endpoint

@@ -55,6 +55,17 @@ class WorkerStats:
         self.handler_errors += batch.handler_error is not None
 
 
+@dataclass(frozen=True)
+class QueueDepth:
+    visible: int
+    in_flight: int
+    delayed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.visible + self.in_flight + self.delayed
+
+
 @dataclass
 class EventSourceMapping:
     """The parts of the template's SQS event source the worker copies."""
@@ -147,8 +158,8 @@ class Worker:
             )
 
     # -- the loop ------------------------------------------------------------------------------
-    def queue_is_drained(self) -> bool:
-        """Nothing visible, in flight or delayed: every message was deleted or moved to the DLQ."""
+    def depth(self) -> QueueDepth:
+        """What is left on the queue: visible, in flight (received, not yet deleted) and delayed."""
         attrs = self.sqs.get_queue_attributes(
             QueueUrl=self.mapping.queue_url,
             AttributeNames=[
@@ -157,7 +168,13 @@ class Worker:
                 "ApproximateNumberOfMessagesDelayed",
             ],
         )["Attributes"]
-        return sum(int(v) for v in attrs.values()) == 0
+        return QueueDepth(int(attrs.get("ApproximateNumberOfMessages", 0)),
+                          int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
+                          int(attrs.get("ApproximateNumberOfMessagesDelayed", 0)))
+
+    def queue_is_drained(self) -> bool:
+        """Nothing visible, in flight or delayed: every message was deleted or moved to the DLQ."""
+        return self.depth().total == 0
 
     def run(
         self,
@@ -165,8 +182,11 @@ class Worker:
         once: bool = False,
         until_empty: bool = False,
         on_batch: Callable[[BatchResult], None] | None = None,
+        on_idle: Callable[[QueueDepth], None] | None = None,
     ) -> WorkerStats:
-        """Poll until stopped; `once`: one receive; `until_empty`: until the queue is drained."""
+        """Poll until stopped; `once`: one receive; `until_empty`: until the queue is drained.
+        `on_idle` hears what is still pending whenever a poll comes back empty but the queue is not
+        drained (messages in flight come back after their visibility timeout)."""
         stats = WorkerStats()
         start = time.perf_counter()
         try:
@@ -177,8 +197,14 @@ class Worker:
                     stats.add(result)
                     if on_batch:
                         on_batch(result)
-                if once or (until_empty and not messages and self.queue_is_drained()):
+                if once:
                     break
+                if not messages and (until_empty or on_idle):
+                    depth = self.depth()
+                    if until_empty and depth.total == 0:
+                        break
+                    if on_idle and depth.total:
+                        on_idle(depth)
         finally:
             stats.seconds = time.perf_counter() - start
         return stats

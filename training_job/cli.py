@@ -22,9 +22,21 @@ from training_job.settings import (
 ENV_HELP = "Flags win over the env vars " + ", ".join(ENV_VARS.values()) + "."
 
 
+def _connect(args: argparse.Namespace, *uris: str | None) -> None:
+    """An `s3://` argument naming a running local stack's bucket means that stack's endpoint
+    (catdog_cli/targets.py): `catdog publish build/model s3://<local bucket>/models/` after
+    `catdog local up` needs no exports."""
+    from catdog_cli.targets import connect_for_uri
+
+    for uri in uris:
+        if uri:
+            connect_for_uri(uri, getattr(args, "stack", None))
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from training_job.train import run_training
 
+    _connect(args, args.output, args.publish, *(args.data or []))
     result = run_training(config_from_args(args))
     summary = {
         "version": result.manifest.version,
@@ -43,6 +55,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from catdog.model_repo import load_model
     from training_job.evaluate import evaluate
 
+    _connect(args, args.model, args.data)
     report = evaluate(load_model(args.model), args.data, batch_size=args.batch_size, limit=args.limit)
     print(json.dumps(report))
     return 0
@@ -54,6 +67,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from catdog_cli.display import printable  # file names are the user's: shown, never obeyed
     from training_job.evaluate import predict
 
+    _connect(args, args.model)
     failed = 0
     for image, outcome in predict(load_model(args.model), args.images):
         if isinstance(outcome, BadInputError):
@@ -65,9 +79,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
+    from catdog_cli.targets import models_uri
     from training_job.publish import publish_model
 
-    pointer = publish_model(args.model_dir, args.dest, args.min_accuracy)
+    _connect(args, args.model_dir)
+    pointer = publish_model(args.model_dir, models_uri(args.dest, getattr(args, "stack", None)),
+                            args.min_accuracy)
     print(pointer.to_json())
     return 0
 
@@ -120,7 +137,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "non-zero and the live model stays. Re-publishing a version is harmless.",
     )
     pub.add_argument("model_dir", metavar="MODEL_DIR", help="a local model dir or s3://…/<version>/")
-    pub.add_argument("dest", metavar="DEST", help="s3://bucket/models/")
+    pub.add_argument("dest", metavar="DEST", nargs="?",
+                     help="s3://bucket/models/ (default: the running local stack's models/ prefix)")
     pub.add_argument(
         "--min-accuracy",
         type=float,

@@ -31,7 +31,7 @@ def stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Stack]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("CATDOG_BUCKET", raising=False)
-    monkeypatch.setenv("CATDOG_STATE_FILE", str(tmp_path / "no-local-stack.json"))
+    monkeypatch.setenv("CATDOG_STATE_DIR", str(tmp_path / "no-local-stacks"))
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     with mock_aws():
         st = provision(stack_name="catdog", region=REGION)

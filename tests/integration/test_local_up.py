@@ -33,13 +33,13 @@ CATDOG = [sys.executable, "-m", "catdog_cli.main"]
 def cli_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """A user's shell: no AWS endpoint or credentials exported, only where the state file goes."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CATDOG_"))}
-    env["CATDOG_STATE_FILE"] = str(tmp_path_factory.mktemp("state") / "local.json")
+    env["CATDOG_STATE_DIR"] = str(tmp_path_factory.mktemp("stacks"))
     return env
 
 
 @pytest.fixture(scope="module")
 def server(cli_env: dict[str, str]) -> Iterator[LocalState]:
-    state_file = Path(cli_env["CATDOG_STATE_FILE"])
+    state_file = Path(cli_env["CATDOG_STATE_DIR"]) / "catdog.json"
     # --port 0: the OS picks a free port, and the state file and the output must name the real one
     proc = subprocess.Popen([*CATDOG, "local", "up", "--port", "0"], env=cli_env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -55,7 +55,7 @@ def server(cli_env: dict[str, str]) -> Iterator[LocalState]:
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0, out
-    assert f"local AWS (moto) listening on {state.endpoint}" in out
+    assert f"local stack 'catdog' (moto) listening on {state.endpoint}" in out
     assert f"export AWS_ENDPOINT_URL={state.endpoint}" in out
     assert not state_file.exists(), "local up must remove its state file when it stops"
 
@@ -108,7 +108,9 @@ def test_resources_match_the_template(aws: LocalState) -> None:
     redrive = json.loads(attrs["RedrivePolicy"])
     assert int(redrive["maxReceiveCount"]) == int(template["Parameters"]["MaxReceiveCount"]["Default"])
     assert redrive["deadLetterTargetArn"].endswith(":catdog-images-dlq")
-    assert int(attrs["VisibilityTimeout"]) == res["ImagesQueue"]["Properties"]["VisibilityTimeout"]
+    # the one local difference, on purpose: a killed worker's messages come back in 2 minutes, not 12
+    assert res["ImagesQueue"]["Properties"]["VisibilityTimeout"] == 720
+    assert int(attrs["VisibilityTimeout"]) == aws.visibility_timeout == 120
 
     table = boto3.client("dynamodb").describe_table(TableName=aws.table)["Table"]
     assert table["KeySchema"] == res["ResultsTable"]["Properties"]["KeySchema"]
@@ -145,7 +147,7 @@ def test_a_message_that_keeps_failing_ends_in_the_dlq(aws: LocalState, cli_env: 
     run = _catdog(cli_env, "local", "worker", "--until-empty", "--retry-delay", "0", "--wait", "1",
                   "--batch-window", "0")
     assert run.returncode == 0, run.stderr
-    assert f"{aws.max_receive_count} failed deliveries" in run.stderr
+    assert f"{aws.max_receive_count} deliveries to retry" in run.stderr and "DLQ holds 1" in run.stderr
     assert _keys(_drain(aws.dlq_url)) == ["uploads/orphan.jpg"]
     assert "Item" not in boto3.client("dynamodb").get_item(
         TableName=aws.table, Key={"image": {"S": f"s3://{aws.bucket}/uploads/orphan.jpg"}})

@@ -44,7 +44,7 @@ def user_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """A shell far from the checkout: no AWS settings, no PYTHONPATH, its own state file."""
     dropped = ("AWS_", "CATDOG_", "PYTHON", "VIRTUAL_ENV")
     env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
-    env["CATDOG_STATE_FILE"] = str(tmp_path_factory.mktemp("state") / "local.json")
+    env["CATDOG_STATE_DIR"] = str(tmp_path_factory.mktemp("stacks"))
     env["POWERTOOLS_TRACE_DISABLED"] = "true"
     return env
 
@@ -56,7 +56,7 @@ def elsewhere(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def stack(venv: Path, user_env: dict[str, str], elsewhere: Path) -> Iterator[LocalState]:
-    state_file = Path(user_env["CATDOG_STATE_FILE"])
+    state_file = Path(user_env["CATDOG_STATE_DIR"]) / "catdog.json"
     proc = subprocess.Popen([str(venv / "catdog"), "local", "up", "--port", "0"], cwd=elsewhere, env=user_env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 60

@@ -11,7 +11,7 @@ from catdog_cli.main import build_parser, main
 
 SUBCOMMANDS = [
     ["train"], ["evaluate"], ["predict"], ["publish"], ["local"], ["local", "up"], ["local", "worker"],
-    ["local", "env"],
+    ["local", "env"], ["local", "down"],
     ["upload"], ["invoke"], ["results"], ["backfill"], ["demo"],
     ["event"], ["event", "s3-put"], ["event", "sqs"], ["event", "remove"],
 ]
@@ -19,9 +19,9 @@ SUBCOMMANDS = [
 
 @pytest.fixture(autouse=True)
 def _no_local_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No state file, no names in the environment: every name must come from flags."""
-    monkeypatch.setenv("CATDOG_STATE_FILE", str(tmp_path / "absent.json"))
-    for var in ("CATDOG_BUCKET", "CATDOG_TABLE", "CATDOG_QUEUE_URL", "CATDOG_DEBUG"):
+    """No local stack, no names in the environment: every name must come from flags."""
+    monkeypatch.setenv("CATDOG_STATE_DIR", str(tmp_path / "stacks"))
+    for var in ("CATDOG_BUCKET", "CATDOG_TABLE", "CATDOG_QUEUE_URL", "CATDOG_DEBUG", "CATDOG_STACK"):
         monkeypatch.delenv(var, raising=False)
     # commands may point boto3 at a state file's endpoint: make sure that is undone after each test
     for var in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ACCESS_KEY_ID",
@@ -94,12 +94,14 @@ def test_name_precedence_flag_then_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_name(None, "CATDOG_TABLE", "table", "table").name == "from-env"
 
 
-def _state(endpoint: str = "http://127.0.0.1:5999") -> object:
+def _state(endpoint: str = "http://127.0.0.1:5999", name: str = "catdog", pid: int | None = None) -> object:
+    """A running stack's state (this test process stands in for its server: it is alive)."""
     from catdog_local.state import LocalState
 
-    return LocalState(name="catdog", endpoint=endpoint, region="eu-west-1", bucket="bkt", queue_url="http://q",
-                      queue_arn="arn", dlq_url="http://dlq", table="tbl", max_receive_count=5,
-                      visibility_timeout=720)
+    return LocalState(name=name, endpoint=endpoint, region="eu-west-1", bucket=f"bkt-{name}",
+                      queue_url=f"http://q/{name}", queue_arn="arn", dlq_url=f"http://dlq/{name}",
+                      table=f"tbl-{name}", max_receive_count=5, visibility_timeout=120,
+                      pid=os.getpid() if pid is None else pid)
 
 
 def test_state_file_names_and_endpoint_are_used_when_nothing_else_is_given(
@@ -107,28 +109,86 @@ def test_state_file_names_and_endpoint_are_used_when_nothing_else_is_given(
 ) -> None:
     from catdog_cli.targets import resolve_name
 
-    _state().save()  # to $CATDOG_STATE_FILE (the fixture's tmp path)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    _state().save()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://somewhere-else:1234")
     target = resolve_name(None, "CATDOG_BUCKET", "bucket", "bucket")
-    assert target.name == "bkt"
-    # a forgotten `export AWS_ENDPOINT_URL` must not send a local upload to real AWS
+    assert target.name == "bkt-catdog"
+    # names from the local stack always go with its endpoint: a local upload never reaches elsewhere
     assert os.environ["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5999"
     assert os.environ["AWS_DEFAULT_REGION"] == "eu-west-1"
 
 
-def test_an_exported_endpoint_wins_over_the_state_file(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_name_that_belongs_to_no_local_stack_goes_to_aws_as_configured(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     from catdog_cli.targets import resolve_name
 
     _state().save()
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://elsewhere:1234")
-    assert resolve_name(None, "CATDOG_TABLE", "table", "table").name == "tbl"
+    target = resolve_name("prod-results", "CATDOG_TABLE", "table", "table")
+    assert (target.name, target.state) == ("prod-results", None)
     assert os.environ["AWS_ENDPOINT_URL"] == "http://elsewhere:1234"
 
 
-def test_a_corrupt_state_file_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    Path(tmp_path / "absent.json").write_text("{half")
+def test_a_name_of_a_running_stack_means_that_stack_whatever_is_exported(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`catdog publish build/model s3://<local bucket>/models/` right after `local up`: no exports needed."""
+    from catdog_cli.targets import connect_for_uri, resolve_name
+
+    _state("http://127.0.0.1:5001", "a").save()
+    _state("http://127.0.0.1:5002", "b").save()
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    assert resolve_name("tbl-b", "CATDOG_TABLE", "table", "table").state.name == "b"  # type: ignore[union-attr]
+    assert os.environ["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5002"
+    connect_for_uri("s3://bkt-a/models/")
+    assert os.environ["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5001"
+
+
+def test_with_several_stacks_running_a_command_asks_which(monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from catdog_cli.targets import resolve_name
+
+    _state("http://127.0.0.1:5001", "a").save()
+    _state("http://127.0.0.1:5002", "b").save()
     err = _one_line_error(["results"], capsys)
-    assert "not valid JSON" in err and "catdog local up" in err
+    assert "several local stacks are running (a, b)" in err and "--stack NAME" in err
+    assert resolve_name(None, "CATDOG_TABLE", "table", "table", stack="b").name == "tbl-b"
+    monkeypatch.setenv("CATDOG_STACK", "a")
+    assert resolve_name(None, "CATDOG_TABLE", "table", "table").name == "tbl-a"
+    _state("http://127.0.0.1:5000", "catdog").save()
+    monkeypatch.delenv("CATDOG_STACK")
+    assert resolve_name(None, "CATDOG_TABLE", "table", "table").name == "tbl-catdog"  # the default name
+
+
+def test_a_stack_asked_for_by_name_must_be_running(capsys: pytest.CaptureFixture[str]) -> None:
+    _state("http://127.0.0.1:5001", "a").save()
+    code = main(["results", "--stack", "nope"])
+    err = capsys.readouterr().err
+    assert code == 3 and "no local stack named 'nope' is running (running: a)" in err
+
+
+def test_the_state_of_a_stack_whose_process_died_is_ignored_and_removed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from catdog_local.state import state_file
+
+    _state(pid=2**22 + 12345).save()  # no such process
+    err = _one_line_error(["results"], capsys)
+    assert "no local stack is running" in err
+    assert not state_file("catdog").exists()
+
+
+def test_a_corrupt_state_file_is_skipped_not_a_crash(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "catdog.json").write_text("{half")
+    err = _one_line_error(["results"], capsys)
+    assert "no local stack is running" in err and "catdog local up" in err
+
+
+def test_local_up_refuses_a_name_that_is_already_running(capsys: pytest.CaptureFixture[str]) -> None:
+    _state("http://127.0.0.1:5123").save()
+    code = main(["local", "up", "--port", "0"])
+    err = capsys.readouterr().err
+    assert code == 3 and "stack 'catdog' is already running on http://127.0.0.1:5123" in err
 
 
 def test_local_env_prints_exports_for_the_running_stack(capsys: pytest.CaptureFixture[str]) -> None:
@@ -136,7 +196,7 @@ def test_local_env_prints_exports_for_the_running_stack(capsys: pytest.CaptureFi
     assert main(["local", "env"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "export AWS_ENDPOINT_URL=http://127.0.0.1:5123" in lines
-    assert "export CATDOG_BUCKET=bkt" in lines and "export CATDOG_TABLE=tbl" in lines
+    assert "export CATDOG_BUCKET=bkt-catdog" in lines and "export CATDOG_TABLE=tbl-catdog" in lines
     assert all(line.startswith("export ") for line in lines)  # safe to eval
 
 
@@ -186,7 +246,7 @@ def test_version_with_a_dead_local_stack_answers_quickly(capsys: pytest.CaptureF
 
     from catdog_local.moto_server import free_port
 
-    _state(f"http://127.0.0.1:{free_port()}").save()  # a state file left behind, nothing listening
+    _state(f"http://127.0.0.1:{free_port()}").save()  # a stack whose server does not answer
     started = time.monotonic()
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])
@@ -194,4 +254,4 @@ def test_version_with_a_dead_local_stack_answers_quickly(capsys: pytest.CaptureF
     assert time.monotonic() - started < 10
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("catdog ")
-    assert out[1].startswith("model unknown (s3://bkt/models/latest.json unreachable")
+    assert out[1].startswith("model unknown (s3://bkt-catdog/models/latest.json unreachable")

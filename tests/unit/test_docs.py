@@ -117,7 +117,7 @@ def test_every_environment_variable_the_product_reads_is_documented() -> None:
 def test_the_env_var_scanner_finds_what_the_code_reads() -> None:
     """Guards the check above: if the scanner stopped matching, the reverse check would pass vacuously."""
     found = env_vars_read_by_the_product()
-    assert {"RESULTS_TABLE", "MODEL_BUCKET", "LITERT_THREADS", "CATDOG_STATE_FILE", "DATA_URI",
+    assert {"RESULTS_TABLE", "MODEL_BUCKET", "LITERT_THREADS", "CATDOG_STATE_DIR", "DATA_URI",
             "CATDOG_BUCKET", "POWERTOOLS_SERVICE_NAME"} <= found
 
 
