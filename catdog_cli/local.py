@@ -209,7 +209,9 @@ def worker(args: argparse.Namespace) -> int:
         real_handler, _ = prepare_handler(state.function_environment)
 
     def handler(event: dict[str, Any], context: Any) -> Any:
-        with contextlib.redirect_stdout(log_stream):  # EMF metric lines
+        # EMF metric lines (stdout) and what native code writes to fd 2 (LiteRT's "Created TensorFlow
+        # Lite XNNPACK delegate") are the function's output: they go where its logs go
+        with contextlib.redirect_stdout(log_stream), _native_stderr_to(log_stream):
             return real_handler(event, context)
 
     w = worker_for(state, handler=handler, batch_size=args.batch_size, batching_window_s=args.batch_window,
@@ -268,6 +270,22 @@ def worker(args: argparse.Namespace) -> int:
         return 130
     print(summary, file=sys.stderr)
     return 0
+
+
+@contextlib.contextmanager
+def _native_stderr_to(stream: TextIO) -> Any:
+    if stream is sys.stderr:
+        yield
+        return
+    sys.stderr.flush()
+    stream.flush()
+    saved = os.dup(2)
+    os.dup2(stream.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _dlq_depth(state: LocalState) -> int:

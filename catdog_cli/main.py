@@ -7,6 +7,7 @@ imports (TensorFlow, moto) happen inside the command, so `catdog --help` stays i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -90,7 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         # `catdog results | head`: the reader has gone; say nothing more and do not let Python
         # complain when it flushes stdout at exit
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return exit_codes.OK
     except BaseException as exc:
         if isinstance(exc, SystemExit):

@@ -149,6 +149,10 @@ def _fit(cols: list[str], cells: list[list[str]], width: int | None) -> list[int
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
     if width is None:
         return widths
+    excess = sum(widths) + 2 * (len(widths) - 1) - width
+    if excess > 0 and "image" in cols:  # the key is what is long; the other columns are short facts
+        i = cols.index("image")
+        widths[i] -= min(excess, max(0, widths[i] - 3 * MIN_COLUMN))
     while sum(widths) + 2 * (len(widths) - 1) > width:
         widest = max(range(len(widths)), key=lambda i: widths[i])
         if widths[widest] <= MIN_COLUMN:

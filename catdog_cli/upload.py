@@ -121,8 +121,8 @@ def upload_items(
                 future.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
             for future, item in futures.items():  # the ones that were in flight when Ctrl-C came
-                if future.done() and not future.cancelled() and item.key not in report.uploaded \
-                        and item.key not in report.failed:
+                seen = item.key in report.uploaded or item.key in report.failed
+                if future.done() and not future.cancelled() and not seen:
                     _collect(future, item, report, on_done)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -131,6 +131,8 @@ def upload_items(
 
 def _collect(future: Future[int], item: UploadItem, report: UploadReport,
              on_done: Callable[[UploadItem], None] | None) -> None:
+    if isinstance(future.exception(), KeyboardInterrupt):
+        return  # interrupted inside the PUT: not uploaded, not a failure to report
     try:
         report.bytes += future.result()
         report.uploaded.append(item.key)

@@ -34,10 +34,20 @@ def _connect(args: argparse.Namespace, *uris: str | None) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Progress (Keras bars, tqdm) on stderr; stdout is the one JSON line of the result."""
+    import contextlib
+
+    from training_job.quiet import import_tensorflow_quietly
+    from training_job.weights import prepare_keras_home
+
+    prepare_keras_home()  # before anything imports keras (it reads KERAS_HOME once)
+    if not getattr(args, "debug", False):
+        import_tensorflow_quietly()
     from training_job.train import run_training
 
     _connect(args, args.output, args.publish, *(args.data or []))
-    result = run_training(config_from_args(args))
+    with contextlib.redirect_stdout(sys.stderr):  # Keras prints its progress bars to stdout
+        result = run_training(config_from_args(args))
     summary = {
         "version": result.manifest.version,
         "accuracy": result.metrics["accuracy"],

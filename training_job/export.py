@@ -20,8 +20,11 @@ def to_tflite(model: keras.Model) -> bytes:  # type only: TF is imported lazily
     """Convert with default float32 kernels (no quantization): the export must agree with the `.h5`."""
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    return converter.convert()
+    from training_job.quiet import swallow_stdout
+
+    with swallow_stdout():  # the export prints every TensorSpec of the graph
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        return bytes(converter.convert())
 
 
 def write_model_files(model: keras.Model, out_dir: str | Path, manifest: Manifest) -> Path:

@@ -101,3 +101,17 @@ def test_table_shows_terminal_columns_and_a_count() -> None:
 
 def test_empty_table_says_so() -> None:
     assert render([], "table") == "(no results)"
+
+
+def test_the_table_fits_the_terminal_by_shortening_the_middle_of_long_values() -> None:
+    long_key = "s3://catdog-images-123456789012-us-east-1/uploads/" + "holiday/" * 12 + "IMG_0001.jpg"
+    items = [{"image": long_key, "label": "cat", "confidence": 0.91, "status": "classified",
+              "processed_at": "2026-11-27T18:00:00.000000Z",
+              "model_version": "20261127-185611-mobilenetv2-ab"}]
+    out = render(items, "table", width=140)
+    assert max(len(line) for line in out.splitlines()) <= 140
+    row = out.splitlines()[2]
+    assert row.startswith("s3://catdog-images") and "…" in row and "IMG_0001.jpg" in row  # both ends kept
+    assert "2026-11-27T18:00:00.000000Z" in row, "the short columns stay whole while the key can give way"
+    assert max(len(line) for line in render(items, "table", width=80).splitlines()) <= 80
+    assert len(render(items, "table").splitlines()[2]) > 100  # not piped to a terminal: nothing cut

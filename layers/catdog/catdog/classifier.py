@@ -5,8 +5,11 @@ LiteRT (ai-edge-litert) is a ~20 MB wheel; TensorFlow is 1.3 GB and must never b
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,8 +42,9 @@ class Classifier:
         self.chunk = max(1, chunk)
         threads = num_threads or os.cpu_count() or 1
         try:
-            self._interpreter = Interpreter(model_path=str(model_path), num_threads=threads)
-            self._interpreter.allocate_tensors()
+            with _without_delegate_banner():
+                self._interpreter = Interpreter(model_path=str(model_path), num_threads=threads)
+                self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"cannot load model {Path(model_path).name}: {exc}") from exc
         self._input = self._interpreter.get_input_details()[0]
@@ -74,6 +78,26 @@ class Classifier:
             probs = self.predict(np.stack(images[start : start + self.chunk]))
             predictions += [to_prediction(row, self.manifest.labels) for row in probs]
         return predictions
+
+
+@contextlib.contextmanager
+def _without_delegate_banner() -> Iterator[None]:
+    """LiteRT's C++ prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." straight to
+    file descriptor 2 on every model load, whatever the log level: keep it out of people's terminals
+    (every other line it writes there is passed on)."""
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as captured:
+        saved = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines():
+                if line.strip() and "XNNPACK delegate for CPU" not in line:
+                    print(line, file=sys.stderr)
 
 
 def to_probabilities(raw: np.ndarray, activation: str) -> np.ndarray:

@@ -1,0 +1,59 @@
+"""Training output for people: progress and results, not TensorFlow's internals.
+
+A tiny run used to print ~300 lines: TF's C++ start-up chatter (oneDNN, CPU features, "All log
+messages before absl::InitializeLog()"), the converter's SavedModel loader logs, Keras' "saving as
+HDF5 is legacy" warning and 264 lines of `TensorSpec(...)` from the export. None of it is actionable
+here. `TF_CPP_MIN_LOG_LEVEL=0 catdog train ...` (or --debug) brings the C++ logs back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+
+#: What TensorFlow's C++ side prints at import, before any log level applies (static initialisers).
+_IMPORT_CHATTER = re.compile(r"All log messages before absl::InitializeLog|port\.cc:\d+\] oneDNN|"
+                             r"cpu_feature_guard|rebuild TensorFlow with the appropriate compiler flags")
+
+
+def quiet_tensorflow() -> None:
+    """Before TensorFlow is imported: its C++ INFO/WARNING logs off (unless the user set the level)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    for name in ("absl", "tensorflow", "h5py"):  # the HDF5 "legacy format" warning goes through absl
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+@contextlib.contextmanager
+def swallow_stdout() -> Iterator[io.StringIO]:
+    """For calls that print what only a TF developer needs (Keras' export lists every TensorSpec)."""
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink):
+        yield sink
+
+
+def import_tensorflow_quietly() -> None:
+    """`import tensorflow` with its start-up lines filtered out of stderr (they are written by C++
+    static initialisers straight to file descriptor 2, before TF_CPP_MIN_LOG_LEVEL applies); any
+    other line it writes there is passed on."""
+    if "tensorflow" in sys.modules:
+        return
+    quiet_tensorflow()
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as captured:
+        saved = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        captured.seek(0)
+        for line in captured.read().decode(errors="replace").splitlines():
+            if line.strip() and not _IMPORT_CHATTER.search(line):
+                print(line, file=sys.stderr)
