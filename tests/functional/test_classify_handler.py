@@ -431,11 +431,16 @@ def test_real_delete_notification_from_moto(stack: Stack, app: ModuleType, model
 
 
 def test_object_deleted_before_read_is_skipped_not_retried(stack: Stack, app: ModuleType,
-                                                           models: dict[str, Path]) -> None:
+                                                           models: dict[str, Path],
+                                                           caplog: pytest.LogCaptureFixture) -> None:
     publish(stack, models["v1"])
     event = sqs_event(stack, {"m": {"Records": [s3_record(stack, "uploads/never-there.jpg", "01")]}})
     assert invoke(app, event) == {"batchItemFailures": []}
     assert items(stack) == {}
+    # a key that never existed is not "deleted before it was read"
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "object not found (deleted since the event, or never uploaded)" in logged
+    assert "deleted before it was read" not in logged
 
 
 # ----------------------------------------------------------------------------------------- the model

@@ -168,3 +168,19 @@ def test_results_piped_into_head_ends_quietly(tmp_path: Path) -> None:
                          text=True, timeout=120, executable="/bin/bash")
     assert run.stdout == "row 0\n"
     assert "Traceback" not in run.stderr and "BrokenPipe" not in run.stderr, run.stderr
+
+
+def test_a_table_that_does_not_exist_is_named(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["results", "--table", "no-such-table"]) == 3
+    assert "table 'no-such-table' does not exist" in capsys.readouterr().err
+
+
+def test_invoke_without_a_stack_says_how_to_get_one(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """It used to print a Powertools warning and "missing environment variable(s)"."""
+    monkeypatch.setenv("CATDOG_STATE_DIR", str(tmp_path / "none"))
+    monkeypatch.delenv("CATDOG_STACK", raising=False)
+    assert main(["invoke", "-e", "events/s3-put.json"]) == 3
+    err = capsys.readouterr().err
+    assert "no local stack is running: start one with `catdog local up`" in err and "--env-vars" in err
+    assert "missing environment variable" not in err and "Powertools" not in err
