@@ -20,10 +20,13 @@ LABEL_INDEX = "label-index"
 FORMATS = ("table", "json", "csv")
 #: Columns shown first, in this order; json/csv add every other attribute alphabetically.
 PREFERRED_COLUMNS = (
-    "image", "label", "confidence", "status", "processed_at", "model_version", "reason", "error",
+    "image", "label", "confidence", "top_label", "novelty", "status", "processed_at", "model_version",
+    "reason", "error",
 )
-#: What fits a terminal: the table format shows only these (json/csv carry everything).
-TABLE_COLUMNS = ("image", "label", "confidence", "status", "processed_at", "model_version", "reason")
+#: What fits a terminal: the table format shows only these (json/csv carry everything). `top_label`
+#: says what an `unknown` image resembled most.
+TABLE_COLUMNS = ("image", "label", "confidence", "top_label", "status", "processed_at", "model_version",
+                 "reason")
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 

@@ -101,3 +101,13 @@ def test_table_shows_terminal_columns_and_a_count() -> None:
 
 def test_empty_table_says_so() -> None:
     assert render([], "table") == "(no results)"
+
+
+def test_an_unknown_answer_shows_what_it_resembled_most() -> None:
+    unknown = {"image": "s3://b/uploads/tulip.jpg", "label": "unknown", "top_label": "cat",
+               "confidence": Decimal("0.93"), "novelty": Decimal("3.2"), "status": "classified",
+               "processed_at": "2026-11-27T18:00:02.000Z"}
+    out = render([*ITEMS, unknown], "table").splitlines()
+    assert out[0].split()[:4] == ["image", "label", "confidence", "top_label"]
+    assert out[4].split()[1:4] == ["unknown", "0.9300", "cat"]
+    assert json.loads(render([unknown], "json"))[0]["novelty"] == pytest.approx(3.2)
