@@ -91,7 +91,7 @@ class MahalanobisDetector:
         centred = xn - means[np.searchsorted(classes, y)]
         cov, shrinkage = ledoit_wolf(centred)
         values, vectors = np.linalg.eigh(cov)
-        whitener = vectors / np.sqrt(np.maximum(values, values.max() * 1e-12))
+        whitener = vectors / np.sqrt(np.maximum(values, max(values.max() * 1e-12, 1e-12)))
         return cls(means=means, whitener=whitener, shrinkage=shrinkage)
 
     def score(self, x: np.ndarray) -> np.ndarray:

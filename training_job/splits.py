@@ -64,7 +64,8 @@ def carve_splits(labels: np.ndarray, stop_fraction: float = 0.1, calib_fraction:
 
 
 def stratified_folds(labels: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
-    """A fold id per image, dealt round-robin within each class after a seeded shuffle.
+    """A fold id per image, dealt round-robin class after class after a seeded shuffle: each class is
+    spread evenly, and with at least `n_folds` images no fold is empty (nor is any fold everything).
 
     Used for out-of-fold scores over the fit split: an image's mirror copy is not in this list, it
     follows its image (see `novelty.out_of_fold_scores`), so the two never land in different folds.
@@ -72,7 +73,9 @@ def stratified_folds(labels: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     folds = np.empty(len(labels), dtype=np.int64)
+    dealt = 0
     for c in np.unique(labels):
         members = np.flatnonzero(labels == c)
-        folds[members[rng.permutation(len(members))]] = np.arange(len(members)) % n_folds
+        folds[members[rng.permutation(len(members))]] = (dealt + np.arange(len(members))) % n_folds
+        dealt += len(members)
     return folds

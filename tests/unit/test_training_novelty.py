@@ -112,3 +112,11 @@ def test_threshold_is_the_quantile_and_rejects_impossible_rates() -> None:
     assert threshold_at(np.arange(101.0), 0.99) == pytest.approx(99.0)
     with pytest.raises(ValueError):
         threshold_at(np.arange(3.0), 1.5)
+
+
+def test_a_single_vector_per_class_does_not_break_the_fit() -> None:
+    det = MahalanobisDetector.fit(np.array([[1.0, 0, 0], [0, 1.0, 0]]), np.array([0, 1]))
+    assert np.isfinite(det.score(np.array([[1.0, 0, 0], [0, 0, 1.0]]))).all()
+    fit = fit_novelty(np.eye(3)[:2], np.array([0, 1]), None, np.eye(3)[1:], np.array([0, 1]),
+                      accept_rate=0.99, min_auroc=0.0, seed=0)
+    assert np.isfinite(fit.threshold) and fit.threshold > 0

@@ -46,3 +46,8 @@ def test_folds_are_stratified_and_balanced() -> None:
     folds = stratified_folds(labels, 5, seed=0)
     for c in (0, 1):
         assert np.bincount(folds[labels == c], minlength=5).tolist() == [len(labels[labels == c]) // 5] * 5
+
+
+def test_with_one_image_per_class_every_fold_still_holds_something_and_leaves_something() -> None:
+    folds = stratified_folds(np.array([0, 1]), 2, seed=0)
+    assert sorted(folds.tolist()) == [0, 1]
