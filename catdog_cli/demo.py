@@ -20,11 +20,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from catdog.manifest import UNKNOWN_LABEL
 from catdog_cli.display import printable
 from training_job.settings import default_data
 
 #: Bump when the demo's training recipe changes, so stale cached models are not reused.
-RECIPE_VERSION = 1
+#: 2: fit/stop/calib splits, temperature, a novelty output (`unknown`).
+RECIPE_VERSION = 2
 
 
 @dataclass
@@ -158,7 +160,9 @@ class DemoSummary:
     missing: int
     per_label: dict[str, int]
     correct: int
-    accuracy: float
+    accuracy: float  # correct / classified: an `unknown` answer for a cat photo is not correct
+    unknown: int  # classified as `unknown`: looked like none of the labels
+    answered_accuracy: float  # correct / (classified - unknown)
     seconds_processing: float
     images_per_second: float
     dlq_messages: int
@@ -181,6 +185,8 @@ def summarize(items: list[dict[str, Any]], expected_keys: list[str], folders: di
     ok = [i for i in ours if _succeeded(i)]
     bad = [i for i in ours if not _succeeded(i)]
     correct = sum(1 for i in ok if i.get("label") == folder_label(_key_of(i), folders))
+    unknown = sum(1 for i in ok if i.get("label") == UNKNOWN_LABEL)
+    answered = len(ok) - unknown
     return DemoSummary(
         images=len(expected_keys),
         classified=len(ok),
@@ -189,6 +195,8 @@ def summarize(items: list[dict[str, Any]], expected_keys: list[str], folders: di
         per_label=dict(sorted(Counter(str(i.get("label")) for i in ok).items())),
         correct=correct,
         accuracy=correct / len(ok) if ok else 0.0,
+        unknown=unknown,
+        answered_accuracy=correct / answered if answered else 0.0,
         seconds_processing=seconds,
         images_per_second=len(ours) / seconds if seconds > 0 else 0.0,
         dlq_messages=dlq_messages,
@@ -312,8 +320,10 @@ def print_summary(s: DemoSummary, table: str, total_seconds: float) -> None:
     print(f"  images      {s.images}   classified {s.classified}   failed {s.failed}   missing {s.missing}"
           f"   in DLQ {s.dlq_messages}")
     for label, count in s.per_label.items():
-        print(f"  label {label:<6} {count}")
+        print(f"  label {label:<7} {count}")
+    print(f"  answered unknown  {s.unknown}   (looked like none of the labels)")
     print(f"  accuracy vs folder labels  {s.accuracy:.4f}  ({s.correct}/{s.classified})")
+    print(f"  accuracy among answered    {s.answered_accuracy:.4f}  ({s.correct}/{s.classified - s.unknown})")
     print(f"  throughput  {s.images_per_second:.1f} images/s (queue -> handler -> table, one local worker)")
     print(f"  total       {total_seconds:.1f}s")
     for key, why in list(s.failures.items())[:10]:

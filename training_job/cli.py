@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from training_job.settings import (
     DEFAULT_MIN_ACCURACY,
@@ -18,6 +19,9 @@ from training_job.settings import (
     config_from_args,
     env_default,
 )
+
+if TYPE_CHECKING:
+    from catdog.classifier import Prediction
 
 ENV_HELP = "Flags win over the env vars " + ", ".join(ENV_VARS.values()) + "."
 
@@ -65,8 +69,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from catdog.model_repo import load_model
     from training_job.evaluate import evaluate
 
-    _connect(args, args.model, args.data)
-    report = evaluate(load_model(args.model), args.data, batch_size=args.batch_size, limit=args.limit)
+    _connect(args, args.model, args.data, *(args.ood or ()))
+    report = evaluate(load_model(args.model), args.data, batch_size=args.batch_size, limit=args.limit,
+                      ood=args.ood or ())
     print(json.dumps(report))
     return 0
 
@@ -84,8 +89,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
             failed += 1
             print(f"{printable(image)}\terror\t{outcome.reason}: {printable(outcome)}")
         else:
-            print(f"{printable(image)}\t{outcome.label}\t{outcome.confidence:.4f}")
+            print(predict_line(printable(image), outcome))
     return 1 if failed else 0
+
+
+def predict_line(image: str, p: Prediction) -> str:
+    """`IMAGE<TAB>answer<TAB>confidence<TAB>top label<TAB>novelty`: the answer is `unknown` when the
+    novelty is over the model's threshold (1.0 for models trained here); `-` when it scores none."""
+    novelty = "-" if p.novelty is None else f"{p.novelty:.4f}"
+    return f"{image}\t{p.label}\t{p.confidence:.4f}\t{p.top_label or p.label}\t{novelty}"
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -112,7 +124,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "evaluate",
         help="score a model's .tflite on labelled images (the serving path)",
         description="Prints one JSON object (accuracy, n, per-class figures, confusion "
-        "matrix, version) as the last line of stdout.",
+        "matrix, unknown_rate, answered_accuracy, per --ood set the share answered unknown, version) "
+        "as the last line of stdout.",
     )
     ev.add_argument(
         "--model",
@@ -127,13 +140,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="a folder per class (cats/, dogs/), or a data set whose validation split is used",
     )
     ev.add_argument("--batch-size", type=int, default=32)
-    ev.add_argument("--limit", type=int, help="at most N images per class")
+    ev.add_argument("--limit", type=int, help="at most N images per class (and per --ood set)")
+    ev.add_argument(
+        "--ood",
+        action="append",
+        metavar="SRC",
+        help="images that are none of the labels (a dir, .zip, URL or s3://, any layout): reports the "
+        "share answered unknown; repeatable",
+    )
     ev.set_defaults(func=cmd_evaluate)
 
     pr = sub.add_parser(
         "predict",
         help="label images with a model's .tflite",
-        description="Prints `IMAGE<TAB>label<TAB>confidence` per image; exit 1 if any failed.",
+        description="Prints `IMAGE<TAB>label<TAB>confidence<TAB>top_label<TAB>novelty` per image "
+        "(label is `unknown` when the image looks like none of the labels; novelty is `-` for a model "
+        "that does not score it); exit 1 if any failed.",
     )
     pr.add_argument("--model", required=True, metavar="DIR|s3://…")
     pr.add_argument("images", nargs="+", metavar="IMAGE")

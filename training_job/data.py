@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from catdog.errors import BadInputError, CatdogError
+from catdog.manifest import UNKNOWN_LABEL
 from catdog.preprocess import preprocess_image
 from catdog.s3uri import S3Uri, is_s3
 
@@ -157,31 +158,36 @@ def _strip_single_top(paths: list[PurePosixPath]) -> int:
     return 0
 
 
+def _any_file(parts: Sequence[str]) -> tuple[str | None, str] | None:
+    """Every visible file counts, whatever the layout (its folder is kept for messages)."""
+    return None if _hidden(parts) else (None, parts[-2] if len(parts) > 1 else "")
+
+
 def _entries_from_relpaths(
-    relpaths: list[PurePosixPath], reader: Callable[[PurePosixPath], Reader]
+    relpaths: list[PurePosixPath], reader: Callable[[PurePosixPath], Reader], every_file: bool = False
 ) -> list[Entry]:
     drop = _strip_single_top(relpaths)
     entries = []
     for rel in relpaths:
         parts = rel.parts[drop:]
-        where = _classify_path(parts)
+        where = _any_file(rel.parts) if every_file else _classify_path(parts)
         if where is not None:
             entries.append(Entry(where[0], where[1], str(rel), reader(rel)))
     return entries
 
 
-def _dir_entries(root: Path) -> list[Entry]:
+def _dir_entries(root: Path, every_file: bool = False) -> list[Entry]:
     rel = sorted(PurePosixPath(p.relative_to(root).as_posix()) for p in root.rglob("*") if p.is_file())
-    return _entries_from_relpaths(rel, lambda r: lambda: (root / r).read_bytes())
+    return _entries_from_relpaths(rel, lambda r: lambda: (root / r).read_bytes(), every_file)
 
 
-def _zip_entries(path: Path) -> list[Entry]:
+def _zip_entries(path: Path, every_file: bool = False) -> list[Entry]:
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile as exc:
         raise DataError(f"{path}: not a readable zip archive ({exc})") from exc
     names = {PurePosixPath(i.filename): i.filename for i in archive.infolist() if not i.is_dir()}
-    return _entries_from_relpaths(sorted(names), lambda r: lambda: archive.read(names[r]))
+    return _entries_from_relpaths(sorted(names), lambda r: lambda: archive.read(names[r]), every_file)
 
 
 def _download(url: str) -> Path:
@@ -210,7 +216,7 @@ def _download(url: str) -> Path:
     return target
 
 
-def _s3_entries(uri: str) -> list[Entry]:
+def _s3_entries(uri: str, every_file: bool = False) -> list[Entry]:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -228,22 +234,26 @@ def _s3_entries(uri: str) -> list[Entry]:
     def reader(r: PurePosixPath) -> Reader:
         return lambda: s3.get_object(Bucket=loc.bucket, Key=rel[r])["Body"].read()
 
-    return _entries_from_relpaths(sorted(rel), reader)
+    return _entries_from_relpaths(sorted(rel), reader, every_file)
 
 
-def find_entries(source: str) -> list[Entry]:
-    """List the class members of any supported source (nothing is decoded yet)."""
+def find_entries(source: str, every_file: bool = False) -> list[Entry]:
+    """List the class members of any supported source (nothing is decoded yet).
+
+    `every_file=True` lists every visible file instead, whatever the layout: for sets that have no
+    classes, e.g. the "should be unknown" sets `catdog evaluate --ood` scores.
+    """
     if is_s3(source):
-        return _s3_entries(source)
+        return _s3_entries(source, every_file)
     if source.startswith(("http://", "https://")):
-        return _zip_entries(_download(source))
+        return _zip_entries(_download(source), every_file)
     path = Path(source).expanduser()
     if not path.exists():
         raise DataError(f"{source}: no such file or directory")
     if path.is_dir():
-        return _dir_entries(path)
+        return _dir_entries(path, every_file)
     if zipfile.is_zipfile(path):
-        return _zip_entries(path)
+        return _zip_entries(path, every_file)
     raise DataError(f"{source}: neither a directory, a .zip, an http(s) URL nor s3://")
 
 
@@ -326,6 +336,11 @@ def load_data(
     folders = sorted({e.folder for e in train} | {e.folder for e in val})
     if len(folders) < 2:
         raise DataError(f"{source}: found a single class ({', '.join(folders)}); need at least two")
+    for folder, label in zip(folders, singularize(folders), strict=True):
+        if UNKNOWN_LABEL in (folder.lower(), label.lower()):
+            raise DataError(f"{source}: class folder {folder!r} would be the label {UNKNOWN_LABEL!r}, "
+                            "which is the answer for images that are none of the labels; rename it, or start "
+                            "its name with '_' to keep it out of training")
     for folder in folders:
         if not any(e.folder == folder for e in train):
             raise DataError(f"{source}: class folder {folder!r} has no training images")

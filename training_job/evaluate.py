@@ -2,6 +2,11 @@
 
 Nothing here imports TensorFlow. Scoring the exported file (not the Keras model) is the point: a
 figure from here is a figure for what users get.
+
+Labelled images are scored twice over: `accuracy` on the most likely trained label of every image
+(what the quality gate compares), and `answered_accuracy` on the images the model answered with a
+label rather than `unknown`, with `unknown_rate` the share it did not. `--ood` sets are photos (or
+anything) that are none of the labels: every image there should be answered `unknown`.
 """
 
 from __future__ import annotations
@@ -31,10 +36,53 @@ def _label_index(folder: str, labels: Sequence[str]) -> int | None:
     return None
 
 
+def _score(model: LoadedModel, entries: Iterable[Any], batch_size: int, desc: str,
+           ) -> tuple[list[Any], np.ndarray, np.ndarray | None, list[dict[str, str]]]:
+    """(kept items, probabilities, novelty or None, skipped): `entries` are Entry or (Entry, item) pairs."""
+    kept: list[Any] = []
+    probs: list[np.ndarray] = []
+    novelty: list[np.ndarray] = []
+    skipped: list[dict[str, str]] = []
+    pending: list[np.ndarray] = []
+
+    def flush() -> None:
+        if pending:
+            p, n = model.classifier.infer(np.stack(pending))
+            probs.append(p)
+            if n is not None:
+                novelty.append(n)
+            pending.clear()
+
+    for item in tqdm(list(entries), desc=desc, unit="img"):
+        entry = item[0] if isinstance(item, tuple) else item
+        try:
+            pending.append(preprocess_image(entry.read(), model.manifest.input_size).pixels)
+        except BadInputError as exc:
+            skipped.append({"name": entry.name, "reason": exc.reason})
+            continue
+        kept.append(item)
+        if len(pending) == batch_size:
+            flush()
+    flush()
+    n_labels = len(model.manifest.labels)
+    all_probs = np.concatenate(probs) if probs else np.zeros((0, n_labels))
+    return kept, all_probs, (np.concatenate(novelty) if novelty else None), skipped
+
+
+def _answered(model: LoadedModel, novelty: np.ndarray | None, n: int) -> np.ndarray:
+    """Which images got a label (not `unknown`): the classifier's rule, on a whole array."""
+    threshold = model.classifier.novelty_threshold
+    if novelty is None or threshold is None:
+        return np.ones(n, dtype=bool)
+    return np.isfinite(novelty) & (novelty <= threshold)
+
+
 def evaluate(
-    model: LoadedModel, data: str, *, batch_size: int = 32, limit: int | None = None
+    model: LoadedModel, data: str, *, batch_size: int = 32, limit: int | None = None,
+    ood: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Score `data` (a folder per class, or a dataset whose validation split is used) with the `.tflite`."""
+    """Score `data` (a folder per class, or a dataset whose validation split is used) with the `.tflite`;
+    and each `ood` source (a dir, zip, URL or s3:// prefix of images that are none of the labels)."""
     labels = model.manifest.labels
     entries = find_entries(data)
     if any(e.split == "validation" for e in entries):
@@ -52,36 +100,45 @@ def evaluate(
             if per[i] <= limit:
                 kept.append((e, i))
         mapped = kept
-    y_true: list[int] = []
-    probs: list[np.ndarray] = []
-    skipped: list[dict[str, str]] = []
-    pending: list[np.ndarray] = []
-
-    def flush() -> None:
-        if pending:
-            probs.append(model.classifier.predict(np.stack(pending)))
-            pending.clear()
-
-    for entry, index in tqdm(mapped, desc="evaluate", unit="img"):
-        try:
-            pending.append(preprocess_image(entry.read(), model.manifest.input_size).pixels)
-        except BadInputError as exc:
-            skipped.append({"name": entry.name, "reason": exc.reason})
-            continue
-        y_true.append(index)
-        if len(pending) == batch_size:
-            flush()
-    flush()
-    if not y_true:
+    scored, probs, novelty, skipped = _score(model, mapped, batch_size, "evaluate")
+    if not scored:
         raise DataError(f"{data}: no decodable image to evaluate")
-    report = classification_report(np.array(y_true), np.concatenate(probs), labels)
+    y_true = np.array([i for _, i in scored])
+    report = classification_report(y_true, probs, labels)
+    answered = _answered(model, novelty, len(y_true))
+    right = probs.argmax(axis=1) == y_true
     return {
         **report,
+        "answered": int(answered.sum()),
+        "unknown_rate": round(float((~answered).mean()), 6),
+        "answered_accuracy": round(float(right[answered].mean()), 6) if answered.any() else None,
+        "scores_novelty": model.classifier.scores_novelty,
+        "ood": {source: _evaluate_ood(model, source, batch_size, limit) for source in ood},
         "version": model.manifest.version,
         "model": model.location,
         "data": data,
         "skipped": len(skipped),
         "ignored_folders": unknown,
+    }
+
+
+def _evaluate_ood(model: LoadedModel, source: str, batch_size: int, limit: int | None) -> dict[str, Any]:
+    """Every image of `source` should be answered `unknown`: the share that was, and what the rest got."""
+    entries = sorted(find_entries(source, every_file=True), key=lambda e: e.name)
+    if limit:
+        entries = entries[:limit]
+    scored, probs, novelty, skipped = _score(model, entries, batch_size, f"ood {Path(source).name}")
+    if not scored:
+        raise DataError(f"{source}: no decodable image to score as out-of-distribution")
+    answered = _answered(model, novelty, len(scored))
+    top = probs.argmax(axis=1)
+    return {
+        "n": len(scored),
+        "unknown": int((~answered).sum()),
+        "unknown_rate": round(float((~answered).mean()), 6),
+        "answered_as": {label: int((answered & (top == i)).sum()) for i, label in
+                        enumerate(model.manifest.labels)},
+        "skipped": len(skipped),
     }
 
 

@@ -125,6 +125,30 @@ def build_mobilenet_v2(
     return TransferModel(backbone=backbone, features=features, head=head, model=model)
 
 
+def build_head(n_features: int, n_classes: int, dropout: float = 0.2) -> keras.Model:
+    """A fresh feature vector → dropout → dense head, the same recipe as `TransferModel.head`.
+
+    The trainer refits it once per fold for out-of-fold logits (the temperature's held-out data).
+    """
+    import keras
+
+    units, activation, _ = output_spec(n_classes)
+    vector = keras.Input((n_features,), name="feature_vector")
+    out = keras.layers.Dense(units, activation=activation, name="classifier")(
+        keras.layers.Dropout(dropout, name="dropout")(vector))
+    return keras.Model(vector, out, name="head")
+
+
+def seed_features(model: keras.Model) -> keras.Model:
+    """The seed CNN up to its penultimate Dense(512): what its last layer (the head) sees.
+
+    (`model.inputs[0]`, not `model.input`: the latter raises on this Sequential in Keras 3.)
+    """
+    import keras
+
+    return keras.Model(model.inputs[0], model.layers[-2].output, name="seed_features")
+
+
 def unfreeze_top(backbone: keras.Model, from_layer: str = FINE_TUNE_FROM) -> int:
     """Make the backbone's layers from `from_layer` on trainable (BatchNorm stays frozen); returns count."""
     import keras

@@ -56,13 +56,15 @@ def check_gate(model_dir: Path, manifest: Manifest, min_accuracy: float) -> floa
     from catdog.classifier import Classifier  # the Lambda's own loader: what passes here will serve
 
     try:
-        probs = Classifier(tflite, manifest, num_threads=1).predict(
+        probs, novelty = Classifier(tflite, manifest, num_threads=1).infer(
             np.zeros((1, *manifest.input_size, 3), dtype=np.float32)
         )
     except CatdogError as exc:
         raise QualityGateError(f"{tflite}: the serving path cannot run it ({exc}); not publishing") from exc
     if probs.shape != (1, len(manifest.labels)) or not np.all(np.isfinite(probs)):
         raise QualityGateError(f"{tflite}: output {probs.shape} does not match labels {manifest.labels}")
+    if novelty is not None and not np.all(np.isfinite(novelty)):
+        raise QualityGateError(f"{tflite}: its novelty output is not a finite number; not publishing")
     return float(accuracy)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from catdog.manifest import check_version
+from training_job.features import ENGINES
 from training_job.models import ARCHS, MOBILENET_INPUT_SIZE, SEED_INPUT_SIZE
 
 REPO = Path(__file__).resolve().parent.parent
@@ -90,11 +91,24 @@ class TrainConfig:
                                 parse=int, metavar="N")
     validation_split: float = setting(
         0.2, "fraction carved per class when the data has no validation folder (seeded)", parse=float)
+    stop_fraction: float = setting(
+        0.1, "fraction of each class's train/ images held out to pick the epoch (early stopping); "
+        "validation/ is only reported on", parse=float)
+    calibration_fraction: float = setting(
+        0.1, "fraction of each class's train/ images held out to fit the temperature and the novelty "
+        "threshold (with out-of-fold scores of the rest)", parse=float)
+    accept_rate: float = setting(
+        0.99, "share of held-out photos of the trained labels the novelty threshold accepts; the rest, and "
+        "whatever looks less like them, is answered `unknown`", parse=float)
+    novelty_min_auroc: float = setting(
+        0.9, "export a novelty output only if the features separate a held-out class this well (class-"
+        "holdout AUROC on the calib split); 0 always exports one", parse=float)
     batch_size: int | None = setting(None, "training batch size", parse=int)
     learning_rate: float = setting(1e-3, "Adam learning rate", parse=float)
     steps_per_epoch: int | None = setting(None, "batches per epoch (default: a full pass)", parse=int)
-    validation_steps: int | None = setting(None, "validation batches per epoch (default: all)", parse=int)
-    validation_batch_size: int | None = setting(None, "validation batch size (default: --batch-size)",
+    validation_steps: int | None = setting(None, "stop-split batches per epoch (seed; default: all)",
+                                           parse=int)
+    validation_batch_size: int | None = setting(None, "stop-split batch size (seed; default: --batch-size)",
                                                 parse=int)
     patience: int = setting(5, "early-stopping patience (epochs)", parse=int)
     flip: bool = setting(True, "do not add mirror-image copies when training the head on cached features",
@@ -108,6 +122,10 @@ class TrainConfig:
     weights: str | None = setting("imagenet", "'imagenet' (through Keras' cache, KERAS_HOME), a weights "
                                   "file, or 'none'", parse=parse_weights)
     dropout: float = setting(0.2, "dropout before the classifier", parse=float)
+    feature_engine: str = setting(
+        "auto", "what computes the frozen backbone's features: keras, litert (the .tflite of the feature "
+        "model; 5-10x faster on CPUs), or auto (litert on a CPU-only machine for 1000+ images)",
+        choices=ENGINES)
     seed: int = setting(1337, "random seed (data split, augmentation, initialisation)", parse=int)
     version: str | None = setting(None, "model version id (default: UTC time + arch + data fingerprint)")
 
@@ -139,6 +157,8 @@ class TrainConfig:
         c.input_size = (int(h), int(w))
         if c.version is not None:
             check_version(c.version, "--version")
+        if not 0 < c.accept_rate <= 1:
+            raise ValueError(f"--accept-rate {c.accept_rate} must be in (0, 1]")
         return c
 
 

@@ -1,9 +1,18 @@
-"""Train, evaluate and export one model: the keras-io recipe, kept short and linear.
+"""Train, calibrate, evaluate and export one model: the keras-io recipe, kept short and linear.
 
-Default profile (CPU friendly): the frozen MobileNetV2 backbone sees each image once (plus its mirror
-image), its pooled features are cached, and only the small head trains on them, which turns hours
-into about a minute with no loss of accuracy. `--fine-tune-epochs` then optionally unfreezes the
-top blocks and trains on images with random augmentation. `--arch seed` is the tutorial, unchanged.
+`run_training` reads top to bottom as the steps of a run:
+
+1. load the data set; carve `train/` into fit / stop / calib (`splits.py`);
+2. features + fit: the frozen MobileNetV2 backbone sees each image once (fit images also
+   mirrored), its pooled features are cached and only the small head trains on them, early
+   stopping on the stop split (`--fine-tune-epochs` then optionally unfreezes the top blocks);
+   `--arch seed` is the tutorial, unchanged, its penultimate layer standing in for the features;
+3. calibrate: temperature scaling on held-out logits (`calibration.py`);
+4. novelty: compare Mahalanobis and kNN on the features, keep the better, calibrate its threshold
+   to `--accept-rate` of held-out photos (`novelty.py`);
+5. evaluate on `validation/`, once, at the end: the figures the README reports;
+6. export ONE model with two outputs (`probability`, `novelty`) as `.h5` + `.tflite`, the plots,
+   metrics and the manifest; optionally publish behind the quality gate.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ import logging
 import platform
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,15 +30,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from catdog.classifier import to_probabilities
 from catdog.manifest import ModelPointer
 from catdog.model_repo import upload_dir, write_manifest
 from catdog.preprocess import PREPROCESSING_SPEC
 from catdog.s3uri import is_s3
 from training_job import models
+from training_job.calibration import as_class_logits, calibration_report, fit_temperature, softmax
 from training_job.data import LoadedData, load_data
 from training_job.metrics import classification_report
+from training_job.novelty import NoveltyFit, fit_novelty, with_mirrors
 from training_job.settings import TrainConfig
+from training_job.splits import Splits, carve_splits, stratified_folds
 
 if TYPE_CHECKING:
     import keras
@@ -41,6 +53,8 @@ HISTORY_FILE = "history.json"
 METRICS_FILE = "metrics.json"
 CURVES_FILE = "learning_curves.png"
 CONFUSION_FILE = "confusion_matrix.png"
+RELIABILITY_FILE = "reliability.png"
+OOF_FOLDS = 5
 
 
 @dataclass
@@ -53,6 +67,30 @@ class TrainResult:
     wall_seconds: float
     pointer: ModelPointer | None = None
     timings: dict[str, float] = field(default_factory=dict)
+
+
+HeadRefit = Callable[[np.ndarray, np.ndarray, int, int], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class Trained:
+    """A trained network, seen as "features → final Dense": what calibration, novelty and export need."""
+
+    features: keras.Model  # pixels → the final Dense's input (pooled backbone / penultimate Dense)
+    extract: Callable[..., np.ndarray]  # images (uint8) [, mirror=True] → features, the fast way
+    kernel: np.ndarray
+    bias: np.ndarray
+    activation: str
+    history: dict[str, list[float]]
+    best_epoch: int  # the epoch whose weights were kept (early stopping on the stop split)
+    x_fit: np.ndarray
+    x_mirror: np.ndarray | None  # features of the mirrored fit images, same order
+    x_calib: np.ndarray
+    refit: HeadRefit | None = None  # retrain the head on cached features (None: the head is not separable)
+    feature_engine: str = "keras"
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x @ self.kernel + self.bias, dtype=np.float64)
 
 
 # ------------------------------------------------------------------------------------------ batches
@@ -110,118 +148,186 @@ def _strategy() -> Any:
 
 
 def _merge(history: dict[str, list[float]], more: dict[str, list[float]]) -> dict[str, list[float]]:
+    """Append Keras' history; its `val_*` series are the stop split's here, so they are named so."""
     for key, values in more.items():
-        history.setdefault(key, []).extend(float(v) for v in values)
+        name = "stop_" + key[4:] if key.startswith("val_") else key
+        history.setdefault(name, []).extend(float(v) for v in values)
     return history
 
 
-Trained = tuple["keras.Model", dict[str, list[float]], np.ndarray]  # model, history, validation outputs
-
-
-def _train_seed(cfg: TrainConfig, data: LoadedData) -> Trained:
-    """The tutorial: augmentation on the fly, Adam 1e-3, batch 128, 8 steps x 70 epochs, 8 val steps."""
+def _train_seed(cfg: TrainConfig, data: LoadedData, splits: Splits) -> Trained:
+    """The tutorial: augmentation on the fly, Adam 1e-3, batch 128, 8 steps x 70 epochs, 8 stop-split
+    steps (monitoring only: the tutorial keeps its last epoch)."""
     import keras
 
     batches = _batches_class()
-    _, _, loss = models.output_spec(len(data.labels))
+    _, activation, loss = models.output_spec(len(data.labels))
     with _strategy().scope():
         model = models.build_seed(len(data.labels), cfg.model_input_size)
         model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=loss, metrics=["accuracy"])
     model.summary(print_fn=log.info)
-    train = batches(
-        data.train.images,
-        data.train.labels,
-        batch_size=cfg.batch_size,
-        shuffle=True,
-        augment=models.seed_augmentation(cfg.seed),
-        seed=cfg.seed,
-    )
+    images, labels = data.train.images, data.train.labels
+    train = batches(images[splits.fit], labels[splits.fit], batch_size=cfg.batch_size, shuffle=True,
+                    augment=models.seed_augmentation(cfg.seed), seed=cfg.seed)
     # flow_from_directory shuffles the validation files too, so its 8 batches mix both classes
-    val = batches(
-        data.validation.images,
-        data.validation.labels,
-        batch_size=cfg.validation_batch_size,
-        shuffle=True,
-        seed=cfg.seed + 1,
-    )
+    stop = batches(images[splits.stop], labels[splits.stop], batch_size=cfg.validation_batch_size,
+                   shuffle=True, seed=cfg.seed + 1)
     steps = min(cfg.steps_per_epoch or len(train), len(train))
-    val_steps = min(cfg.validation_steps or len(val), len(val))
-    fit = model.fit(
-        train,
-        epochs=cfg.epochs,
-        steps_per_epoch=steps,
-        validation_data=val,
-        validation_steps=val_steps,
-        verbose=2,
-    )
-    probs = model.predict(batches(data.validation.images, batch_size=64), verbose=1)
-    return model, _merge({}, fit.history), probs
+    stop_steps = min(cfg.validation_steps or len(stop), len(stop))
+    fit = model.fit(train, epochs=cfg.epochs, steps_per_epoch=steps, validation_data=stop,
+                    validation_steps=stop_steps, verbose=2)
+    features = models.seed_features(model)
+
+    def extract(x: np.ndarray, mirror: bool = False) -> np.ndarray:
+        x = x[:, :, ::-1] if mirror else x
+        return np.asarray(features.predict(batches(x, batch_size=64), verbose=0), dtype=np.float32)
+
+    kernel, bias = model.layers[-1].get_weights()
+    return Trained(features=features, extract=extract, kernel=kernel, bias=bias, activation=activation,
+                   history=_merge({}, fit.history), best_epoch=cfg.epochs or 0,
+                   x_fit=extract(images[splits.fit]), x_mirror=None, x_calib=extract(images[splits.calib]))
 
 
-def _train_transfer(cfg: TrainConfig, data: LoadedData) -> Trained:
-    """Frozen backbone → cached features → head; then optional fine-tuning of the top blocks."""
+def _train_transfer(cfg: TrainConfig, data: LoadedData, splits: Splits) -> Trained:
+    """Frozen backbone → cached features → head (early stopping on stop); optional fine-tuning."""
     import keras
 
-    batches = _batches_class()
-    _, _, loss = models.output_spec(len(data.labels))
+    from training_job.features import FeatureExtractor, choose_engine
+
+    n_classes = len(data.labels)
+    _, activation, loss = models.output_spec(n_classes)
     with _strategy().scope():
-        tm = models.build_mobilenet_v2(
-            len(data.labels),
-            input_size=cfg.model_input_size,
-            alpha=cfg.alpha,
-            weights=cfg.weights,
-            dropout=cfg.dropout,
-        )
-    log.info(
-        "computing backbone features once (%d train%s, %d validation images)",
-        len(data.train.labels),
-        " + mirrored" if cfg.flip else "",
-        len(data.validation.labels),
-    )
-    x_train = tm.features.predict(batches(data.train.images, batch_size=64), verbose=1)
-    y_train = data.train.labels
-    if cfg.flip:
-        mirrored = tm.features.predict(batches(data.train.images[:, :, ::-1], batch_size=64), verbose=1)
-        x_train, y_train = np.concatenate([x_train, mirrored]), np.concatenate([y_train, y_train])
-    x_val = tm.features.predict(batches(data.validation.images, batch_size=64), verbose=1)
+        tm = models.build_mobilenet_v2(n_classes, input_size=cfg.model_input_size, alpha=cfg.alpha,
+                                       weights=cfg.weights, dropout=cfg.dropout)
+    images, labels = data.train.images, data.train.labels
+    y_fit, y_stop = labels[splits.fit], labels[splits.stop]
+    n_images = len(labels) + (len(splits.fit) if cfg.flip else 0) + len(data.validation.labels)
+    engine = choose_engine(cfg.feature_engine, n_images)
+    log.info("computing backbone features once with %s (%d fit%s, %d stop, %d calib images)", engine,
+             len(y_fit), " + mirrored" if cfg.flip else "", len(y_stop), len(splits.calib))
+    extract = FeatureExtractor(tm.features, engine)
+    x_fit = extract(images[splits.fit])
+    x_mirror = extract(images[splits.fit], mirror=True) if cfg.flip else None
+    x_stop = extract(images[splits.stop])
+    x_train, y_train = with_mirrors(x_fit, y_fit, x_mirror)
+
+    def compile_head(head: keras.Model) -> None:
+        head.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=loss, metrics=["accuracy"])
+
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True)
-    tm.head.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=loss, metrics=["accuracy"])
-    fit = tm.head.fit(
-        x_train,
-        y_train.astype(np.float32),
-        batch_size=cfg.batch_size,
-        epochs=cfg.epochs,
-        validation_data=(x_val, data.validation.labels.astype(np.float32)),
-        callbacks=[stop],
-        shuffle=True,
-        verbose=2,
-    )
+    compile_head(tm.head)
+    fit = tm.head.fit(x_train, y_train.astype(np.float32), batch_size=cfg.batch_size, epochs=cfg.epochs,
+                      validation_data=(x_stop, y_stop.astype(np.float32)), callbacks=[stop], shuffle=True,
+                      verbose=2)
     history = _merge({}, fit.history)
-    probs = tm.head.predict(x_val, verbose=0)
+    best_epoch = int(stop.best_epoch) + 1
+
+    def refit(x: np.ndarray, y: np.ndarray, epochs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """The same head recipe on other rows, for a fixed number of epochs (no stop split involved)."""
+        keras.utils.set_random_seed(seed)
+        head = models.build_head(x.shape[1], n_classes, cfg.dropout)
+        compile_head(head)
+        head.fit(x, y.astype(np.float32), batch_size=cfg.batch_size, epochs=epochs, shuffle=True, verbose=0)
+        kernel, bias = head.get_layer("classifier").get_weights()
+        return kernel, bias
+
+    head_refit: HeadRefit | None = refit
     if cfg.fine_tune_epochs > 0:
+        batches = _batches_class()
         count = models.unfreeze_top(tm.backbone)
         log.info("fine-tuning %d backbone layers at lr %g", count, cfg.fine_tune_learning_rate)
-        tm.model.compile(
-            optimizer=keras.optimizers.Adam(cfg.fine_tune_learning_rate), loss=loss, metrics=["accuracy"]
-        )
-        train = batches(
-            data.train.images,
-            data.train.labels,
-            batch_size=cfg.batch_size,
-            shuffle=True,
-            augment=models.finetune_augmentation(cfg.seed),
-            seed=cfg.seed,
-        )
-        val = batches(data.validation.images, data.validation.labels, batch_size=64)
-        stop = keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=cfg.patience, restore_best_weights=True
-        )
-        fit = tm.model.fit(
-            train, epochs=cfg.fine_tune_epochs, validation_data=val, callbacks=[stop], verbose=2
-        )
-        history = _merge(history, fit.history)
-        probs = tm.model.predict(batches(data.validation.images, batch_size=64), verbose=1)
-    return tm.model, history, probs
+        tm.model.compile(optimizer=keras.optimizers.Adam(cfg.fine_tune_learning_rate), loss=loss,
+                         metrics=["accuracy"])
+        train = batches(images[splits.fit], y_fit, batch_size=cfg.batch_size, shuffle=True,
+                        augment=models.finetune_augmentation(cfg.seed), seed=cfg.seed)
+        stop_images = batches(images[splits.stop], y_stop, batch_size=64)
+        tune_stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience,
+                                                  restore_best_weights=True)
+        tuned = tm.model.fit(train, epochs=cfg.fine_tune_epochs, validation_data=stop_images,
+                             callbacks=[tune_stop], verbose=2)
+        history = _merge(history, tuned.history)
+        best_epoch = len(fit.history["loss"]) + int(tune_stop.best_epoch) + 1
+        # the backbone changed: features again, from the tuned layers
+        extract = FeatureExtractor(tm.features, engine)
+        x_fit = extract(images[splits.fit])
+        x_mirror = extract(images[splits.fit], mirror=True) if cfg.flip else None
+        head_refit = None  # the backbone was tuned on every fit image: no out-of-fold head exists
+    kernel, bias = tm.head.get_layer("classifier").get_weights()
+    return Trained(features=tm.features, extract=extract, kernel=kernel, bias=bias, activation=activation,
+                   history=history, best_epoch=best_epoch, x_fit=x_fit, x_mirror=x_mirror,
+                   x_calib=extract(images[splits.calib]), refit=head_refit, feature_engine=engine)
+
+
+# ------------------------------------------------------------------------------------ calibration
+
+
+def _fit_temperature(cfg: TrainConfig, data: LoadedData, splits: Splits,
+                     trained: Trained) -> tuple[float, dict[str, Any]]:
+    """T by NLL on held-out logits: out-of-fold over fit (head refitted per fold) + calib, or calib alone."""
+    y_fit, y_calib = data.train.labels[splits.fit], data.train.labels[splits.calib]
+    logits, labels = trained.logits(trained.x_calib), y_calib
+    source = f"calib split ({len(y_calib)} images)"
+    if trained.refit is not None:
+        folds = stratified_folds(y_fit, max(2, min(OOF_FOLDS, len(y_fit))), cfg.seed)
+        oof = np.empty((len(y_fit), trained.kernel.shape[1]))
+        for f in np.unique(folds):
+            kept = folds != f
+            x, y = with_mirrors(trained.x_fit[kept], y_fit[kept],
+                                None if trained.x_mirror is None else trained.x_mirror[kept])
+            kernel, bias = trained.refit(x, y, trained.best_epoch, cfg.seed + int(f))
+            oof[folds == f] = trained.x_fit[folds == f] @ kernel + bias
+        logits, labels = np.concatenate([oof, logits]), np.concatenate([y_fit, y_calib])
+        source = (f"out-of-fold logits over the fit split ({len(y_fit)} images, {int(folds.max()) + 1} head "
+                  f"refits of {trained.best_epoch} epochs) + calib split ({len(y_calib)} images)")
+    class_logits = as_class_logits(logits, trained.activation)
+    temperature = fit_temperature(class_logits, labels)
+    held_out = calibration_report(class_logits, labels, temperature)
+    return temperature, {"temperature": round(temperature, 6), "fitted_on": source, "n": len(labels),
+                         "held_out_nll_before": held_out["nll_before"],
+                         "held_out_nll_after": held_out["nll_after"]}
+
+
+def _fit_novelty(cfg: TrainConfig, data: LoadedData, splits: Splits, trained: Trained) -> NoveltyFit:
+    fitted = fit_novelty(trained.x_fit, data.train.labels[splits.fit], trained.x_mirror, trained.x_calib,
+                         data.train.labels[splits.calib], accept_rate=cfg.accept_rate,
+                         min_auroc=cfg.novelty_min_auroc, seed=cfg.seed)
+    log.info("novelty: class-holdout AUROC %s -> %s, %s", fitted.holdout_auroc, fitted.method,
+             "exported" if fitted.enabled else "NOT exported (never unknown)")
+    return fitted
+
+
+# ------------------------------------------------------------------------------------- validation
+
+
+def _evaluate_validation(data: LoadedData, trained: Trained, temperature: float,
+                         novelty: NoveltyFit) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The one look at `validation/`: (metrics, calibration figures). Nothing is chosen from it."""
+    x_val = trained.extract(data.validation.images)
+    y_val = data.validation.labels
+    class_logits = as_class_logits(trained.logits(x_val), trained.activation)
+    probs = softmax(class_logits / temperature)
+    metrics = classification_report(y_val, probs, data.labels)
+    metrics["split"] = "validation"
+    calibration = calibration_report(class_logits, y_val, temperature)
+    metrics.update(ece_before=calibration["ece_before"], ece_after=calibration["ece_after"],
+                   temperature=temperature)
+    answered = np.ones(len(y_val), dtype=bool)
+    if novelty.enabled:
+        scores = novelty.normalized(x_val)
+        answered = scores <= 1.0
+        metrics["novelty_quantiles"] = {q: round(float(np.quantile(scores, float(q))), 4)
+                                        for q in ("0.5", "0.9", "0.99")}
+    right = probs.argmax(axis=1) == y_val
+    metrics.update(
+        answered=int(answered.sum()),
+        unknown=int((~answered).sum()),
+        unknown_rate=round(float((~answered).mean()), 6),
+        answered_accuracy=round(float(right[answered].mean()), 6) if answered.any() else None,
+    )
+    return metrics, calibration
+
+
+# -------------------------------------------------------------------------------------------- run
 
 
 def library_versions() -> dict[str, str]:
@@ -237,7 +343,7 @@ def library_versions() -> dict[str, str]:
 
 
 def run_training(config: TrainConfig) -> TrainResult:
-    """Load data → train (features, fit) → evaluate on validation → export → optionally publish."""
+    """Load + split → features + fit → calibrate → novelty → validation (once) → export → publish."""
     from training_job.weights import prepare_keras_home
 
     prepare_keras_home()  # before the first `import keras`
@@ -249,19 +355,39 @@ def run_training(config: TrainConfig) -> TrainResult:
 
     data = load_data(cfg.data, cfg.model_input_size, limit=cfg.limit, validation_split=cfg.validation_split,
                      seed=cfg.seed)
+    splits = carve_splits(data.train.labels, cfg.stop_fraction, cfg.calibration_fraction, cfg.seed,
+                          data.labels)
     clock.lap("data_seconds")
-    log.info("data: %d train / %d validation images, labels %s, %d skipped", len(data.train.labels),
+    log.info("data: %s of train/, %d validation images, labels %s, %d skipped", splits.counts(),
              len(data.validation.labels), data.labels, len(data.skipped))
 
     train = _train_seed if cfg.arch == "seed" else _train_transfer
-    model, history, raw = train(cfg, data)
+    trained = train(cfg, data, splits)
     clock.lap("train_seconds")
 
-    metrics = _validation_metrics(data, raw, history)
-    manifest = _manifest(cfg, data, metrics, clock.timings)
-    local, manifest = _export(cfg, model, manifest, history, metrics, data)
-    log.info("validation accuracy %.4f on %d images; artifacts in %s", metrics["accuracy"], metrics["n"],
-             cfg.output)
+    temperature, calibration = _fit_temperature(cfg, data, splits, trained)
+    novelty = _fit_novelty(cfg, data, splits, trained)
+    clock.lap("calibrate_seconds")
+
+    metrics, reliability = _evaluate_validation(data, trained, temperature, novelty)
+    metrics.update(best_epoch=trained.best_epoch, epochs_run=len(trained.history.get("loss", [])),
+                   train_accuracy_last_epoch=trained.history.get("accuracy", [None])[-1],
+                   splits=splits.counts(), novelty_method=novelty.method,
+                   novelty_enabled=novelty.enabled, holdout_auroc=novelty.holdout_auroc)
+    calibration.update(ece_before=reliability["ece_before"], ece_after=reliability["ece_after"],
+                       ece_bins=reliability["bins"], measured_on="validation")
+    clock.lap("evaluate_seconds")
+
+    from training_job.export import build_serving_model
+
+    serving = build_serving_model(trained.features, (trained.kernel, trained.bias), trained.activation,
+                                  temperature, novelty)
+    manifest = _manifest(cfg, data, metrics, novelty, calibration, trained, clock.timings)
+    local, manifest = _export(cfg, serving, manifest, trained.history, metrics, reliability, data)
+    clock.lap("export_seconds")
+    log.info("validation accuracy %.4f on %d images (%d answered unknown, %.4f among the answered); "
+             "artifacts in %s", metrics["accuracy"], metrics["n"], metrics["unknown"],
+             metrics["answered_accuracy"] or 0.0, cfg.output)
 
     pointer = None
     if cfg.publish:
@@ -269,7 +395,7 @@ def run_training(config: TrainConfig) -> TrainResult:
 
         pointer = publish_model(local, cfg.publish, cfg.min_accuracy)
     clock.lap("total_seconds", since_start=True)
-    return TrainResult(output_dir=local, manifest=manifest, metrics=metrics, history=history,
+    return TrainResult(output_dir=local, manifest=manifest, metrics=metrics, history=trained.history,
                        output_uri=cfg.output, wall_seconds=clock.timings["total_seconds"], pointer=pointer,
                        timings=clock.timings)
 
@@ -287,52 +413,52 @@ class _Clock:
         self.last = now
 
 
-def _validation_metrics(data: LoadedData, raw: np.ndarray, history: dict[str, list[float]]) -> dict[str, Any]:
-    _, activation, _ = models.output_spec(len(data.labels))
-    metrics = classification_report(data.validation.labels, to_probabilities(raw, activation), data.labels)
-    metrics["split"] = "validation"
-    metrics["train_accuracy_last_epoch"] = history.get("accuracy", [None])[-1]
-    metrics["epochs_run"] = len(history.get("loss", []))
-    return metrics
+MANIFEST_METRICS = ("accuracy", "n", "roc_auc", "per_class", "confusion_matrix", "answered_accuracy",
+                    "unknown_rate", "ece_before", "ece_after")
 
 
-def _manifest(cfg: TrainConfig, data: LoadedData, metrics: dict[str, Any],
-              timings: dict[str, float]) -> Manifest:
+def _manifest(cfg: TrainConfig, data: LoadedData, metrics: dict[str, Any], novelty: NoveltyFit,
+              calibration: dict[str, Any], trained: Trained, timings: dict[str, float]) -> Manifest:
     from catdog.manifest import Manifest
 
     created = datetime.now(UTC)
     version = cfg.version or f"{created:%Y%m%d-%H%M%S}-{cfg.arch.replace('_', '')}-{data.fingerprint[:8]}"
-    _, activation, _ = models.output_spec(len(data.labels))
     return Manifest(
         version=version,
         labels=data.labels,
         input_size=cfg.model_input_size,
         arch=cfg.arch if cfg.arch == "seed" else f"mobilenet_v2_{cfg.alpha}",
-        output_activation=activation,
+        output_activation=trained.activation,
         preprocessing=dict(PREPROCESSING_SPEC),
-        metrics={k: metrics[k] for k in ("accuracy", "n", "roc_auc", "per_class", "confusion_matrix")},
-        data=data.summary(),
+        metrics={k: metrics[k] for k in MANIFEST_METRICS},
+        data={**data.summary(), "splits": metrics["splits"]},
         training={**{k: v for k, v in asdict(cfg).items() if k != "publish"},
-                  "input_size": list(cfg.input_size or ()), "epochs_run": metrics["epochs_run"], **timings},
+                  "input_size": list(cfg.input_size or ()), "epochs_run": metrics["epochs_run"],
+                  "best_epoch": trained.best_epoch, "feature_engine_used": trained.feature_engine, **timings},
         library_versions=library_versions(),
         created_at=created.isoformat(timespec="seconds"),
+        novelty=novelty.manifest_block(),
+        calibration=calibration,
     )
 
 
 def _export(cfg: TrainConfig, model: keras.Model, manifest: Manifest, history: dict[str, list[float]],
-            metrics: dict[str, Any], data: LoadedData) -> tuple[Path, Manifest]:
+            metrics: dict[str, Any], reliability: dict[str, Any], data: LoadedData) -> tuple[Path, Manifest]:
     """Every artifact into the output dir (a temp dir first when the output is on S3)."""
     from training_job.export import write_model_files
-    from training_job.plots import plot_confusion_matrix, plot_learning_curves
+    from training_job.plots import plot_confusion_matrix, plot_learning_curves, plot_reliability
 
     local = Path(tempfile.mkdtemp(prefix="catdog-model-")) if is_s3(cfg.output) else Path(cfg.output)
     write_model_files(model, local, manifest)
     (local / HISTORY_FILE).write_text(json.dumps(history, indent=2) + "\n")
     summary = {**metrics, "version": manifest.version, "skipped": len(data.skipped),
-               "train_count": len(data.train.labels)}
+               "train_count": len(data.train.labels), "calibration": reliability,
+               "novelty": manifest.novelty}
     (local / METRICS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
-    plot_learning_curves(history, local / CURVES_FILE)
+    plot_learning_curves(history, local / CURVES_FILE, best_epoch=metrics["best_epoch"],
+                         title=f"model {manifest.version}")
     plot_confusion_matrix(metrics["confusion_matrix"], data.labels, local / CONFUSION_FILE)
+    plot_reliability(reliability, local / RELIABILITY_FILE, title=f"model {manifest.version}")
     manifest = write_manifest(local, manifest)  # again, last: its checksums now cover every artifact
     if is_s3(cfg.output):
         upload_dir(local, cfg.output)

@@ -76,15 +76,52 @@ def test_a_large_batch_is_classified_in_chunks_with_the_same_answers(
     chunked = Classifier(binary_model / "model.tflite", manifest, chunk=16)
     images = [pixels(RED if i % 3 else TEAL) for i in range(40)]
     calls: list[int] = []
-    real_predict = chunked.predict
+    real_infer = chunked.infer
 
-    def counting(batch: np.ndarray) -> np.ndarray:
+    def counting(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         calls.append(len(batch))
-        return real_predict(batch)
+        return real_infer(batch)
 
-    monkeypatch.setattr(chunked, "predict", counting)
+    monkeypatch.setattr(chunked, "infer", counting)
     answers = chunked.classify(images)
     assert calls == [16, 16, 8]
     whole = Classifier(binary_model / "model.tflite", manifest, chunk=64).classify(images)
     assert [a.label for a in answers] == [w.label for w in whole]
     assert max(abs(a.confidence - w.confidence) for a, w in zip(answers, whole, strict=True)) < 1e-5
+@pytest.fixture(scope="module")
+def novelty_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_model_dir(tmp_path_factory.mktemp("novelty"), novelty=True)
+
+
+def test_two_output_model_answers_unknown_for_what_it_was_not_trained_on(novelty_model: Path) -> None:
+    clf = load(novelty_model)
+    cat, grey, dog = clf.classify([pixels(RED), pixels((128, 128, 128)), pixels(TEAL)])
+    assert (cat.label, dog.label) == ("cat", "dog") and cat.top_label == "cat"
+    assert cat.novelty is not None and cat.novelty <= 1.0
+    assert grey.is_unknown and grey.top_label in ("cat", "dog") and grey.novelty is not None
+    assert grey.novelty > 1.0 and grey.confidence == max(grey.scores.values())
+
+
+def test_outputs_are_found_by_name_whatever_the_batch_size(novelty_model: Path) -> None:
+    clf = load(novelty_model)
+    assert clf.scores_novelty
+    one = clf.classify([pixels((128, 128, 128))])[0]
+    many = clf.classify([pixels(RED)] * 4 + [pixels((128, 128, 128))])
+    assert [p.label for p in many] == ["cat"] * 4 + ["unknown"]
+    assert many[-1].novelty == pytest.approx(one.novelty, rel=1e-5)
+    probs, novelty = clf.infer(np.stack([pixels(RED), pixels(TEAL)]))
+    assert probs.shape == (2, 2) and novelty is not None and novelty.shape == (2,)
+
+
+def test_a_manifest_without_a_threshold_never_answers_unknown(novelty_model: Path) -> None:
+    """An old manifest (or one whose model failed the novelty gate) with a two-output model."""
+    manifest = Manifest.from_json((novelty_model / "manifest.json").read_text())
+    clf = Classifier(novelty_model / "model.tflite", dataclasses.replace(manifest, novelty={}))
+    grey = clf.classify([pixels((128, 128, 128))])[0]
+    assert grey.label in ("cat", "dog") and grey.novelty is None and not clf.scores_novelty
+
+
+def test_a_threshold_for_a_model_without_a_novelty_output_is_refused(binary_model: Path) -> None:
+    manifest = Manifest.from_json((binary_model / "manifest.json").read_text())
+    with pytest.raises(ModelError, match="no 'novelty' output"):
+        Classifier(binary_model / "model.tflite", dataclasses.replace(manifest, novelty={"threshold": 1.0}))

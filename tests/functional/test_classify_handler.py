@@ -32,6 +32,7 @@ from catdog_local.lambda_runtime import LambdaContext, load_module
 from catdog_local.provision import Stack, provision
 from tests.support.images import jpeg_bytes
 from tests.support.model_factory import build_tiny_model_dir
+from tests.support.nonphotos import nonphotos
 from tests.support.paths import REPO
 
 REGION = "us-east-1"  # events/*.json name the default local stack: catdog, us-east-1, moto's account
@@ -47,6 +48,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {
         "v1": build_tiny_model_dir(root / "v1", version="test-v1"),
         "v2": build_tiny_model_dir(root / "v2", labels=("kitty", "puppy"), version="test-v2"),
+        "novelty": build_tiny_model_dir(root / "v3", version="test-v3", novelty=True),
     }
 
 
@@ -177,6 +179,35 @@ def test_sqs_batch_from_real_notifications_lands_in_the_table(stack: Stack, app:
     assert (cat["width"], cat["height"], cat["size_bytes"]) == (80, 60, len(jpeg_bytes((80, 60), RED)))
     assert cat["etag"] and cat["processed_at"].endswith("Z")
     assert got[uri(stack, "uploads/blue.png")]["label"] == "dog"
+
+
+def test_a_non_photo_is_answered_unknown_and_queryable_like_any_label(
+        stack: Stack, app: ModuleType, models: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """The two-output model: a cat-coloured photo gets its label, generated noise gets `unknown`
+    (status classified, keeping the top label, confidence, scores and novelty), and the label-index
+    GSI and the ImagesByLabel metric treat `unknown` like any label."""
+    from catdog_cli.results_query import fetch
+
+    publish(stack, models["novelty"])
+    put(stack, "uploads/cat.jpg", jpeg_bytes((80, 60), RED))
+    name, noise = next(nonphotos(per_kind=1, kinds=("uniform_noise",)))
+    put(stack, f"uploads/{name}", noise)
+    capsys.readouterr()
+
+    assert invoke(app, drain_as_sqs_event(stack)) == {"batchItemFailures": []}
+
+    got = items(stack)
+    cat, other = got[uri(stack, "uploads/cat.jpg")], got[uri(stack, f"uploads/{name}")]
+    assert (cat["label"], cat["model_label"], cat["top_label"]) == ("cat", "cat", "cat")
+    assert cat["novelty"] <= 1
+    assert (other["status"], other["label"], other["model_label"]) == ("classified", "unknown", "unknown")
+    assert other["top_label"] in ("cat", "dog") and other["novelty"] > 1
+    assert other["confidence"] == max(other["scores"].values()) and set(other["scores"]) == {"cat", "dog"}
+    found = list(fetch(boto3.client("dynamodb", region_name=REGION), stack.table, label="unknown"))
+    assert [i["image"] for i in found] == [uri(stack, f"uploads/{name}")]
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    by_label = {doc["label"]: doc["ImagesByLabel"] for doc in emf if "ImagesByLabel" in doc}
+    assert by_label == {"cat": [1.0], "unknown": [1.0]}
 
 
 def test_events_s3_put_json_direct_invoke(stack: Stack, app: ModuleType, models: dict[str, Path]) -> None:

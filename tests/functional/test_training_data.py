@@ -180,6 +180,20 @@ def test_single_class_is_an_error(tmp_path: Path) -> None:
         load_data(str(tmp_path / "one"), SIZE)
 
 
+@pytest.mark.parametrize("folder", ["unknown", "Unknowns"])
+def test_a_class_named_unknown_is_a_clear_error(dataset: Path, folder: str) -> None:
+    """`unknown` is the answer for images that are none of the labels: it cannot be a label too."""
+    (dataset / "train" / "dogs").rename(dataset / "train" / folder)
+    with pytest.raises(DataError, match=rf"class folder '{folder}' would be the label 'unknown'.*'_'"):
+        load_data(str(dataset), SIZE)
+
+
+def test_a_reviewers_neither_folder_is_not_a_class(dataset: Path) -> None:
+    (dataset / "train" / "_unknown").mkdir()
+    (dataset / "train" / "_unknown" / "x.jpg").write_bytes(jpeg_bytes())
+    assert load_data(str(dataset), SIZE).labels == ["cat", "dog"]
+
+
 def test_empty_class_is_an_error_naming_it(dataset: Path) -> None:
     for path in (dataset / "train" / "dogs").iterdir():
         path.unlink()

@@ -6,6 +6,7 @@ import argparse
 import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import boto3
@@ -15,6 +16,7 @@ from moto import mock_aws
 from catdog.model_repo import load_model
 from tests.support.images import jpeg_bytes
 from tests.support.model_factory import build_tiny_model_dir
+from tests.support.nonphotos import nonphotos
 from training_job.cli import register
 from training_job.data import DataError
 from training_job.evaluate import evaluate, predict
@@ -30,6 +32,22 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     text = (out / "manifest.json").read_text()
     (out / "manifest.json").write_text(text.replace('"accuracy": 1.0', '"accuracy": 0.99'))
     return out
+
+
+@pytest.fixture(scope="module")
+def novelty_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same rule plus a novelty output: colours far from red and teal are `unknown`."""
+    return build_tiny_model_dir(tmp_path_factory.mktemp("novelty"), version="tiny-nov", novelty=True)
+
+
+@pytest.fixture
+def generated(tmp_path: Path) -> Path:
+    """Noise and line drawings (grey and white on average: neither red nor teal), in sub-folders."""
+    root = tmp_path / "generated"
+    for name, data in nonphotos(per_kind=3, kinds=("uniform_noise", "sketch")):
+        (root / name.split("-")[0]).mkdir(parents=True, exist_ok=True)
+        (root / name.split("-")[0] / name).write_bytes(data)
+    return root
 
 
 @pytest.fixture
@@ -102,14 +120,55 @@ def test_predict_labels_each_image_and_reports_bad_ones(
     code, out = run_cli(["predict", "--model", str(tiny_model), *images], capsys)
     lines = [line.split("\t") for line in out.strip().splitlines()]
     assert code == 1  # some inputs failed
-    assert [(p, label) for p, label, _ in lines] == [
+    assert [(line[0], line[1]) for line in lines] == [
         (images[0], "cat"),
         (images[1], "dog"),
         (images[2], "error"),
         (images[3], "error"),
     ]
     assert float(lines[0][2]) > 0.9
+    assert lines[0][3:] == ["cat", "-"]  # an old single-output model: top label = answer, no novelty
     assert "not_an_image" in lines[2][2] and "unreadable" in lines[3][2]
+
+
+def test_predict_shows_unknown_with_the_top_label_and_novelty(
+    novelty_model: Path, labelled: Path, generated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    noise = sorted((generated / "uniform_noise").iterdir())[0]
+    code, out = run_cli(["predict", "--model", str(novelty_model), str(labelled / "cats" / "0.jpg"),
+                         str(noise)], capsys)
+    cat, other = (line.split("\t") for line in out.strip().splitlines())
+    assert code == 0
+    assert cat[1] == cat[3] == "cat" and float(cat[4]) <= 1.0
+    assert other[1] == "unknown" and other[3] in ("cat", "dog") and float(other[4]) > 1.0
+    assert 0.5 <= float(other[2]) <= 1.0  # the top label's confidence, still reported
+
+
+def test_evaluate_reports_unknown_rates_on_labelled_and_ood_sets(
+    novelty_model: Path, labelled: Path, generated: Path, tmp_path: Path
+) -> None:
+    zipped = tmp_path / "flat.zip"
+    with zipfile.ZipFile(zipped, "w") as zf:  # a zip with class sub-folders, like ood_flowers.zip
+        zf.writestr("ood/grey/a.jpg", jpeg_bytes((40, 30), (128, 128, 128)))
+        zf.writestr("ood/green/b.jpg", jpeg_bytes((40, 30), (30, 220, 30)))
+        zf.writestr("ood/red/c.jpg", jpeg_bytes((40, 30), RED))  # cat-coloured: answered
+    report = evaluate(load_model(novelty_model), str(labelled), ood=[str(generated), str(zipped)])
+    assert report["scores_novelty"] and report["unknown_rate"] == 0.0 and report["answered"] == 6
+    assert report["answered_accuracy"] == report["accuracy"] == pytest.approx(5 / 6, abs=1e-6)
+    assert report["ood"][str(generated)] == {"n": 6, "unknown": 6, "unknown_rate": 1.0,
+                                             "answered_as": {"cat": 0, "dog": 0}, "skipped": 0}
+    flat = report["ood"][str(zipped)]
+    assert (flat["n"], flat["unknown"], flat["answered_as"]) == (3, 2, {"cat": 1, "dog": 0})
+
+
+def test_evaluate_with_an_old_model_never_answers_unknown(
+    tiny_model: Path, labelled: Path, generated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = run_cli(["evaluate", "--model", str(tiny_model), "--data", str(labelled), "--ood",
+                         str(generated)], capsys)
+    last = json.loads(out.strip().splitlines()[-1])
+    assert code == 0 and not last["scores_novelty"] and last["unknown_rate"] == 0.0
+    assert last["ood"][str(generated)]["unknown_rate"] == 0.0
 
 
 def test_predict_returns_in_order(tiny_model: Path, labelled: Path) -> None:

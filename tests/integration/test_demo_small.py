@@ -32,8 +32,13 @@ def test_demo_on_a_small_subset_then_reuses_the_cached_model(data_zip: Path, tmp
     assert "[1/5] model: trained" in out
     images = 2 * PER_CLASS
     assert re.search(rf"images\s+{images}\s+classified {images}\s+failed 0\s+missing 0\s+in DLQ 0", out), out
-    counts = [int(n) for n in re.findall(r"label (?:cat|dog)\s+(\d+)", out)]
+    counts = [int(n) for n in re.findall(r"label (?:cat|dog|unknown)\s+(\d+)", out)]
     assert sum(counts) == images
+    unknown = re.search(r"answered unknown\s+(\d+)", out)
+    assert unknown is not None, out
+    answered = images - int(unknown[1])
+    among = re.search(r"accuracy among answered\s+([0-9.]+)\s+\((\d+)/(\d+)\)", out)
+    assert among is not None and int(among[3]) == answered, out
     m = re.search(r"accuracy vs folder labels\s+([0-9.]+)\s+\((\d+)/(\d+)\)", out)
     assert m is not None, out
     assert int(m[3]) == images and float(m[1]) == pytest.approx(int(m[2]) / images, abs=1e-4)

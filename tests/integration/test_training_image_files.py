@@ -60,7 +60,7 @@ def test_the_entry_point_trains_into_its_default_output_directory(
     help_run = _entrypoint(image, "--help")
     assert help_run.returncode == 0 and "usage:" in help_run.stdout, help_run.stderr
 
-    run = _entrypoint(image, "--data", str(data_zip), "--limit", "2", "--epochs", "1", "--weights", "none",
+    run = _entrypoint(image, "--data", str(data_zip), "--limit", "3", "--epochs", "1", "--weights", "none",
                       "--min-accuracy", "0")
 
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]

@@ -39,6 +39,16 @@ def test_summary_counts_right_wrong_failed_and_missing() -> None:
     assert s.images_per_second == 2.0  # 4 items written in 2 s
     assert s.failures == {KEYS[3]: "corrupt"}
     assert s.dlq_messages == 1
+    assert s.unknown == 0 and s.answered_accuracy == s.accuracy
+
+
+def test_unknown_answers_are_counted_and_left_out_of_the_answered_accuracy() -> None:
+    items = [_item(KEYS[0], "cat"), _item(KEYS[1], "unknown"), _item(KEYS[2], "dog"), _item(KEYS[3], "cat")]
+    s = summarize(items, KEYS, FOLDERS, seconds=1.0, dlq_messages=0)
+    assert (s.classified, s.unknown, s.correct) == (4, 1, 2)
+    assert s.per_label == {"cat": 2, "dog": 1, "unknown": 1}
+    assert s.accuracy == 2 / 4  # a cat answered `unknown` is not a right answer
+    assert s.answered_accuracy == 2 / 3
 
 
 def test_cache_key_changes_with_data_or_settings() -> None:

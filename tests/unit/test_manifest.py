@@ -90,3 +90,26 @@ def test_checksums_must_be_sha256_digests() -> None:
     assert Manifest.from_dict({**VALID, "checksums": {"model.tflite": "a" * 64}}).checksums
     with pytest.raises(ManifestError, match="checksums"):
         Manifest.from_dict({**VALID, "checksums": {"model.tflite": "md5:abc"}})
+
+
+def test_old_manifests_without_novelty_or_calibration_load_and_never_say_unknown() -> None:
+    manifest = Manifest.from_dict(VALID)
+    assert manifest.novelty == {} and manifest.calibration == {} and manifest.novelty_threshold is None
+
+
+def test_the_novelty_threshold_is_read_unless_the_block_is_disabled() -> None:
+    block = {"method": "mahalanobis", "threshold": 1.0, "accept_rate": 0.99}
+    assert Manifest.from_dict({**VALID, "novelty": block}).novelty_threshold == 1.0
+    off = {"enabled": False, "method": "mahalanobis", "reason": "holdout AUROC 0.51 < 0.9"}
+    assert Manifest.from_dict({**VALID, "novelty": off}).novelty_threshold is None
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"labels": ["cat", "unknown"]}, "reserved"),
+    ({"novelty": {"threshold": "high"}}, "finite number"),
+    ({"novelty": {"threshold": float("nan")}}, "finite number"),
+    ({"novelty": [1]}, "'novelty' must be an object"),
+])
+def test_a_label_named_unknown_and_a_bad_threshold_are_refused(change: dict, message: str) -> None:
+    with pytest.raises(ManifestError, match=message):
+        Manifest.from_dict({**VALID, **change})

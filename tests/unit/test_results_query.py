@@ -115,3 +115,11 @@ def test_the_table_fits_the_terminal_by_shortening_the_middle_of_long_values() -
     assert "2026-11-27T18:00:00.000000Z" in row, "the short columns stay whole while the key can give way"
     assert max(len(line) for line in render(items, "table", width=80).splitlines()) <= 80
     assert len(render(items, "table").splitlines()[2]) > 100  # not piped to a terminal: nothing cut
+def test_an_unknown_answer_shows_what_it_resembled_most() -> None:
+    unknown = {"image": "s3://b/uploads/tulip.jpg", "label": "unknown", "top_label": "cat",
+               "confidence": Decimal("0.93"), "novelty": Decimal("3.2"), "status": "classified",
+               "processed_at": "2026-11-27T18:00:02.000Z"}
+    out = render([*ITEMS, unknown], "table").splitlines()
+    assert out[0].split()[:4] == ["image", "label", "confidence", "top_label"]
+    assert out[4].split()[1:4] == ["unknown", "0.9300", "cat"]
+    assert json.loads(render([unknown], "json"))[0]["novelty"] == pytest.approx(3.2)

@@ -125,3 +125,18 @@ def test_every_subcommand_is_registered_with_help() -> None:
 )
 def test_labels_are_singular_folder_names(folders: list[str], labels: list[str]) -> None:
     assert singularize(folders) == labels
+
+
+def test_novelty_and_split_settings_are_flags_with_their_defaults() -> None:
+    cfg = config_from_args(_parse([], {}))
+    assert (cfg.accept_rate, cfg.stop_fraction, cfg.calibration_fraction, cfg.novelty_min_auroc) == (
+        0.99, 0.1, 0.1, 0.9)
+    assert cfg.feature_engine == "auto"
+    cfg = config_from_args(_parse(["--accept-rate", "0.95", "--novelty-min-auroc", "0",
+                                   "--feature-engine", "keras"], {}))
+    assert (cfg.accept_rate, cfg.novelty_min_auroc, cfg.feature_engine) == (0.95, 0.0, "keras")
+
+
+def test_an_accept_rate_outside_zero_to_one_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"--accept-rate 1\.5"):
+        TrainConfig(accept_rate=1.5).resolved()

@@ -72,3 +72,23 @@ def test_unfreeze_top_leaves_batchnorm_and_lower_blocks_frozen() -> None:
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in trainable)
     assert not tm.backbone.get_layer("block_1_expand").trainable
     assert tm.backbone.get_layer(models.FINE_TUNE_FROM).trainable
+
+
+def test_a_refitted_head_has_the_same_shape_as_the_trained_one() -> None:
+    tm = models.build_mobilenet_v2(3, input_size=(96, 96), weights=None)
+    head = models.build_head(1280, 3, dropout=0.2)
+    shapes = [w.shape for w in head.get_layer("classifier").get_weights()]
+    assert shapes == [w.shape for w in tm.head.get_layer("classifier").get_weights()]
+    assert head.get_layer("dropout").rate == pytest.approx(0.2)
+
+
+def test_seed_features_are_the_penultimate_dense_the_head_reads() -> None:
+    import numpy as np
+
+    model = models.build_seed(2, input_size=(100, 100))
+    features = models.seed_features(model)
+    assert features.output_shape == (None, 512)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 100, 100, 3)).astype("float32")
+    kernel, bias = model.layers[-1].get_weights()
+    p = 1 / (1 + np.exp(-(features.predict(x, verbose=0) @ kernel + bias)))
+    np.testing.assert_allclose(model.predict(x, verbose=0), p, rtol=1e-4, atol=1e-6)

@@ -194,8 +194,10 @@ class ImageBatchProcessor(BatchProcessor):
                 assert outcome.prediction is not None
                 metrics.add_metric(name="ImagesClassified", unit=MetricUnit.Count, value=1)
                 self._labels[outcome.prediction.label] += 1
-                self.log.info("classified", extra={"label": outcome.prediction.label,
-                                                   "confidence": round(outcome.prediction.confidence, 4)})
+                p = outcome.prediction
+                novelty = None if p.novelty is None else round(p.novelty, 4)
+                self.log.info("classified", extra={"label": p.label, "top_label": p.top_label,
+                                                   "confidence": round(p.confidence, 4), "novelty": novelty})
             elif outcome.status == Status.FAILED:
                 metrics.add_metric(name="ImagesFailed", unit=MetricUnit.Count, value=1)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
@@ -19,6 +20,9 @@ MANIFEST_FILE = "manifest.json"
 TFLITE_FILE = "model.tflite"
 H5_FILE = "model.h5"
 POINTER_FILE = "latest.json"
+#: The answer for an image that looks like none of the trained labels (its novelty is over the
+#: manifest's threshold). Reserved: no model may be trained with a label of that name.
+UNKNOWN_LABEL = "unknown"
 #: A version names a folder on S3 and in the Lambda's /tmp cache: letters, digits, `.`, `_`, `-`,
 #: starting with a letter or digit (so never `.`, `..` or anything with a `/`).
 VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -73,10 +77,24 @@ class Manifest:
     #: Lambda refuses a model.tflite whose bytes do not match, and `publish` refuses to put other
     #: bytes under a published version.
     checksums: dict[str, str] = field(default_factory=dict)
+    #: How the model says "none of these" (training_job/novelty.py): `method`, `accept_rate`, the
+    #: comparison of methods and, when the model has a `novelty` output, `threshold`. Empty (models
+    #: trained before it existed) or without `threshold`: no novelty, never `unknown`.
+    novelty: dict[str, Any] = field(default_factory=dict)
+    #: Temperature scaling folded into the exported head: `temperature`, `ece_before`, `ece_after`.
+    calibration: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tflite_file(self) -> str:
         return self.files.get("tflite", TFLITE_FILE)
+
+    @property
+    def novelty_threshold(self) -> float | None:
+        """The score above which the answer is `unknown`; None when the model does not score novelty."""
+        if not self.novelty.get("enabled", True):
+            return None
+        threshold = self.novelty.get("threshold")
+        return float(threshold) if isinstance(threshold, int | float) else None
 
     @classmethod
     def from_dict(cls, data: Any, where: str = MANIFEST_FILE) -> Manifest:
@@ -85,6 +103,9 @@ class Manifest:
         labels = _require(data, "labels", list, where)
         if len(labels) < 2 or not all(isinstance(x, str) and x for x in labels):
             raise ManifestError(f"{where}: 'labels' must list at least two non-empty names")
+        if UNKNOWN_LABEL in labels:
+            raise ManifestError(f"{where}: {UNKNOWN_LABEL!r} is reserved for images that are none of the "
+                                "labels")
         size = _require(data, "input_size", list, where)
         if len(size) != 2 or not all(isinstance(x, int) and x > 0 for x in size):
             raise ManifestError(f"{where}: 'input_size' must be [height, width]")
@@ -102,6 +123,13 @@ class Manifest:
         if not isinstance(files, dict) or not all(
                 isinstance(v, str) and v and "/" not in v and v not in (".", "..") for v in files.values()):
             raise ManifestError(f"{where}: 'files' must map kinds to plain file names")
+        for block in ("novelty", "calibration"):
+            if not isinstance(data.get(block, {}), dict):
+                raise ManifestError(f"{where}: {block!r} must be an object")
+        threshold = data.get("novelty", {}).get("threshold")
+        if threshold is not None and (not isinstance(threshold, int | float) or isinstance(threshold, bool)
+                                      or not math.isfinite(threshold)):
+            raise ManifestError(f"{where}: 'novelty.threshold' must be a finite number")
         extra.update(
             version=check_version(_require(data, "version", str, where), where),
             labels=list(labels),
