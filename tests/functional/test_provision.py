@@ -43,7 +43,8 @@ def test_resources_match_the_template(stack: Stack) -> None:
     assert (stack.max_receive_count, stack.visibility_timeout) == (5, 720)
     table = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=stack.table)["Table"]
     assert table["KeySchema"] == [{"AttributeName": "image", "KeyType": "HASH"}]
-    indexes = {g["IndexName"]: [k["AttributeName"] for k in g["KeySchema"]] for g in table["GlobalSecondaryIndexes"]}
+    indexes = {g["IndexName"]: [k["AttributeName"] for k in g["KeySchema"]]
+               for g in table["GlobalSecondaryIndexes"]}
     assert indexes == {"label-index": ["label", "processed_at"], "status-index": ["status", "processed_at"],
                        "model-index": ["model_version", "processed_at"],
                        "review-index": ["human_label", "reviewed_at"]}

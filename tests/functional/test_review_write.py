@@ -47,7 +47,8 @@ def test_a_review_sets_the_human_label_and_the_label_to_query_by(table: ResultsT
     assert item["reviewed_by"] == "ann" and item["reviewed_at"].endswith("Z")
 
 
-def test_a_review_of_an_older_version_is_refused_and_writes_nothing(table: ResultsTable, stack: Stack) -> None:
+def test_a_review_of_an_older_version_is_refused_and_writes_nothing(table: ResultsTable,
+                                                                    stack: Stack) -> None:
     _classify(table, stack, "e1", "2026-01-01T00:00:00.000000Z")
     _classify(table, stack, "e2", "2026-01-02T00:00:00.000000Z")  # re-uploaded while the page was open
     before = _item(stack)

@@ -146,8 +146,8 @@ class ResultsTable:
         describes another object version; the outcome then carries the stored item. Which labels are
         valid is the caller's business (it knows the models); this only refuses malformed ones.
         """
-        if not isinstance(human_label, str) or not human_label.strip() or len(human_label) > MAX_LABEL_LENGTH \
-                or not human_label.isprintable():
+        if (not isinstance(human_label, str) or not human_label.strip()
+                or len(human_label) > MAX_LABEL_LENGTH or not human_label.isprintable()):
             raise ValueError(f"not a label: {human_label!r}")
         if not etag:
             raise ValueError("a review names the object version (etag) the reviewer saw")
