@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from catdog_cli.display import printable
-from training_job.settings import default_data
+from training_job.settings import DEFAULT_MIN_ACCURACY, default_data
 
 #: Bump when the demo's training recipe changes, so stale cached models are not reused.
 RECIPE_VERSION = 1
@@ -237,9 +237,9 @@ def run_demo(cfg: DemoConfig) -> int:
         print(f"[2/5] local AWS on {aws.endpoint}: bucket {stack.bucket}, queue {queue_name}, "
               f"table {stack.table}", flush=True)
 
-        min_acc = cfg.min_accuracy if cfg.min_accuracy is not None else (0.0 if cfg.train_limit else None)
-        gate = {} if min_acc is None else {"min_accuracy": min_acc}
-        pointer = publish_model(model_dir, f"s3://{stack.bucket}/models/", **gate)
+        min_acc = cfg.min_accuracy if cfg.min_accuracy is not None else (
+            0.0 if cfg.train_limit else DEFAULT_MIN_ACCURACY)
+        pointer = publish_model(model_dir, f"s3://{stack.bucket}/models/", min_acc)
         print(f"[3/5] published {pointer.version} (validation accuracy {pointer.accuracy}) "
               f"-> s3://{stack.bucket}/models/latest.json", flush=True)
 
