@@ -22,7 +22,7 @@ SHARED ?= $(abspath ../shared)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[train,local,dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[train,local,review,dev]"
 	touch $(STAMP)
 
 $(TOOLS_STAMP): .ci/security-requirements.txt

@@ -10,3 +10,6 @@
 Everything here runs with the user's own credentials, never the function's role; the one write
 (a review) goes through `catdog.results.ResultsTable`, the table's only writer.
 """
+
+#: The low-confidence view's default threshold (here, not in `views`, so `catdog --help` stays light).
+DEFAULT_THRESHOLD = 0.8

@@ -25,6 +25,7 @@ from typing import Any
 
 from catdog.results import UNKNOWN_LABEL
 from catdog.status import Status
+from catdog_cli.review import DEFAULT_THRESHOLD
 
 LABEL_INDEX = "label-index"
 STATUS_INDEX = "status-index"
@@ -33,7 +34,6 @@ REVIEW_INDEX = "review-index"
 #: Every GSI the page needs: `catdog review` says which one a table lacks (docs/deploying.md).
 REQUIRED_INDEXES = (LABEL_INDEX, STATUS_INDEX, MODEL_INDEX, REVIEW_INDEX)
 KINDS = ("all", "unknown", "low", "failed", "label", "model", "reviewed", "unreviewed")
-DEFAULT_THRESHOLD = 0.8
 MAX_PAGE_SIZE = 200
 #: Longest cursor accepted from a URL (a few keys of at most ~1 KB each).
 MAX_CURSOR_CHARS = 16_000

@@ -1,0 +1,77 @@
+"""`catdog review|report|dataset|models`: look at the results, correct them, retrain, roll back.
+
+Argument parsing only, registered by one registrar (`register`); the work lives in
+`catdog_cli/review/`, `report.py`, `dataset.py` and `models_cmd.py`, imported when a command runs.
+Names come from `catdog_cli.targets.resolve_name` like every other command's; these commands use
+the caller's own AWS credentials (they read and review, they are not the function).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from catdog_cli.review import DEFAULT_THRESHOLD
+
+BUCKET_HELP = "bucket (default: $CATDOG_BUCKET, else the local stack's)"
+TABLE_HELP = "results table (default: $CATDOG_TABLE, else the local stack's)"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _names(args: argparse.Namespace) -> tuple[str, str]:
+    """(table, bucket), each by flag > environment > the running local stack."""
+    from catdog_cli.targets import ENV_BUCKET, ENV_TABLE, resolve_name
+
+    table = resolve_name(args.table, ENV_TABLE, "table", "table").name
+    bucket = resolve_name(args.bucket, ENV_BUCKET, "bucket", "bucket").name
+    return table, bucket
+
+
+def _need_flask(command: str) -> None:
+    """The page and the report need Flask (and its Jinja2); a wheel installed without it says how."""
+    import importlib.util
+
+    from catdog.errors import CatdogError
+
+    if importlib.util.find_spec("flask") is None or importlib.util.find_spec("jinja2") is None:
+        raise CatdogError(f"catdog {command} needs Flask: pip install 'catdog[review]' (or make install)")
+
+
+# -------------------------------------------------------------------------------------- review
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    _need_flask("review")
+    from catdog_cli.display import printable
+    from catdog_cli.review.server import ReviewSettings, build_service, serve
+
+    table, bucket = _names(args)
+    service = build_service(ReviewSettings(table=table, bucket=bucket, reviewer=args.reviewer,
+                                           page_size=args.page_size, threshold=args.threshold))
+    if args.host not in LOOPBACK:
+        print(f"catdog review: listening on {printable(args.host)}: anyone who can reach it can read the "
+              "photos and write reviews with your AWS credentials", file=sys.stderr)
+
+    def ready(url: str) -> None:
+        print(f"catdog review: {url}  (table {printable(table)}, bucket {printable(bucket)}, reviewer "
+              f"{printable(service.reviewer)}; Ctrl-C to stop)", flush=True)
+
+    serve(service, args.host, args.port, open_browser=args.open, on_ready=ready)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    review = sub.add_parser("review", help="a local web page to look at the classified photos and correct "
+                                           "their labels")
+    review.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this "
+                                                            "machine only)")
+    review.add_argument("--port", type=int, default=0, help="port (default 0: a free one, printed)")
+    review.add_argument("--open", action="store_true", help="open the page in the default browser")
+    review.add_argument("--reviewer", help="name recorded as reviewed_by (default: your AWS identity's ARN, "
+                                           "else your user name)")
+    review.add_argument("--page-size", type=int, default=60, help="photos per page (1-200, default 60)")
+    review.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                        help=f"the low-confidence view's default threshold (default {DEFAULT_THRESHOLD})")
+    review.add_argument("--bucket", help=BUCKET_HELP)
+    review.add_argument("--table", help=TABLE_HELP)
+    review.set_defaults(func=cmd_review)
