@@ -181,8 +181,8 @@ class ReviewService:
             return _refuse(502, f"not saved: the results table said {printable(_aws_message(exc))}")
         if outcome.result is ReviewResult.WRITTEN:
             self._stats.clear()
-            return Reply(200, json={"ok": True, "image": image, "label": label, "shown": shown_label(label),
-                                    "reviewed_by": self.reviewer})
+            return Reply(200, json={"ok": True, "image": image, "label": label,
+                                    "shown": shown_label(label, human=True), "reviewed_by": self.reviewer})
         if outcome.result is ReviewResult.MISSING:
             return _refuse(404, f"not saved: {shown} is no longer in the results table")
         if outcome.result is ReviewResult.STALE:

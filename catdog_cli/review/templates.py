@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
 from catdog.results import UNKNOWN_LABEL
 from catdog_cli.display import printable
@@ -108,7 +109,7 @@ TILE = """
   <figcaption>
     <div class="key">{{ key(item) }}</div>
     {% if item.get('status') == 'classified' %}
-    <div class="label">label <b>{{ shown(item.get('label')) }}</b>
+    <div class="label">label <b>{{ shown(item.get('label'), item.get('human_label') is not none) }}</b>
       {% if item.get('human_label') %}<span class="badge" title="by {{ text(item.get('reviewed_by')) }} at {{ text(item.get('reviewed_at')) }}">reviewed</span>{% endif %}</div>
     <div>model {{ shown(item.get('model_label')) }} {{ percent(item.get('confidence')) }} · {{ text(item.get('model_version')) }}</div>
     {% else %}
@@ -207,9 +208,11 @@ REPORT = """{% from "tile" import tile %}{% from "numbers" import accuracy_table
 """
 
 
-def shown_label(label: Any) -> str:
-    """`unknown` as a reviewer calls it when it is their answer: neither."""
-    return "unknown / neither" if label == UNKNOWN_LABEL else printable(label) if label is not None else "—"
+def shown_label(label: Any, human: bool = False) -> str:
+    """A label as shown; a person's `unknown` is what they pressed: neither."""
+    if label is None:
+        return "—"
+    return "neither" if human and label == UNKNOWN_LABEL else printable(label)
 
 
 def shown_key(item: dict[str, Any]) -> str:
@@ -239,7 +242,7 @@ def environment() -> jinja2.Environment:
                              autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True)
     env.globals.update(shown=shown_label, key=shown_key, percent=percent, text=text, reviewable=reviewable,
-                       style=STYLE, script=SCRIPT)
+                       style=Markup(STYLE), script=Markup(SCRIPT))  # constants of ours: not escaped
     return env
 
 

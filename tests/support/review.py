@@ -16,7 +16,7 @@ from catdog.classifier import Prediction
 from catdog.manifest import Manifest, ModelPointer
 from catdog.results import ImageFacts, ResultsTable
 from catdog.s3_events import ObjectEvent
-from catdog_local.provision import Stack
+from catdog_local.provision import StackResources
 from tests.support.images import jpeg_bytes
 
 #: A key a careless or hostile uploader could choose: markup, an escape sequence, a bidi override.
@@ -45,7 +45,7 @@ def publish_manifest(region: str, bucket: str, version: str = "v1", labels: tupl
         s3.put_object(Bucket=bucket, Key="models/latest.json", Body=pointer.to_json().encode())
 
 
-def put_photos(stack: Stack, region: str, photos: list[Photo]) -> dict[str, str]:
+def put_photos(stack: StackResources, region: str, photos: list[Photo]) -> dict[str, str]:
     """Upload each photo and write its answer; returns key -> ETag (unquoted, as the table has it)."""
     s3 = boto3.client("s3", region_name=region)
     writer = ResultsTable.named(stack.table)
