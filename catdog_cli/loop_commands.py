@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from catdog_cli.review import DEFAULT_THRESHOLD
 
@@ -60,6 +61,38 @@ def cmd_review(args: argparse.Namespace) -> int:
     return 0
 
 
+# -------------------------------------------------------------------------------------- report
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    _need_flask("report")
+    import boto3
+
+    from catdog.model_repo import ModelRepo
+    from catdog_cli.display import printable
+    from catdog_cli.report import build_report, write_report
+    from catdog_cli.review.catalog import Catalog
+    from catdog_cli.review.server import preflight
+    from catdog_cli.review.thumbnails import Thumbnailer
+
+    if args.limit < 0:
+        raise ValueError(f"--limit {args.limit}: give 0 (no tiles, the summary only) or more")
+    table, bucket = _names(args)
+    ddb, s3 = boto3.client("dynamodb"), boto3.client("s3")
+    preflight(ddb, s3, table, bucket)
+    thumbnailer = Thumbnailer(s3, bucket, side=args.thumb_size)
+    try:
+        html = build_report(ddb, table, bucket, Catalog(ModelRepo(s3, bucket)), thumbnailer,
+                            limit=args.limit, threshold=args.threshold)
+    finally:
+        thumbnailer.close()
+    images = html.count('<figure class="tile')
+    size = write_report(args.output, html)
+    print(f"wrote {printable(args.output)}: {images} images ({size / 1e6:.1f} MB, self-contained, read-only) "
+          f"from table {printable(table)}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     review = sub.add_parser("review", help="a local web page to look at the classified photos and correct "
                                            "their labels")
@@ -75,3 +108,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     review.add_argument("--bucket", help=BUCKET_HELP)
     review.add_argument("--table", help=TABLE_HELP)
     review.set_defaults(func=cmd_review)
+
+    report = sub.add_parser("report", help="the review page's gallery and summary as one static, "
+                                           "self-contained HTML file")
+    report.add_argument("--output", "-o", type=Path, required=True, help="the HTML file to write")
+    report.add_argument("--limit", type=int, default=500,
+                        help="newest images shown as tiles (default 500; the summary covers the whole table)")
+    report.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                        help=f"what counts as low confidence (default {DEFAULT_THRESHOLD})")
+    report.add_argument("--thumb-size", type=int, default=160, help="thumbnail side in pixels (default 160)")
+    report.add_argument("--bucket", help=BUCKET_HELP)
+    report.add_argument("--table", help=TABLE_HELP)
+    report.set_defaults(func=cmd_report)
