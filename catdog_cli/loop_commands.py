@@ -93,6 +93,48 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------- dataset
+
+
+def cmd_dataset_export(args: argparse.Namespace) -> int:
+    import boto3
+    from tqdm import tqdm
+
+    from catdog.model_repo import ModelRepo
+    from catdog_cli import dataset
+    from catdog_cli.display import printable
+    from catdog_cli.review.catalog import Catalog
+    from catdog_cli.review.server import preflight
+
+    table, bucket = _names(args)
+    ddb, s3 = boto3.client("dynamodb"), boto3.client("s3")
+    preflight(ddb, s3, table, bucket)
+    dataset.check_empty(s3, args.dest)
+    catalog = Catalog(ModelRepo(s3, bucket))
+    live = catalog.live()
+    manifest = catalog.manifest(live.version) if live else None
+    labels = catalog.all_labels()
+    folders = {label: dataset.model_folders(manifest).get(label, label) for label in labels}
+    chosen = dataset.plan(dataset.collect(ddb, table, labels, args.include_confident), folders,
+                          args.validation_split, args.seed)
+    if not chosen:
+        raise ValueError("nothing to export: no reviewed images"
+                         + ("" if args.include_confident else " (add --include-confident P to take the "
+                                                              "model's confident answers too)"))
+    header = dataset.manifest_header(table, bucket, args.seed, args.validation_split, args.include_confident,
+                                     folders)
+    with tqdm(total=len(chosen), unit="image", desc="export", disable=args.quiet) as bar:
+        report = dataset.export(s3, bucket, args.dest, chosen, header, progress=bar.update)
+    written = len(chosen) - len(report.skipped)
+    parts = [f"{split} " + ", ".join(f"{label} {n}" for label, n in sorted(c.items()))
+             for split, c in sorted(report.counts().items())]
+    print(f"exported {written} images to {printable(args.dest)}: {'; '.join(parts)} "
+          f"(manifest {dataset.MANIFEST})")
+    for image, why in sorted(report.skipped.items()):
+        print(f"  SKIPPED {printable(image)}: {printable(why)}", file=sys.stderr)
+    return 1 if report.skipped else 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     review = sub.add_parser("review", help="a local web page to look at the classified photos and correct "
                                            "their labels")
@@ -120,3 +162,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     report.add_argument("--bucket", help=BUCKET_HELP)
     report.add_argument("--table", help=TABLE_HELP)
     report.set_defaults(func=cmd_report)
+
+    data = sub.add_parser("dataset", help="training data sets made from the reviewed images")
+    data_sub = data.add_subparsers(dest="dataset_command", metavar="{export}", required=True)
+    export = data_sub.add_parser(
+        "export", help="write {train,validation}/<label>/ from the human labels (catdog train --data takes "
+                       "it)")
+    export.add_argument("dest", metavar="DEST",
+                        help="an empty or new directory, or s3://bucket/datasets/NAME/ (server-side copies)")
+    export.add_argument("--include-confident", type=float, metavar="P",
+                        help="also the unreviewed images the model labelled with confidence >= P")
+    export.add_argument("--validation-split", type=float, default=0.2,
+                        help="fraction of each label kept for validation (default 0.2)")
+    export.add_argument("--seed", type=int, default=1337, help="seed of the split (default 1337)")
+    export.add_argument("--quiet", action="store_true", help="no progress bar")
+    export.add_argument("--bucket", help=BUCKET_HELP)
+    export.add_argument("--table", help=TABLE_HELP)
+    export.set_defaults(func=cmd_dataset_export)

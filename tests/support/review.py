@@ -36,8 +36,10 @@ def publish_manifest(region: str, bucket: str, version: str = "v1", labels: tupl
                      accuracy: float = 0.9, live: bool = True) -> None:
     """A published version's manifest and (optionally) the pointer: all the page reads of a model."""
     s3 = boto3.client("s3", region_name=region)
+    folders = [f"{label}s" for label in labels]  # trained on cats/ and dogs/, as the real data set
     manifest = Manifest(version=version, labels=list(labels), input_size=(32, 32), arch="tiny",
                         output_activation="sigmoid", metrics={"accuracy": accuracy},
+                        data={"labels": list(labels), "folders": folders},
                         created_at="2026-11-28T00:00:00+00:00")
     pointer = ModelPointer.for_version("models/", version, accuracy=accuracy)
     s3.put_object(Bucket=bucket, Key=pointer.manifest_key, Body=manifest.to_json().encode())
