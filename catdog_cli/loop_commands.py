@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from catdog_cli.review import DEFAULT_THRESHOLD
+from training_job.settings import DEFAULT_MIN_ACCURACY, ENV_VARS, env_default
 
 BUCKET_HELP = "bucket (default: $CATDOG_BUCKET, else the local stack's)"
 TABLE_HELP = "results table (default: $CATDOG_TABLE, else the local stack's)"
@@ -135,6 +137,74 @@ def cmd_dataset_export(args: argparse.Namespace) -> int:
     return 1 if report.skipped else 0
 
 
+# -------------------------------------------------------------------------------------- models
+
+
+def _repo(args: argparse.Namespace) -> Any:
+    import boto3
+
+    from catdog.model_repo import ModelRepo
+    from catdog_cli.targets import ENV_BUCKET, resolve_name
+
+    bucket = resolve_name(args.bucket, ENV_BUCKET, "bucket", "bucket").name
+    return ModelRepo(boto3.client("s3"), bucket, "models/")
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    import boto3
+
+    from catdog.errors import CatdogError
+    from catdog_cli import models_cmd
+    from catdog_cli.review.catalog import Catalog
+    from catdog_cli.targets import ENV_TABLE, resolve_name
+
+    repo = _repo(args)
+    reviewed = None
+    try:
+        table = resolve_name(args.table, ENV_TABLE, "table", "table").name
+        reviewed = models_cmd.reviewed_by_version(boto3.client("dynamodb"), table, Catalog(repo).all_labels())
+    except CatdogError as exc:
+        print(f"catdog models: no reviewed accuracy ({exc})", file=sys.stderr)
+    except Exception as exc:  # the table is optional here: a listing without it is still useful
+        print(f"catdog models: no reviewed accuracy (the results table: {type(exc).__name__}: {exc})",
+              file=sys.stderr)
+    print(models_cmd.render(models_cmd.list_versions(repo, reviewed), with_reviews=reviewed is not None))
+    return 0
+
+
+def cmd_models_promote(args: argparse.Namespace) -> int:
+    from catdog_cli import models_cmd
+    from catdog_cli.display import printable
+    from catdog_cli.identity import caller_identity
+
+    repo = _repo(args)
+    pointer, previous = models_cmd.promote(repo, args.version, args.min_accuracy, caller_identity())
+    if previous == pointer.version:
+        print(f"{printable(pointer.version)} is already live; nothing changed")
+        return 0
+    print(f"promoted {printable(pointer.version)} (validation accuracy {pointer.accuracy}) through the "
+          f"quality gate: live was {printable(previous or 'nothing')}, now {printable(pointer.version)} "
+          f"({repo.uri(repo.pointer_key)})")
+    print("re-classify what the previous model answered: catdog backfill --changed-only "
+          f"s3://{repo.bucket}/uploads/")
+    return 0
+
+
+def cmd_models_rollback(args: argparse.Namespace) -> int:
+    from catdog_cli import models_cmd
+    from catdog_cli.display import printable
+    from catdog_cli.identity import caller_identity
+
+    repo = _repo(args)
+    restored, replaced = models_cmd.rollback(repo, caller_identity())
+    print(f"rolled back: live was {printable(replaced.version)}, now {printable(restored.version)} "
+          f"(the pointer as it was published at {printable(restored.published_at or '?')}, sha256 "
+          f"{restored.model_sha256[:12] or '?'}…)")
+    print("re-classify what the rolled-back model answered: catdog backfill --changed-only "
+          f"s3://{repo.bucket}/uploads/")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     review = sub.add_parser("review", help="a local web page to look at the classified photos and correct "
                                            "their labels")
@@ -179,3 +249,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--bucket", help=BUCKET_HELP)
     export.add_argument("--table", help=TABLE_HELP)
     export.set_defaults(func=cmd_dataset_export)
+
+    models = sub.add_parser("models", help="the published model versions: list, promote, roll back")
+    models_sub = models.add_subparsers(dest="models_command", metavar="{list,promote,rollback}",
+                                       required=True)
+    listing = models_sub.add_parser("list", help="versions under models/, their accuracy, which is live, and "
+                                                 "how each did on the reviewed images")
+    listing.add_argument("--bucket", help=BUCKET_HELP)
+    listing.add_argument("--table", help=TABLE_HELP + "; without one, no reviewed accuracy")
+    listing.set_defaults(func=cmd_models_list)
+    promote = models_sub.add_parser("promote", help="make a published version live, through the quality gate")
+    promote.add_argument("version", metavar="VERSION", help="a version listed by `catdog models list`")
+    promote.add_argument("--min-accuracy", type=float, default=env_default("min_accuracy"),
+                         help=f"the quality gate [env {ENV_VARS['min_accuracy']}; "
+                              f"default {DEFAULT_MIN_ACCURACY}]")
+    promote.add_argument("--bucket", help=BUCKET_HELP)
+    promote.set_defaults(func=cmd_models_promote)
+    rollback = models_sub.add_parser("rollback", help="put back the version that was live before this one "
+                                                      "(from models/history/)")
+    rollback.add_argument("--bucket", help=BUCKET_HELP)
+    rollback.set_defaults(func=cmd_models_rollback)

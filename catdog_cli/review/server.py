@@ -12,7 +12,6 @@ only this page's own nonce-tagged script.
 
 from __future__ import annotations
 
-import logging
 import secrets
 import threading
 from collections.abc import Callable
@@ -22,13 +21,12 @@ from urllib.parse import urlencode
 
 from catdog.results import UNKNOWN_LABEL, ResultsTable, ReviewResult
 from catdog_cli.display import printable
+from catdog_cli.identity import caller_identity
 from catdog_cli.review import stats
 from catdog_cli.review.catalog import Catalog
 from catdog_cli.review.templates import render, shown_key, shown_label
 from catdog_cli.review.thumbnails import Thumb, Thumbnailer, placeholder
 from catdog_cli.review.views import DEFAULT_THRESHOLD, MAX_PAGE_SIZE, View, ViewError, fetch_page, plain_item
-
-log = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 60
 #: How long the counts and the reviewed accuracy are reused (each is a read of whole partitions).
@@ -260,20 +258,6 @@ def create_app(service: ReviewService, allowed_hosts: set[str] | None = None) ->
     return app
 
 
-def reviewer_identity(explicit: str | None, sts: Callable[[], Any] | None = None) -> str:
-    """`--reviewer`, else the caller's AWS identity (its ARN), else the local user name."""
-    if explicit:
-        return explicit
-    try:
-        client = sts() if sts else __import__("boto3").client("sts")
-        return str(client.get_caller_identity()["Arn"])
-    except Exception as exc:  # no STS (offline, a local endpoint without it): a name is still useful
-        import getpass
-
-        log.debug("no AWS identity (%s); using the local user name", exc)
-        return getpass.getuser()
-
-
 def preflight(ddb: Any, s3: Any, table: str, bucket: str) -> None:
     """A missing table, index or bucket is a one-line error before any page is served."""
     from botocore.exceptions import BotoCoreError, ClientError
@@ -328,7 +312,7 @@ def build_service(settings: ReviewSettings, thumbnailer: Thumbnailer | None = No
         ddb=ddb, table=settings.table, bucket=settings.bucket, writer=ResultsTable.named(settings.table),
         catalog=Catalog(ModelRepo(s3, settings.bucket, settings.models_prefix)),
         thumbnailer=thumbnailer or Thumbnailer(s3, settings.bucket),
-        reviewer=reviewer_identity(settings.reviewer), page_size=settings.page_size,
+        reviewer=caller_identity(settings.reviewer), page_size=settings.page_size,
         threshold=settings.threshold)
 
 
