@@ -202,6 +202,10 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
     uri = S3Uri.parse(args.uri)
     target = resolve_name(args.queue_url, ENV_QUEUE_URL, "queue_url", "queue")
+    if args.changed_only:
+        from catdog_cli import backfill_changed
+
+        return backfill_changed.run(args, uri, target.name, region_of(target.state))
     report = backfill(client("s3"), client("sqs"), uri, target.name, region=region_of(target.state),
                       progress=not args.quiet)
     print(f"queued {report.queued} objects from {printable(uri)} on {target.name}")
@@ -311,6 +315,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     back.add_argument("uri", metavar="s3://BUCKET/PREFIX")
     back.add_argument("--queue-url", help="queue (default: $CATDOG_QUEUE_URL, else the local stack's)")
     back.add_argument("--quiet", action="store_true", help="no progress bar")
+    back.add_argument("--changed-only", action="store_true",
+                      help="only the images another model version than the live one answered; then wait for "
+                           "the new answers and print how many labels changed, from what to what")
+    back.add_argument("--wait", action=argparse.BooleanOptionalAction, default=True,
+                      help="with --changed-only: wait for the answers (default; --no-wait queues and exits)")
+    back.add_argument("--timeout", type=float, default=900, metavar="S",
+                      help="with --changed-only: stop waiting after S seconds (default 900)")
+    back.add_argument("--table", help="with --changed-only: the results table (default: $CATDOG_TABLE, else "
+                                      "the local stack's)")
     back.set_defaults(func=cmd_backfill)
 
     from catdog_cli.demo_args import add_demo_arguments
