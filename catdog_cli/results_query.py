@@ -21,10 +21,13 @@ LABEL_INDEX = "label-index"
 FORMATS = ("table", "json", "csv")
 #: Columns shown first, in this order; json/csv add every other attribute alphabetically.
 PREFERRED_COLUMNS = (
-    "image", "label", "confidence", "status", "processed_at", "model_version", "reason", "error",
+    "image", "label", "model_label", "human_label", "confidence", "status", "processed_at", "model_version",
+    "reason", "error",
 )
 #: What fits a terminal: the table format shows only these (json/csv carry everything).
-TABLE_COLUMNS = ("image", "label", "confidence", "status", "processed_at", "model_version", "reason")
+#: `label` is what queries use (a person's label when reviewed); `model_label` and `human_label` show both.
+TABLE_COLUMNS = ("image", "label", "model_label", "human_label", "confidence", "status", "processed_at",
+                 "model_version", "reason")
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 

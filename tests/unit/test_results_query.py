@@ -101,3 +101,12 @@ def test_table_shows_terminal_columns_and_a_count() -> None:
 
 def test_empty_table_says_so() -> None:
     assert render([], "table") == "(no results)"
+
+
+def test_a_reviewed_item_shows_the_model_s_label_and_the_person_s() -> None:
+    reviewed = {"image": "s3://b/uploads/x.jpg", "label": "cat", "model_label": "dog", "human_label": "cat",
+                "confidence": 0.8, "status": "classified"}
+    out = render([reviewed, {"image": "s3://b/uploads/y.jpg", "label": "dog", "model_label": "dog",
+                             "status": "classified"}], "table").splitlines()
+    assert out[0].split()[:4] == ["image", "label", "model_label", "human_label"]
+    assert out[2].split()[1:4] == ["cat", "dog", "cat"]
