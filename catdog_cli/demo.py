@@ -25,6 +25,9 @@ from training_job.settings import DEFAULT_MIN_ACCURACY, default_data
 
 #: Bump when the demo's training recipe changes, so stale cached models are not reused.
 RECIPE_VERSION = 1
+#: How often the worker `--keep-running` leaves behind re-reads the live pointer (the function's 300 s
+#: would make a promote or rollback wait five minutes locally).
+KEEP_RUNNING_REFRESH_SECONDS = 5
 
 
 @dataclass
@@ -255,6 +258,8 @@ def run_demo(cfg: DemoConfig) -> int:
         # One JSON log line and one metrics blob per batch would drown the demo's own report:
         # INFO logs are off and what the handler prints (EMF metrics) goes to a log file.
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+        if cfg.keep_running:  # the worker left running must pick up a promote or rollback in seconds
+            os.environ.setdefault("MODEL_REFRESH_SECONDS", str(KEEP_RUNNING_REFRESH_SECONDS))
         handler_log_path = cache_root(cfg).parent / "demo-handler.log"
         handler_log_path.parent.mkdir(parents=True, exist_ok=True)
         handler_log = stack_exit.enter_context(handler_log_path.open("w"))
@@ -288,7 +293,7 @@ def run_demo(cfg: DemoConfig) -> int:
         print_summary(summary, stack.table, time.perf_counter() - started)
         print(f"(the handler's metrics output is in {handler_log_path})")
         if cfg.keep_running:
-            keep_serving(stack, aws.endpoint)
+            keep_serving(stack, aws.endpoint, worker)
     return 0 if summary.missing == 0 and summary.failed == 0 else 1
 
 
@@ -320,18 +325,24 @@ def print_summary(s: DemoSummary, table: str, total_seconds: float) -> None:
     print("  catdog results --label cat --format table")
 
 
-def keep_serving(stack: Any, endpoint: str) -> None:
-    """Leave the local AWS up (with a state file) so `catdog results` / `aws` can query it."""
+def keep_serving(stack: Any, endpoint: str, worker: Any) -> None:
+    """Leave the local AWS up (with a state file) so `catdog results`, `catdog review` and `aws` can use
+    it, and keep the worker polling, so new uploads and backfills are classified as on AWS."""
+    import signal
+
     from catdog_local.moto_server import export_lines
     from catdog_local.state import LocalState, clear
 
     path = LocalState.from_stack(stack, endpoint).save()
-    print(f"\nlocal AWS still up on {endpoint} (state {path}); Ctrl-C to stop. In another terminal:")
+    refresh = os.environ.get("MODEL_REFRESH_SECONDS")
+    print(f"\nlocal AWS still up on {endpoint} (state {path}), with a worker classifying new uploads and "
+          f"backfills (live model re-read every {refresh} s); Ctrl-C to stop. In another terminal: "
+          "catdog review, or")
     for line in export_lines(endpoint, stack.region):
         print(f"  {line}")
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     try:
-        while True:
-            time.sleep(3600)
+        worker.run()
     except KeyboardInterrupt:
         pass
     finally:
