@@ -234,9 +234,11 @@ class DecodeSandbox:
             readable, _, _ = select.select([fd], [], [], 0.02)
             if readable:
                 try:
-                    return read_frame(proc.stdout)  # type: ignore[arg-type]
+                    frame = read_frame(proc.stdout)  # type: ignore[arg-type]
                 except (EOFError, ValueError, json.JSONDecodeError):
-                    return self._death_verdict(proc, base_cpu, cpu_budget)
+                    frame = None
+                # end of output: the child died (how it died says whose fault it was)
+                return frame if frame is not None else self._death_verdict(proc, base_cpu, cpu_budget)
             used = (_child_cpu_seconds(proc.pid) or base_cpu) - base_cpu
             if cpu_budget is not None and used > cpu_budget:
                 return _Verdict("cpu_budget", f"decoding used more than the {cpu_budget:g} CPU-second budget "
