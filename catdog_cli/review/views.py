@@ -35,6 +35,8 @@ REVIEW_INDEX = "review-index"
 REQUIRED_INDEXES = (LABEL_INDEX, STATUS_INDEX, MODEL_INDEX, REVIEW_INDEX)
 KINDS = ("all", "unknown", "low", "failed", "label", "model", "reviewed", "unreviewed")
 MAX_PAGE_SIZE = 200
+#: Items a filtered view (low confidence, not reviewed) reads per request, per item it shows.
+FILTERED_READ_FACTOR = 8
 #: Longest cursor accepted from a URL (a few keys of at most ~1 KB each).
 MAX_CURSOR_CHARS = 16_000
 
@@ -263,8 +265,9 @@ def fetch_page(ddb: Any, table: str, streams: Sequence[Stream], cursor: str | No
 
     def refill(reader: _Reader) -> None:
         start = reader.after if reader.fetched else reader.state.start
-        response = ddb.query(**reader.stream.request(table, limit=max(size - len(page.items), 10),
-                                                     start=start))
+        # A filter drops most of what is read: read more per request so that a page fills in a few.
+        limit = FILTERED_READ_FACTOR * size if reader.stream.filter else max(size - len(page.items), 10)
+        response = ddb.query(**reader.stream.request(table, limit=limit, start=start))
         page.queries += 1
         page.read += int(response.get("ScannedCount", 0))
         reader.buffer = [plain_item(i) for i in response.get("Items", [])]
