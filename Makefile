@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@echo "make install: .venv/ with catdog and its pinned dependencies (TensorFlow included: a few minutes the first time)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -c constraints.txt -e ".[train,local,dev]" \
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -c constraints.txt -e ".[train,local,review,dev]" \
 		| awk '/^(Collecting|Successfully installed)/ { print "  " $$0; fflush() }'  # a line per package, not silence
 	touch $(STAMP)
 

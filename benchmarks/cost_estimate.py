@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from catdog_local.cfn import DEFAULT_TEMPLATE, load_template
+from catdog_local.cfn import DEFAULT_TEMPLATE, Resolver, load_template
 
 RESULTS = Path(__file__).resolve().parent / "results"
 IMAGES = 1_000_000
@@ -47,6 +47,9 @@ BENCH_CORES = 2
 IO_MS_PER_IMAGE = {"s3_head": 10.0, "s3_get": 20.0, "dynamodb_update": 5.0}
 MEAN_IMAGE_BYTES = 22_852  # cats_and_dogs_filtered's 3000 JPEGs
 ITEM_BYTES = 400  # one results item (image URI, label, confidence, status, times, model, etag, size)
+#: GSI keys only some items carry (a sparse index): review-index lists reviewed items only, a few per
+#: thousand, so it adds nothing per image. Every other GSI of the table gets a copy of every answer.
+SPARSE_INDEX_KEYS = {"human_label"}
 LOG_BYTES_PER_IMAGE = 1_000  # Powertools JSON lines at INFO, per image and invocation share
 #: SQS requests per image: S3's SendMessage, plus Lambda's ReceiveMessage and DeleteMessageBatch
 #: shared by a batch of BatchSize messages.
@@ -105,6 +108,15 @@ def template_defaults() -> tuple[int, int]:
     return int(params["MemorySize"]["Default"]), int(params["BatchSize"]["Default"])
 
 
+def dense_indexes() -> list[str]:
+    """The results table's GSIs (at the template's defaults) that every answer is written to."""
+    resolver = Resolver(load_template(DEFAULT_TEMPLATE), stack_name="cost", region="us-east-1",
+                        account="123456789012", parameters=None, create=lambda name: {})
+    table = load_template(DEFAULT_TEMPLATE)["Resources"]["ResultsTable"]["Properties"]
+    indexes = resolver.resolve(table["GlobalSecondaryIndexes"])
+    return [i["IndexName"] for i in indexes if i["KeySchema"][0]["AttributeName"] not in SPARSE_INDEX_KEYS]
+
+
 def invocation_ms(batch_compute_ms: float, memory_mb: int, batch: int) -> tuple[float, float, float]:
     """(compute, io, total) ms of one warm invocation of `batch` images on Lambda."""
     vcpu = memory_mb / MB_PER_VCPU
@@ -122,6 +134,8 @@ def estimate(images: int = IMAGES) -> Estimate:
     compute, io, total_ms = invocation_ms(batch_ms, memory_mb, batch)
     invocations = images // batch
     gb_s = invocations * total_ms / 1000 * memory_mb / 1024
+    indexes = dense_indexes()
+    copies = 1 + len(indexes)  # the table and each dense GSI (projection ALL) hold every item
     shared = [
         Line("S3 PUT (the uploads)", images * S3_PUT, f"{images:,} PUT x ${S3_PUT * 1000:g}/1000"),
         Line("S3 HEAD + GET (the function)", 2 * images * S3_GET,
@@ -130,11 +144,12 @@ def estimate(images: int = IMAGES) -> Estimate:
              f"{images * MEAN_IMAGE_BYTES / 1e9:.1f} GB x ${S3_GB_MONTH}/GB-month"),
         Line("SQS", (images + invocations * SQS_REQUESTS_PER_IMAGE_EXTRA) * SQS_PER_REQUEST,
              f"{images:,} sends + {invocations * SQS_REQUESTS_PER_IMAGE_EXTRA:,} receives/deletes x $0.40/M"),
-        Line("DynamoDB writes", 2 * images * DDB_WRITE_UNIT,
-             f"{images:,} UpdateItem + the same to label-index = {2 * images:,} WRU x $0.625/M"),
+        Line("DynamoDB writes", copies * images * DDB_WRITE_UNIT,
+             f"{images:,} UpdateItem + the same to {', '.join(indexes)} = {copies * images:,} WRU x "
+             "$0.625/M"),
         Line("DynamoDB storage + PITR, one month",
-             images * ITEM_BYTES * 2 / 1e9 * (DDB_GB_MONTH + DDB_PITR_GB_MONTH),
-             f"{images * ITEM_BYTES * 2 / 1e9:.1f} GB (table + GSI) x "
+             images * ITEM_BYTES * copies / 1e9 * (DDB_GB_MONTH + DDB_PITR_GB_MONTH),
+             f"{images * ITEM_BYTES * copies / 1e9:.1f} GB (table + {len(indexes)} GSIs) x "
              f"${DDB_GB_MONTH + DDB_PITR_GB_MONTH}/GB-month"),
         Line("CloudWatch Logs", images * LOG_BYTES_PER_IMAGE / 1e9 * LOGS_INGEST_GB,
              f"~{images * LOG_BYTES_PER_IMAGE / 1e9:.0f} GB ingested x ${LOGS_INGEST_GB}/GB"),

@@ -189,6 +189,10 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     elif not uri.key.startswith(prefix):
         raise ValueError(f"{uri}: the function classifies only objects under {prefix}; backfill "
                          f"s3://{uri.bucket}/{prefix} or a folder inside it")
+    if args.changed_only:
+        from catdog_cli import backfill_changed
+
+        return backfill_changed.run(args, uri, target.name, region_of(target.state))
     report = backfill(client("s3"), client("sqs"), uri, target.name, region=region_of(target.state),
                       progress=not args.quiet)
     print(f"queued {report.queued} objects from {printable(uri)} on {target.name}")
@@ -317,6 +321,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="objects to queue; a bare bucket means its upload prefix (uploads/)")
     back.add_argument("--queue-url", help="queue (default: $CATDOG_QUEUE_URL, else the local stack's)")
     back.add_argument("--quiet", action="store_true", help="no progress bar")
+    back.add_argument("--changed-only", action="store_true",
+                      help="only the images another model version than the live one answered; then wait for "
+                           "the new answers and print how many labels changed, from what to what")
+    back.add_argument("--wait", action=argparse.BooleanOptionalAction, default=True,
+                      help="with --changed-only: wait for the answers (default; --no-wait queues and exits)")
+    back.add_argument("--timeout", type=float, default=900, metavar="S",
+                      help="with --changed-only: stop waiting after S seconds (default 900)")
+    back.add_argument("--table", help="with --changed-only: the results table (default: $CATDOG_TABLE, else "
+                                      "the local stack's)")
     back.set_defaults(func=cmd_backfill)
 
     from catdog_cli.demo_args import add_demo_arguments

@@ -22,11 +22,14 @@ from typing import Any
 
 from catdog.manifest import UNKNOWN_LABEL
 from catdog_cli.display import printable
-from training_job.settings import default_data
+from training_job.settings import DEFAULT_MIN_ACCURACY, default_data
 
 #: Bump when the demo's training recipe changes, so stale cached models are not reused.
 #: 2: fit/stop/calib splits, temperature, a novelty output (`unknown`).
 RECIPE_VERSION = 2
+#: How often the worker `--keep-running` leaves behind re-reads the live pointer (the function's 300 s
+#: would make a promote or rollback wait five minutes locally).
+KEEP_RUNNING_REFRESH_SECONDS = 5
 
 
 @dataclass
@@ -251,9 +254,9 @@ def run_demo(cfg: DemoConfig) -> int:
         print(f"[2/5] local AWS on {aws.endpoint}: bucket {stack.bucket}, queue {queue_name}, "
               f"table {stack.table}", flush=True)
 
-        min_acc = cfg.min_accuracy if cfg.min_accuracy is not None else (0.0 if cfg.train_limit else None)
-        gate = {} if min_acc is None else {"min_accuracy": min_acc}
-        pointer = publish_model(model_dir, f"s3://{stack.bucket}/models/", **gate)
+        min_acc = cfg.min_accuracy if cfg.min_accuracy is not None else (
+            0.0 if cfg.train_limit else DEFAULT_MIN_ACCURACY)
+        pointer = publish_model(model_dir, f"s3://{stack.bucket}/models/", min_acc)
         print(f"[3/5] published {pointer.version} (validation accuracy {pointer.accuracy}) "
               f"-> s3://{stack.bucket}/models/latest.json", flush=True)
 
@@ -269,6 +272,8 @@ def run_demo(cfg: DemoConfig) -> int:
         # One JSON log line and one metrics blob per batch would drown the demo's own report:
         # INFO logs are off and what the handler prints (EMF metrics) goes to a log file.
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+        if cfg.keep_running:  # the worker left running must pick up a promote or rollback in seconds
+            os.environ.setdefault("MODEL_REFRESH_SECONDS", str(KEEP_RUNNING_REFRESH_SECONDS))
         handler_log_path = cache_root(cfg).parent / "demo-handler.log"
         handler_log_path.parent.mkdir(parents=True, exist_ok=True)
         handler_log = stack_exit.enter_context(handler_log_path.open("w"))
@@ -302,7 +307,7 @@ def run_demo(cfg: DemoConfig) -> int:
         print_summary(summary, stack.table, time.perf_counter() - started)
         print(f"(the handler's metrics output is in {handler_log_path})")
         if cfg.keep_running:
-            keep_serving(stack, aws.endpoint)
+            keep_serving(stack, aws.endpoint, worker)
     return 0 if summary.missing == 0 and summary.failed == 0 else 1
 
 
@@ -336,19 +341,25 @@ def print_summary(s: DemoSummary, table: str, total_seconds: float) -> None:
     print("  catdog results --label cat --format table")
 
 
-def keep_serving(stack: Any, endpoint: str) -> None:
-    """Leave the local AWS up (with a state file) so `catdog results` / `aws` can query it."""
+def keep_serving(stack: Any, endpoint: str, worker: Any) -> None:
+    """Leave the local AWS up (with a state file) so `catdog results`, `catdog review` and `aws` can use
+    it, and keep the worker polling, so new uploads and backfills are classified as on AWS."""
+    import signal
+
     from catdog_local.moto_server import export_lines
     from catdog_local.state import LocalState, clear
 
     state = LocalState.from_stack(stack, endpoint)
     path = state.save()
-    print(f"\nlocal AWS still up on {endpoint} (state {path}); Ctrl-C to stop. In another terminal:")
+    refresh = os.environ.get("MODEL_REFRESH_SECONDS")
+    print(f"\nlocal AWS still up on {endpoint} (state {path}), with a worker classifying new uploads and "
+          f"backfills (live model re-read every {refresh} s); Ctrl-C to stop. In another terminal: "
+          "catdog review, or")
     for line in export_lines(endpoint, stack.region):
         print(f"  {line}")
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     try:
-        while True:
-            time.sleep(3600)
+        worker.run()
     except KeyboardInterrupt:
         pass
     finally:

@@ -20,10 +20,10 @@ Register = Callable[[argparse._SubParsersAction], None]
 
 
 def _registrars() -> list[Register]:
-    from catdog_cli import commands
+    from catdog_cli import commands, loop_commands
     from training_job import cli as training_cli
 
-    return [training_cli.register, commands.register]
+    return [training_cli.register, commands.register, loop_commands.register]
 
 
 DEBUG_HELP = "show full tracebacks on errors (also CATDOG_DEBUG=1)"

@@ -21,13 +21,14 @@ LABEL_INDEX = "label-index"
 FORMATS = ("table", "json", "csv")
 #: Columns shown first, in this order; json/csv add every other attribute alphabetically.
 PREFERRED_COLUMNS = (
-    "image", "label", "confidence", "top_label", "novelty", "status", "processed_at", "model_version",
-    "reason", "error",
+    "image", "label", "model_label", "human_label", "confidence", "top_label", "novelty", "status",
+    "processed_at", "model_version", "reason", "error",
 )
-#: What fits a terminal: the table format shows only these (json carries everything). `top_label`
+#: What fits a terminal: the table format shows only these (json carries everything). `label` is what
+#: queries use (a person's label when reviewed); `model_label` and `human_label` show both; `top_label`
 #: says what an `unknown` image resembled most.
-TABLE_COLUMNS = ("image", "label", "confidence", "top_label", "status", "processed_at", "model_version",
-                 "reason")
+TABLE_COLUMNS = ("image", "label", "model_label", "human_label", "confidence", "top_label", "status",
+                 "processed_at", "model_version", "reason")
 #: CSV has the same columns whatever the filter, so that files from different queries line up.
 CSV_COLUMNS = ("image", "status", "label", "model_label", "top_label", "confidence", "novelty", "human_label",
                "reviewed_at", "reviewed_by", "model_version", "processed_at", "observed_at", "etag",

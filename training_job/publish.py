@@ -7,6 +7,9 @@ pointer (and its `published_at`) as it is. Publishing DIFFERENT model bytes unde
 already published is refused: warm and cold containers would serve different weights under one
 `model_version`. The uploaded manifest always carries the sha256 of every file (a model trained
 before checksums existed gets them here), and the pointer the sha256 of `model.tflite`.
+Every move of the pointer is appended to `models/history/` (catdog.model_history), which is what
+makes `catdog models rollback` exact; `catdog models promote` is this same function on a version
+that is already uploaded.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 
 from catdog.errors import CatdogError
 from catdog.manifest import H5_FILE, MANIFEST_FILE, POINTER_FILE, Manifest, ModelPointer, sha256_bytes
+from catdog.model_history import RESERVED_VERSIONS, record_change
 from catdog.model_repo import (
     ModelRepo,
     checksum_mismatches,
@@ -97,9 +101,13 @@ def _refuse_other_bytes(repo: ModelRepo, manifest: Manifest) -> None:
 
 
 def publish_model(
-    model_dir: str | Path, dest: str, min_accuracy: float = DEFAULT_MIN_ACCURACY
+    model_dir: str | Path, dest: str, min_accuracy: float = DEFAULT_MIN_ACCURACY, *,
+    action: str = "publish", by: str = "",
 ) -> ModelPointer:
-    """Upload `model_dir` to `<dest><version>/` and point `<dest>latest.json` at it, if it passes the gate."""
+    """Upload `model_dir` to `<dest><version>/` and point `<dest>latest.json` at it, if it passes the gate.
+
+    `action` and `by` are what the history records (`promote` for a version already uploaded).
+    """
     if not is_s3(dest):
         raise ValueError(f"publish destination must be s3://bucket/prefix/, got {dest!r}")
     local = download_dir(str(model_dir)) if is_s3(str(model_dir)) else Path(model_dir)
@@ -108,6 +116,9 @@ def publish_model(
     if changed:
         raise QualityGateError(f"{', '.join(changed)} in {model_dir} changed since the manifest was written "
                                "(sha256 mismatch); not publishing")
+    if manifest.version in RESERVED_VERSIONS:
+        raise QualityGateError(f"version {manifest.version!r} is reserved (models/{manifest.version}/ is not "
+                               "a model folder); train with another --version")
     accuracy = check_gate(local, manifest, min_accuracy)
     local, manifest = _with_checksums(local, manifest)
 
@@ -128,6 +139,7 @@ def publish_model(
         model_sha256=manifest.checksums[manifest.tflite_file],
     )
     repo.set_live(pointer)
+    record_change(repo, pointer, action, previous=live.version if live else None, by=by)
     log.info(
         "published %s (accuracy %.4f) → %s, replacing %s",
         manifest.version,

@@ -111,3 +111,15 @@ def test_the_warm_path_adds_only_a_pipe_round_trip(sandbox: DecodeSandbox) -> No
     for _ in range(20):
         sandbox.preprocess(jpeg_bytes((500, 375)), SIZE, MAX_PIXELS)
     assert sandbox.pid == pid
+
+
+@pytest.mark.parametrize(("name", "reason"), [("png_many_chunks", "cpu_budget"),
+                                              ("webp_lossless_rgba_49mp", "memory_budget")])
+def test_thumbnails_are_made_within_the_same_budgets(sandbox: DecodeSandbox, name: str, reason: str) -> None:
+    """The review page thumbnails uploads in the same child: a bomb costs it one placeholder."""
+    bomb = next(c for c in CASES if c.name == name)
+    with pytest.raises(BadInputError) as info:
+        sandbox.thumbnail(bomb.data, 128, MAX_PIXELS)
+    assert info.value.reason == reason
+    thumb = sandbox.thumbnail(jpeg_bytes((256, 128)), 128, MAX_PIXELS)
+    assert thumb.jpeg[:3] == b"\xff\xd8\xff" and (thumb.width, thumb.height) == (256, 128)

@@ -43,9 +43,11 @@ def test_resources_match_the_template(stack: Stack) -> None:
     assert (stack.max_receive_count, stack.visibility_timeout) == (5, 720)
     table = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=stack.table)["Table"]
     assert table["KeySchema"] == [{"AttributeName": "image", "KeyType": "HASH"}]
-    gsi = table["GlobalSecondaryIndexes"][0]
-    assert gsi["IndexName"] == "label-index"
-    assert [k["AttributeName"] for k in gsi["KeySchema"]] == ["label", "processed_at"]
+    indexes = {g["IndexName"]: [k["AttributeName"] for k in g["KeySchema"]]
+               for g in table["GlobalSecondaryIndexes"]}
+    assert indexes == {"label-index": ["label", "processed_at"], "status-index": ["status", "processed_at"],
+                       "model-index": ["model_version", "processed_at"],
+                       "review-index": ["human_label", "reviewed_at"]}
     attrs = boto3.client("sqs", region_name=REGION).get_queue_attributes(
         QueueUrl=stack.queue_url, AttributeNames=["RedrivePolicy"])["Attributes"]
     dlq_arn = boto3.client("sqs", region_name=REGION).get_queue_attributes(
@@ -95,3 +97,18 @@ def test_function_environment_leaves_out_empty_values(stack: Stack) -> None:
     raw = stack.template["Resources"]["ClassifyFunction"]["Properties"]["Environment"]["Variables"]
     assert raw["AWS_ENDPOINT_URL"] == "", "declared empty so sam local --env-vars can override it"
     assert "AWS_ENDPOINT_URL" not in stack.function_environment
+
+
+@pytest.mark.parametrize(("count", "expected"), [
+    ("0", ["label-index"]),
+    ("1", ["label-index", "status-index"]),
+    ("2", ["label-index", "model-index", "status-index"]),
+])
+def test_review_indexes_can_be_added_one_per_update(aws_env: None, count: str, expected: list[str]) -> None:
+    """CloudFormation creates one GSI per stack update: ReviewIndexes=1, 2, then 3 upgrades an old stack."""
+    with mock_aws():
+        stack = provision(stack_name="t", region=REGION, parameters={"ReviewIndexes": count})
+        table = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=stack.table)["Table"]
+        assert sorted(g["IndexName"] for g in table["GlobalSecondaryIndexes"]) == expected
+        keys = {k["AttributeName"] for g in table["GlobalSecondaryIndexes"] for k in g["KeySchema"]}
+        assert {a["AttributeName"] for a in table["AttributeDefinitions"]} == keys | {"image"}

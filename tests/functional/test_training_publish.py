@@ -13,7 +13,8 @@ from moto import mock_aws
 
 from catdog.errors import ManifestError
 from catdog.manifest import Manifest, ModelPointer, sha256_bytes
-from catdog.model_repo import read_manifest, write_manifest
+from catdog.model_history import read_history
+from catdog.model_repo import ModelRepo, read_manifest, write_manifest
 from tests.support.model_factory import build_tiny_model_dir
 from training_job.publish import QualityGateError, publish_model
 
@@ -151,6 +152,27 @@ def test_newer_version_replaces_the_pointer_and_keeps_the_old_files(s3: object, 
     publish_model(model_dir(tmp_path, "v2", 0.96), f"s3://{BUCKET}/models/", min_accuracy=0.9)
     assert pointer(s3).version == "v2"
     assert "models/v1/model.tflite" in keys(s3)  # rollback = point latest.json back at v1
+
+
+def test_every_pointer_move_is_appended_to_the_history_and_nothing_else_is(s3: object,
+                                                                           tmp_path: Path) -> None:
+    src = model_dir(tmp_path, "v1", 0.95)
+    first = publish_model(src, f"s3://{BUCKET}/models/", min_accuracy=0.9)
+    publish_model(src, f"s3://{BUCKET}/models/", min_accuracy=0.9)  # already live: no move, no entry
+    with pytest.raises(QualityGateError):
+        publish_model(model_dir(tmp_path, "bad", 0.5), f"s3://{BUCKET}/models/", min_accuracy=0.9)
+    second = publish_model(model_dir(tmp_path, "v2", 0.96), f"s3://{BUCKET}/models/", min_accuracy=0.9)
+    history = read_history(ModelRepo.at(f"s3://{BUCKET}/models/", s3))
+    assert [(c.action, c.pointer, c.previous) for c in history] == [("publish", first, None),
+                                                                    ("publish", second, "v1")]
+    assert all(c.key.startswith(f"s3://{BUCKET}/models/history/")
+               and c.key.endswith(f"-{c.pointer.version}.json") for c in history)
+    assert ModelRepo.at(f"s3://{BUCKET}/models/", s3).list_versions() == ["v1", "v2"]  # history/ is not one
+
+
+def test_the_history_folder_name_cannot_be_a_version(s3: object, tmp_path: Path) -> None:
+    with pytest.raises(QualityGateError, match="reserved"):
+        publish_model(model_dir(tmp_path, "history", 0.95), f"s3://{BUCKET}/models/", min_accuracy=0.9)
 
 
 def test_publishing_from_s3_model_dir(s3: object, tmp_path: Path) -> None:

@@ -31,3 +31,10 @@ def test_arm64_costs_less_than_x86_64_and_both_far_less_than_a_label_api() -> No
 def test_the_saved_table_is_what_the_script_prints() -> None:
     """benchmarks/results/cost.md (quoted by docs/cost.md) must be regenerated when an input changes."""
     assert (cost.RESULTS / "cost.md").read_text() == cost.render(cost.estimate())
+
+
+def test_every_dense_index_of_the_template_is_priced_and_the_sparse_one_is_not() -> None:
+    assert cost.dense_indexes() == ["label-index", "status-index", "model-index"]
+    e = cost.estimate()
+    writes = next(line for line in e.shared if line.item == "DynamoDB writes")
+    assert writes.usd == pytest.approx(4 * e.images * cost.DDB_WRITE_UNIT)  # the table + 3 GSIs

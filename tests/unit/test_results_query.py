@@ -115,11 +115,32 @@ def test_the_table_fits_the_terminal_by_shortening_the_middle_of_long_values() -
     assert "2026-11-27T18:00:00.000000Z" in row, "the short columns stay whole while the key can give way"
     assert max(len(line) for line in render(items, "table", width=80).splitlines()) <= 80
     assert len(render(items, "table").splitlines()[2]) > 100  # not piped to a terminal: nothing cut
+
+
 def test_an_unknown_answer_shows_what_it_resembled_most() -> None:
     unknown = {"image": "s3://b/uploads/tulip.jpg", "label": "unknown", "top_label": "cat",
                "confidence": Decimal("0.93"), "novelty": Decimal("3.2"), "status": "classified",
                "processed_at": "2026-11-27T18:00:02.000Z"}
     out = render([*ITEMS, unknown], "table").splitlines()
-    assert out[0].split()[:4] == ["image", "label", "confidence", "top_label"]
-    assert out[4].split()[1:4] == ["unknown", "0.9300", "cat"]
+    row = cells(out[0], out[4])
+    assert (row["label"], row["confidence"], row["top_label"]) == ("unknown", "0.9300", "cat")
     assert json.loads(render([unknown], "json"))[0]["novelty"] == pytest.approx(3.2)
+
+
+def test_a_reviewed_item_shows_the_model_s_label_and_the_person_s() -> None:
+    reviewed = {"image": "s3://b/uploads/x.jpg", "label": "cat", "model_label": "dog", "human_label": "cat",
+                "confidence": 0.8, "status": "classified"}
+    out = render([reviewed, {"image": "s3://b/uploads/y.jpg", "label": "dog", "model_label": "dog",
+                             "status": "classified"}], "table").splitlines()
+    assert out[0].split()[:4] == ["image", "label", "model_label", "human_label"]
+    assert out[2].split()[1:4] == ["cat", "dog", "cat"]
+    unreviewed = cells(out[0], out[3])
+    assert (unreviewed["label"], unreviewed["model_label"], unreviewed["human_label"]) == ("dog", "dog", "")
+
+
+def cells(header: str, row: str) -> dict[str, str]:
+    """A table row by column, read at the header's column positions (an empty cell stays empty)."""
+    names = header.split()
+    starts = [header.index(f"{n} ") if f"{n} " in header else header.index(n) for n in names]
+    ends = [*starts[1:], None]
+    return {n: row[a:b].strip() for n, a, b in zip(names, starts, ends, strict=True)}

@@ -193,6 +193,16 @@ class ModelRepo:
             return None
         return Manifest.from_json(raw, where=self.uri(key))
 
+    def list_versions(self) -> list[str]:
+        """The version folders directly under the prefix (`history/` is not one), sorted."""
+        from catdog.manifest import VERSION_PATTERN
+
+        found = [p["Prefix"][len(self.prefix):].rstrip("/")
+                 for page in self.s3.get_paginator("list_objects_v2").paginate(
+                     Bucket=self.bucket, Prefix=self.prefix, Delimiter="/")
+                 for p in page.get("CommonPrefixes", [])]
+        return sorted(v for v in found if VERSION_PATTERN.fullmatch(v) and v != "history")
+
     def upload_version(self, local: Path, version: str) -> int:
         """Upload a model folder as `<prefix><version>/`, skipping files already there byte for byte."""
         return upload_dir(local, self.version_uri(version), self.s3, skip_identical=True)

@@ -4,6 +4,10 @@ Keeping a single implementation is what prevents train/serve skew: the Keras mod
 exactly the arrays the Lambda feeds to the `.tflite` export. Scaling to the network's own input
 range happens inside the model (a Rescaling layer), so this function's output is plain RGB 0..255.
 
+`thumbnail_image` (the review page's thumbnails) goes through the very same decoder and guards and
+differs only in the output size (the photo's aspect ratio, at most `max_side` pixels a side) and
+format (a small JPEG), so a photo that cannot hurt the Lambda cannot hurt the page either.
+
 It is also the first line of defence against hostile uploads: the format allow-list, the
 pixel-count cap (checked from the header, before any pixel is decoded) and the truncation check
 all live here and raise `BadInputError` with a message meant for the results table.
@@ -14,6 +18,7 @@ from __future__ import annotations
 import io
 import struct
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -55,7 +60,19 @@ class PreprocessedImage:
     format: str
 
 
+@dataclass(frozen=True)
+class Thumbnail:
+    """A small JPEG of the photo as a person sees it, plus what we learned about the original."""
+
+    jpeg: bytes
+    width: int  # of the original, after EXIF orientation
+    height: int
+    format: str
+
+
 ImageSource = bytes | bytearray | BinaryIO | str | Path
+#: (width, height) of the photo as shown -> (height, width) of the output.
+OutputSize = Callable[[int, int], tuple[int, int]]
 
 
 def _as_stream(source: ImageSource) -> BinaryIO:
@@ -231,10 +248,48 @@ def preprocess_image(
         raise BadInputError("empty file (0 bytes)", reason="empty")
     stream = _as_stream(source)
     try:
-        return _decode(stream, size, max_pixels)
+        rgb, shown_w, shown_h, fmt = _decode(stream, lambda w, h: size, max_pixels)
     finally:
         if isinstance(source, str | Path):
             stream.close()
+    return PreprocessedImage(pixels=np.asarray(rgb, dtype=np.float32), width=shown_w, height=shown_h,
+                             format=fmt)
+
+
+def fit_within(max_side: int) -> OutputSize:
+    """The photo's own aspect ratio, at most `max_side` pixels a side, never enlarged."""
+
+    def size(width: int, height: int) -> tuple[int, int]:
+        scale = min(1.0, max_side / max(width, height))
+        return max(1, round(height * scale)), max(1, round(width * scale))
+
+    return size
+
+
+def thumbnail_image(
+    source: ImageSource,
+    max_side: int,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    quality: int = 80,
+) -> Thumbnail:
+    """A JPEG of at most `max_side` pixels a side, upright, alpha on white: what the review page shows.
+
+    The same decoder, format allow-list, pixel cap and error reasons as `preprocess_image`.
+    """
+    if not 1 <= max_side <= 4096:
+        raise ValueError(f"thumbnail side {max_side} is outside 1..4096")
+    if isinstance(source, bytes | bytearray) and len(source) == 0:
+        raise BadInputError("empty file (0 bytes)", reason="empty")
+    stream = _as_stream(source)
+    try:
+        rgb, shown_w, shown_h, fmt = _decode(stream, fit_within(max_side), max_pixels)
+    finally:
+        if isinstance(source, str | Path):
+            stream.close()
+    out = io.BytesIO()
+    rgb.save(out, format="JPEG", quality=quality)
+    return Thumbnail(jpeg=out.getvalue(), width=shown_w, height=shown_h, format=fmt)
 
 
 #: What decoders raise on malformed data (Pillow's C decoders use OSError/ValueError; its Python
@@ -244,8 +299,8 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Inde
                   NotImplementedError, AssertionError)
 
 
-def _decode(stream: BinaryIO, size: tuple[int, int], max_pixels: int) -> PreprocessedImage:
-    height, width = size
+def _decode(stream: BinaryIO, output_size: OutputSize, max_pixels: int) -> tuple[Image.Image, int, int, str]:
+    """(RGB image of `output_size`, shown width, shown height, format), through every guard."""
     start = stream.tell()
     head = stream.read(64)
     if not head:
@@ -288,6 +343,7 @@ def _decode(stream: BinaryIO, size: tuple[int, int], max_pixels: int) -> Preproc
         swapped = orientation in (5, 6, 7, 8)
         # Report what a person sees: EXIF orientations 5-8 swap width and height.
         shown_w, shown_h = (h, w) if swapped else (w, h)
+        height, width = output_size(shown_w, shown_h)
         if fmt in ("JPEG", "MPO"):  # MPO: multi-picture JPEG from cameras, opened by the JPEG plugin
             # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when the photo is much larger than the
             # model input: same pixels for training and serving, a fraction of the time and memory.
@@ -311,6 +367,4 @@ def _decode(stream: BinaryIO, size: tuple[int, int], max_pixels: int) -> Preproc
                                 reason="unsupported_format") from exc
     for op in _TRANSPOSE.get(orientation, ()):
         rgb = rgb.transpose(op)
-    resized = rgb.resize((width, height), RESAMPLE)
-    pixels = np.asarray(resized, dtype=np.float32)
-    return PreprocessedImage(pixels=pixels, width=shown_w, height=shown_h, format=fmt)
+    return rgb.resize((width, height), RESAMPLE), shown_w, shown_h, fmt

@@ -13,6 +13,11 @@ Every write is a conditional `UpdateItem`:
 3. otherwise the write is refused (`STALE`): a container that read the old photo and writes last
    cannot overwrite the answer for the new one.
 
+A person's review (`record_review`, from `catdog review`) is one more conditional write: it sets
+`human_label` (and `label`, the answer to query by) only while the item still describes the object
+version the person looked at (same etag) and is a classified answer, so a review can never land on
+a newer upload. It runs with the reviewer's credentials, never the function's.
+
 A removed object becomes a `deleted` tombstone (written only after a HEAD confirmed the object is
 gone), so that a late ObjectCreated for the old upload cannot resurrect it. Tombstones and failed
 items carry no `label`, so the `label-index` GSI only ever lists classified images.
@@ -46,6 +51,27 @@ def utc_now() -> str:
 def to_decimal(value: float) -> Decimal:
     """DynamoDB takes numbers as Decimal; 6 decimals is plenty for a probability."""
     return Decimal(str(round(float(value), 6)))
+
+
+#: The human label for "neither": the answer the model should have given.
+UNKNOWN_LABEL = "unknown"
+#: Longest human label accepted (labels are class folder names, short by nature).
+MAX_LABEL_LENGTH = 64
+
+
+class ReviewResult(Enum):
+    WRITTEN = "written"
+    MISSING = "missing"  # no item for this image
+    STALE = "stale"  # the item describes another version of the object now (a re-upload)
+    NOT_CLASSIFIED = "not_classified"  # failed or deleted: there is no answer to correct
+
+
+@dataclass(frozen=True)
+class ReviewOutcome:
+    """What became of a review; when refused, the item as stored (plain values), to explain why."""
+
+    result: ReviewResult
+    item: dict[str, Any] | None = None
 
 
 class WriteResult(Enum):
@@ -111,6 +137,37 @@ class ResultsTable:
         return self._write(event, ImageFacts(etag=None, size_bytes=None, observed_at=observed_at),
                            {"status": Status.DELETED.value})
 
+    # -- a person's answer ---------------------------------------------------------------------------
+    def record_review(self, image: str, *, etag: str, human_label: str, reviewer: str,
+                      reviewed_at: str | None = None) -> ReviewOutcome:
+        """Record `human_label` for `image` as the reviewer saw it (`etag`): it becomes the `label`.
+
+        Refused, with nothing written, when the item is gone, is not a classified answer, or now
+        describes another object version; the outcome then carries the stored item. Which labels are
+        valid is the caller's business (it knows the models); this only refuses malformed ones.
+        """
+        if (not isinstance(human_label, str) or not human_label.strip()
+                or len(human_label) > MAX_LABEL_LENGTH or not human_label.isprintable()):
+            raise ValueError(f"not a label: {human_label!r}")
+        if not etag:
+            raise ValueError("a review names the object version (etag) the reviewer saw")
+        try:
+            self._table.update_item(
+                Key={"image": image},
+                UpdateExpression="SET #human = :human, #label = :human, #at = :at, #by = :by",
+                ConditionExpression="attribute_exists(#image) AND #etag = :etag AND #status = :classified",
+                ExpressionAttributeNames={"#human": "human_label", "#label": "label", "#at": "reviewed_at",
+                                          "#by": "reviewed_by", "#image": "image", "#etag": "etag",
+                                          "#status": "status"},
+                ExpressionAttributeValues={":human": human_label, ":at": reviewed_at or utc_now(),
+                                           ":by": reviewer or "unknown", ":etag": etag,
+                                           ":classified": Status.CLASSIFIED.value},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self._conditional_failed as exc:
+            return _refused_review(exc)
+        return ReviewOutcome(ReviewResult.WRITTEN)
+
     # -- the conditional write -----------------------------------------------------------------------
     def _write(self, event: ObjectEvent, facts: ImageFacts, answer: dict[str, Any],
                label: str | None = None) -> WriteResult:
@@ -164,3 +221,17 @@ class ResultsTable:
         except self._conditional_failed:
             return False
         return True
+
+
+def _refused_review(exc: Exception) -> ReviewOutcome:
+    """Why the review's condition failed, from the item DynamoDB returned with the refusal."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    raw = (getattr(exc, "response", None) or {}).get("Item")
+    if not raw:
+        return ReviewOutcome(ReviewResult.MISSING)
+    deserialize = TypeDeserializer().deserialize
+    item = {k: deserialize(v) for k, v in raw.items()}
+    if item.get("status") != Status.CLASSIFIED.value:
+        return ReviewOutcome(ReviewResult.NOT_CLASSIFIED, item)
+    return ReviewOutcome(ReviewResult.STALE, item)  # another etag (or it changed in between: the same)

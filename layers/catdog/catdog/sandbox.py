@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from catdog.errors import BadInputError, CatdogError
-from catdog.preprocess import PreprocessedImage
+from catdog.preprocess import PreprocessedImage, Thumbnail
 from catdog.sandbox_child import read_frame, write_frame
 
 log = logging.getLogger(__name__)
@@ -172,6 +172,20 @@ class DecodeSandbox:
         pixels = np.frombuffer(payload, dtype=np.uint8).reshape(h, w, c).astype(np.float32)
         return PreprocessedImage(pixels=pixels, width=int(reply["width"]), height=int(reply["height"]),
                                  format=str(reply["format"]))
+
+    def thumbnail(self, data: bytes, max_side: int, max_pixels: int, quality: int = 80) -> Thumbnail:
+        """`thumbnail_image(data, max_side, ...)` in the child, within the same budgets: the review
+        page shows uploads through the guards the Lambda decodes them with."""
+        if not data:
+            raise BadInputError("empty file (0 bytes)", reason="empty")
+        with self._lock:
+            header = {"op": "thumbnail", "max_side": max_side, "max_pixels": max_pixels, "quality": quality,
+                      "cpu_seconds": self.cpu_seconds, "measure": self.measure}
+            reply, payload = self._request(header, data)
+        if not reply.get("ok"):
+            raise BadInputError(str(reply.get("error") or "cannot decode"), reason=str(reply.get("reason")))
+        return Thumbnail(jpeg=payload, width=int(reply["width"]), height=int(reply["height"]),
+                         format=str(reply["format"]))
 
     def _request(self, header: dict[str, Any], data: bytes) -> tuple[dict[str, Any], bytes]:
         for attempt in (1, 2):

@@ -88,14 +88,31 @@ def _limit_memory(budget_bytes: int) -> int:
     return cap
 
 
+#: What the child does: the model's input (the Lambda), or a small JPEG (the review page).
+OPS = ("preprocess", "thumbnail")
+
+
+def _run(op: str, header: dict[str, Any], payload: bytes) -> tuple[dict[str, Any], bytes]:
+    """The successful reply of one request; the decoders' exceptions propagate to `_serve`."""
+    from catdog.preprocess import preprocess_image, thumbnail_image
+
+    if op == "thumbnail":
+        thumb = thumbnail_image(payload, int(header["max_side"]), max_pixels=int(header["max_pixels"]),
+                                quality=int(header.get("quality", 80)))
+        return {"ok": True, "width": thumb.width, "height": thumb.height, "format": thumb.format}, thumb.jpeg
+    height, width = (int(x) for x in header["size"])
+    out = preprocess_image(payload, (height, width), max_pixels=int(header["max_pixels"]))
+    pixels = out.pixels.astype("uint8")  # integral 0..255 floats: exact both ways
+    return {"ok": True, "width": out.width, "height": out.height, "format": out.format,
+            "shape": list(pixels.shape)}, pixels.tobytes()
+
+
 def _serve(header: dict[str, Any], payload: bytes, budget_bytes: int) -> tuple[dict[str, Any], bytes]:
     from catdog.errors import BadInputError
-    from catdog.preprocess import preprocess_image
 
     op = header.get("op")
-    if op != "preprocess":
+    if op not in OPS:
         return {"ok": False, "error": f"unknown op {op!r}", "reason": "protocol"}, b""
-    height, width = (int(x) for x in header["size"])
     measure = bool(header.get("measure"))  # peak memory costs two /proc round trips: on request only
     baseline_kb = status_kb("VmRSS")
     if measure:
@@ -104,18 +121,13 @@ def _serve(header: dict[str, Any], payload: bytes, budget_bytes: int) -> tuple[d
     memory_error = {"ok": False, "reason": "memory_budget",
                     "error": f"decoding needs more than the {budget_bytes >> 20} MB memory budget"}
     try:
-        out = preprocess_image(payload, (height, width), max_pixels=int(header["max_pixels"]))
+        reply, payload = _run(str(op), header, payload)
     except MemoryError:
         reply = dict(memory_error)
     except BadInputError as exc:
         reply = {"ok": False, "reason": exc.reason, "error": str(exc)}
     except Exception as exc:  # the decoders' fault, on this input: the input's fault
         reply = {"ok": False, "reason": "corrupt", "error": f"cannot decode: {type(exc).__name__}: {exc}"}
-    else:
-        pixels = out.pixels.astype("uint8")  # integral 0..255 floats: exact both ways
-        reply = {"ok": True, "width": out.width, "height": out.height, "format": out.format,
-                 "shape": list(pixels.shape)}
-        payload = pixels.tobytes()
     peak_mb = max(0, status_kb("VmHWM") - baseline_kb) / 1024 if measure or not reply["ok"] else 0.0
     reply.update(cpu_seconds=round(_cpu_seconds() - started, 4), peak_mb=round(peak_mb, 1))
     if not reply["ok"] and peak_mb * (1 << 20) > 0.75 * budget_bytes:

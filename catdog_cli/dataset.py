@@ -1,0 +1,208 @@
+"""`catdog dataset export DEST`: a training data set from the people's corrections.
+
+What goes in: every reviewed image under its human label (through the sparse `review-index`), and
+with `--include-confident P` the images nobody reviewed that the model labelled with confidence
+≥ P (through `status-index`). Images reviewed as "neither" (`unknown`) go to `_neither/`, which the
+trainer never reads as a class, so they can be used to check the unknown threshold.
+
+The layout is the trainer's own (`{train,validation}/<folder>/`), the folders named as the live
+model's data set named them (`cats/` for `cat`), so `catdog train --data DEST` takes it as is and
+`--data ORIGINAL --data DEST` merges it with the original data set into the same classes. The
+split is per label, seeded, and the same for the same images and seed. Each file is the object
+version that was labelled (GET or server-side COPY with If-Match on the recorded etag): a photo
+re-uploaded since is left out and listed, never exported under the old label. `catdog-dataset.json`
+is written last and lists every image, where it went and why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from catdog.errors import CatdogError
+from catdog.results import UNKNOWN_LABEL
+from catdog.s3uri import S3Uri, is_s3
+from catdog.status import Status
+from catdog_cli.review.stats import query_all
+from catdog_cli.review.views import STATUS_INDEX, Stream, reviewed_streams
+
+MANIFEST = "catdog-dataset.json"
+NEITHER_FOLDER = "_neither"
+DEFAULT_VALIDATION_SPLIT = 0.2
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_PROJECTION = ("image", "etag", "status", "human_label", "model_label", "confidence", "model_version")
+
+
+@dataclass
+class Chosen:
+    """One image of the data set: which object version, which label, from whom, and where it goes."""
+
+    image: str
+    etag: str
+    label: str
+    source: str  # "human" or "model"
+    confidence: float | None = None
+    model_version: str | None = None
+    split: str | None = None  # train / validation; None for _neither
+    path: str = ""
+
+
+@dataclass
+class ExportReport:
+    dest: str
+    chosen: list[Chosen] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # image -> why
+
+    def counts(self) -> dict[str, Counter[str]]:
+        out: dict[str, Counter[str]] = {}
+        for c in self.chosen:
+            if c.image not in self.skipped:
+                out.setdefault(c.split or NEITHER_FOLDER, Counter())[c.label] += 1
+        return out
+
+
+def collect(ddb: Any, table: str, labels: Sequence[str], include_confident: float | None) -> list[Chosen]:
+    """Reviewed images (human label), then, optionally, confident unreviewed ones (model label)."""
+    chosen: dict[str, Chosen] = {}
+    for stream in reviewed_streams(labels):
+        for item in query_all(ddb, table, stream, _PROJECTION):
+            if item.get("status") == Status.CLASSIFIED.value and item.get("etag") and item.get("human_label"):
+                chosen[item["image"]] = Chosen(item["image"], str(item["etag"]), str(item["human_label"]),
+                                               "human", item.get("confidence"), item.get("model_version"))
+    if include_confident is not None:
+        if not 0.0 < include_confident <= 1.0:
+            raise ValueError(f"--include-confident {include_confident:g} is not a probability in (0, 1]")
+        confident = Stream(STATUS_INDEX, "status", Status.CLASSIFIED.value,
+                           filter="#c >= :p AND attribute_not_exists(#h) AND #m <> :u",
+                           names=(("#c", "confidence"), ("#h", "human_label"), ("#m", "model_label")),
+                           values=((":p", {"N": str(include_confident)}), (":u", {"S": UNKNOWN_LABEL})))
+        for item in query_all(ddb, table, confident, _PROJECTION):
+            if item.get("etag") and item["image"] not in chosen:
+                chosen[item["image"]] = Chosen(item["image"], str(item["etag"]), str(item["model_label"]),
+                                               "model", item.get("confidence"), item.get("model_version"))
+    return sorted(chosen.values(), key=lambda c: c.image)
+
+
+def file_name(image: str) -> str:
+    """A safe, unique file name for an object: its key's last part, cleaned, after a hash of the URI."""
+    base = _UNSAFE.sub("_", PurePosixPath(image.split("://", 1)[-1]).name).strip("._") or "image"
+    return f"{hashlib.sha256(image.encode()).hexdigest()[:12]}-{base[-80:]}"
+
+
+def plan(chosen: list[Chosen], folders: dict[str, str], validation_split: float, seed: int) -> list[Chosen]:
+    """Assign every image its split and relative path: per label, a seeded shuffle of a sorted list."""
+    if not 0.0 <= validation_split < 1.0:
+        raise ValueError(f"--validation-split {validation_split:g} must be in [0, 1)")
+    rng = random.Random(seed)
+    by_label: dict[str, list[Chosen]] = {}
+    for c in chosen:
+        by_label.setdefault(c.label, []).append(c)
+    for label in sorted(by_label):
+        members = sorted(by_label[label], key=lambda c: c.image)
+        if label == UNKNOWN_LABEL:
+            for c in members:
+                c.split, c.path = None, f"{NEITHER_FOLDER}/{file_name(c.image)}"
+            continue
+        rng.shuffle(members)
+        n_val = round(len(members) * validation_split)
+        if validation_split > 0 and len(members) >= 2:
+            n_val = max(1, n_val)
+        folder = _UNSAFE.sub("_", folders.get(label, label))
+        for i, c in enumerate(members):
+            c.split = "validation" if i < n_val else "train"
+            c.path = f"{c.split}/{folder}/{file_name(c.image)}"
+    return chosen
+
+
+def model_folders(manifest: Any) -> dict[str, str]:
+    """label -> the class folder the model's training data used (`cat` -> `cats`), when recorded."""
+    data = getattr(manifest, "data", None) or {}
+    labels, folders = data.get("labels") or [], data.get("folders") or []
+    if isinstance(labels, list) and isinstance(folders, list) and len(labels) == len(folders):
+        return {str(label): str(folder) for label, folder in zip(labels, folders, strict=True)}
+    return {}
+
+
+# ------------------------------------------------------------------------------------------- writing
+
+
+def _error_code(exc: Exception) -> str:
+    return str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code", ""))
+
+
+def _why(exc: Exception) -> str:
+    code = _error_code(exc)
+    if code in ("PreconditionFailed", "412"):
+        return "the object changed since it was labelled (re-uploaded); not exported under the old label"
+    if code in ("NoSuchKey", "404", "NotFound"):
+        return "the object is gone"
+    return f"{code or type(exc).__name__}: {exc}"
+
+
+def check_empty(s3: Any, dest: str) -> None:
+    """Refuse a destination that already holds files: an old export's images would mix in."""
+    if is_s3(dest):
+        loc = S3Uri.parse(dest)
+        prefix = loc.key if not loc.key or loc.key.endswith("/") else loc.key + "/"
+        if s3.list_objects_v2(Bucket=loc.bucket, Prefix=prefix, MaxKeys=1).get("KeyCount", 0):
+            raise CatdogError(f"{dest} already holds objects; export to a new name (e.g. datasets/<date>/)")
+        return
+    path = Path(dest)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise CatdogError(f"{dest} exists and is not an empty directory; export to a new one")
+
+
+def export(s3: Any, bucket: str, dest: str, chosen: list[Chosen], manifest: dict[str, Any],
+           progress: Callable[[int], object] | None = None) -> ExportReport:
+    """Write every planned image (If-Match on its etag), then the manifest; returns what happened."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    report = ExportReport(dest, chosen)
+    to_s3 = is_s3(dest)
+    loc = S3Uri.parse(dest) if to_s3 else None
+    prefix = (loc.key if not loc.key or loc.key.endswith("/") else loc.key + "/") if loc else ""
+    for c in chosen:
+        key = S3Uri.parse(c.image).key
+        try:
+            if loc is not None:  # server-side: the bytes never leave S3
+                # HEAD first: not every S3-compatible store (moto included) enforces the copy's precondition
+                s3.head_object(Bucket=bucket, Key=key, IfMatch=f'"{c.etag}"')
+                s3.copy_object(Bucket=loc.bucket, Key=prefix + c.path,
+                               CopySource={"Bucket": bucket, "Key": key}, CopySourceIfMatch=f'"{c.etag}"')
+            else:
+                body = s3.get_object(Bucket=bucket, Key=key, IfMatch=f'"{c.etag}"')["Body"].read()
+                target = Path(dest) / c.path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(body)
+        except (ClientError, BotoCoreError) as exc:
+            report.skipped[c.image] = _why(exc)
+        if progress:
+            progress(1)
+    manifest = {**manifest, "counts": {k: dict(v) for k, v in sorted(report.counts().items())},
+                "images": [asdict(c) for c in chosen if c.image not in report.skipped],
+                "skipped": [{"image": i, "why": w} for i, w in sorted(report.skipped.items())]}
+    text = json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"
+    if loc is not None:
+        s3.put_object(Bucket=loc.bucket, Key=prefix + MANIFEST, Body=text.encode(),
+                      ContentType="application/json")
+    else:
+        Path(dest).mkdir(parents=True, exist_ok=True)
+        (Path(dest) / MANIFEST).write_text(text)
+    return report
+
+
+def manifest_header(table: str, bucket: str, seed: int, validation_split: float,
+                    include_confident: float | None, folders: dict[str, str]) -> dict[str, Any]:
+    return {"created_at": datetime.now(UTC).isoformat(timespec="seconds"), "table": table,
+            "bucket": bucket, "seed": seed, "validation_split": validation_split,
+            "include_confident": include_confident, "folders": folders,
+            "layout": "{train,validation}/<folder>/ from human labels (and confident model labels); "
+                      "_neither/ = reviewed as neither (never a class)"}

@@ -1,0 +1,73 @@
+"""`catdog report --output report.html`: the review page's gallery as one static, read-only file.
+
+For sharing with someone who has no AWS access: the summary (counts per label, unknown, failed,
+low confidence, reviewed; a confidence histogram per model label; the reviewed accuracy per model
+version) over the whole table, and the newest `--limit` photos as tiles whose thumbnails are
+embedded as `data:` URIs. The file loads nothing from anywhere (its Content-Security-Policy allows
+only inline styles and `data:` images) and has no script: it cannot write, and it cannot leak.
+Thumbnails come from the same decoder sandbox and disk cache as the page.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from catdog_cli.review import stats
+from catdog_cli.review.catalog import Catalog
+from catdog_cli.review.templates import render
+from catdog_cli.review.thumbnails import Thumbnailer, placeholder
+from catdog_cli.review.views import MAX_PAGE_SIZE, View, fetch_page
+
+DEFAULT_LIMIT = 500
+
+
+def newest(ddb: Any, table: str, limit: int) -> list[dict[str, Any]]:
+    """The newest `limit` classified or failed items, through the page's own paging."""
+    streams = View("all").streams([])
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while len(items) < limit:
+        page = fetch_page(ddb, table, streams, cursor, min(MAX_PAGE_SIZE, limit - len(items)))
+        items += page.items
+        cursor = page.cursor
+        if cursor is None:
+            break
+    return items
+
+
+def data_uri(body: bytes, content_type: str) -> str:
+    return f"data:{content_type};base64,{base64.b64encode(body).decode()}"
+
+
+def build_report(ddb: Any, table: str, bucket: str, catalog: Catalog, thumbnailer: Thumbnailer, *,
+                 limit: int = DEFAULT_LIMIT, threshold: float = 0.8) -> str:
+    labels = catalog.all_labels()
+    counts = stats.counts(ddb, table, labels, threshold)
+    items = newest(ddb, table, limit)
+    tiles = []
+    for item in items:
+        etag = str(item.get("etag") or "")
+        if etag:
+            thumb = thumbnailer.get(str(item["image"]), etag)
+        else:  # failed before the object was read: there is no version to show
+            thumb = placeholder("no etag", thumbnailer.side)
+        tiles.append((item, data_uri(thumb.body, thumb.content_type)))
+    bins = stats.HISTOGRAM_BINS
+    return render("report", table=table, bucket=bucket, live=catalog.live(), counts=counts,
+                  accuracy=stats.reviewed_accuracy(ddb, table, labels),
+                  histograms=stats.confidence_histograms(ddb, table, bins),
+                  edges=[f"{i / bins:.1f}–{(i + 1) / bins:.1f}" for i in range(bins)],
+                  items=items, tiles=tiles, more=counts.total > len(items),
+                  made_at=datetime.now(UTC).isoformat(timespec="seconds"))
+
+
+def write_report(output: Path, html: str) -> int:
+    """Write the file whole (never half a report); returns its size in bytes."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(output)
+    return output.stat().st_size

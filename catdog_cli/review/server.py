@@ -1,0 +1,345 @@
+"""`catdog review`: a local web page over the results table and the bucket, and its one write.
+
+`ReviewService` does the work (pages, thumbnails, reviews) and knows nothing of HTTP, so it is
+tested directly; `create_app` is a thin Flask layer over it; `serve` runs it on Werkzeug's
+threaded server bound to 127.0.0.1 (a free port by default).
+
+The page uses the caller's AWS credentials, so it must not be a way for another web site to use
+them: requests whose Host is not this server's are refused (DNS rebinding), a review needs a
+per-server token in a header a cross-site form cannot send, and the Content-Security-Policy allows
+only this page's own nonce-tagged script.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from catdog.results import UNKNOWN_LABEL, ResultsTable, ReviewResult
+from catdog_cli.display import printable
+from catdog_cli.identity import caller_identity
+from catdog_cli.review import stats
+from catdog_cli.review.catalog import Catalog
+from catdog_cli.review.templates import render, shown_key, shown_label
+from catdog_cli.review.thumbnails import Thumb, Thumbnailer, placeholder
+from catdog_cli.review.views import DEFAULT_THRESHOLD, MAX_PAGE_SIZE, View, ViewError, fetch_page, plain_item
+
+DEFAULT_PAGE_SIZE = 60
+#: How long the counts and the reviewed accuracy are reused (each is a read of whole partitions).
+STATS_TTL_SECONDS = 20.0
+#: The "neither" key stores this: the answer the model should have given.
+NEITHER = "neither"
+
+
+@dataclass
+class Reply:
+    """An HTTP answer without the HTTP: status, and a JSON body or HTML text."""
+
+    status: int
+    json: dict[str, Any] | None = None
+    html: str | None = None
+
+
+def _aws_message(exc: Exception) -> str:
+    error = (getattr(exc, "response", None) or {}).get("Error", {})
+    if error:
+        return f"{error.get('Code', '')}: {error.get('Message', '')}".strip(": ")
+    return f"{type(exc).__name__}: {exc}"
+
+
+@dataclass
+class ReviewService:
+    """Everything the page does, against one table and one bucket, with the caller's credentials."""
+
+    ddb: Any
+    table: str
+    bucket: str
+    writer: ResultsTable
+    catalog: Catalog
+    thumbnailer: Thumbnailer
+    reviewer: str
+    page_size: int = DEFAULT_PAGE_SIZE
+    threshold: float = DEFAULT_THRESHOLD
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    _write_lock: threading.Lock = field(default_factory=threading.Lock)
+    _stats: stats.TtlCache = field(default_factory=lambda: stats.TtlCache(STATS_TTL_SECONDS))
+
+    # -- the grid ----------------------------------------------------------------------------------
+    def page(self, args: dict[str, str], nonce: str) -> Reply:
+        """The grid for the URL's parameters; a clear message in the page when it cannot be made."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        context: dict[str, Any] = {
+            "token": self.token, "nonce": nonce, "table": self.table, "bucket": self.bucket, "live": None,
+            "labels": [], "items": [], "counts": None, "links": [], "version_links": [], "accuracy": [],
+            "current": "", "error": None, "first_url": "?", "next_url": None, "thumb_url": self.thumb_url,
+            "view": View(threshold=self.threshold),
+        }
+        status = 200
+        try:
+            view = View.parse(args.get("view"), args.get("value"), args.get("threshold") or self.threshold)
+            context["view"] = view
+            size = self._size(args.get("size"))
+            context["live"] = self.catalog.live()
+            labels = self.catalog.live_labels()
+            every_label = self.catalog.all_labels()
+            context["labels"] = labels
+            page = fetch_page(self.ddb, self.table, view.streams(every_label), args.get("cursor"), size)
+            context["items"] = page.items
+            base = view.query_args() | ({"size": str(size)} if size != self.page_size else {})
+            context["first_url"] = "?" + urlencode(base)
+            if page.cursor:
+                context["next_url"] = "?" + urlencode(base | {"cursor": page.cursor})
+            context.update(self._header(view, every_label))
+        except ViewError as exc:
+            status, context["error"] = 400, str(exc)
+        except (ClientError, BotoCoreError) as exc:
+            status = 502
+            context["error"] = (f"could not read the results table {self.table} or the bucket "
+                                f"{self.bucket}: {printable(_aws_message(exc))}")
+        return Reply(status, html=render("page", **context))
+
+    def _size(self, raw: str | None) -> int:
+        if not raw:
+            return self.page_size
+        try:
+            size = int(raw)
+        except ValueError:
+            raise ViewError(f"page size {raw!r} is not a number") from None
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise ViewError(f"page size {size} is outside 1..{MAX_PAGE_SIZE}")
+        return size
+
+    def _header(self, view: View, labels: list[str]) -> dict[str, Any]:
+        counts = self._stats.get(("counts", tuple(labels), view.threshold),
+                                 lambda: stats.counts(self.ddb, self.table, labels, view.threshold))
+        accuracy = self._stats.get(("accuracy", tuple(labels)),
+                                   lambda: stats.reviewed_accuracy(self.ddb, self.table, labels))
+        low = View("low", threshold=view.threshold)
+        entries: list[tuple[View, int]] = [(View("all"), counts.total), (View("unknown"), counts.unknown),
+                                           (low, counts.low), (View("failed"), counts.failed),
+                                           (View("reviewed"), counts.reviewed),
+                                           (View("unreviewed"), counts.classified - counts.reviewed)]
+        entries += [(View("label", label), n) for label, n in counts.per_label.items()]
+        links = [("?" + urlencode(v.query_args()), v.title(), n) for v, n in entries]
+        versions = [View("model", v) for v in self.catalog.versions()]
+        return {"counts": counts, "accuracy": accuracy, "links": links, "current": view.title(),
+                "version_links": [("?" + urlencode(v.query_args()), v.title()) for v in versions]}
+
+    def thumb_url(self, item: dict[str, Any]) -> str:
+        params = {"image": str(item.get("image", "")), "etag": str(item.get("etag") or "")}
+        return "thumb?" + urlencode(params)
+
+    # -- thumbnails --------------------------------------------------------------------------------
+    def thumb(self, image: str | None, etag: str | None) -> Thumb | Reply:
+        if not image:
+            return Reply(400, json={"error": "which image? (?image=s3://bucket/key&etag=...)"})
+        try:
+            self.thumbnailer.key_of(image)
+        except ValueError as exc:
+            return Reply(400, json={"error": str(exc)})
+        if not etag:
+            return placeholder("no etag", self.thumbnailer.side)  # failed before the object was read
+        return self.thumbnailer.get(image, etag)
+
+    # -- the one write -------------------------------------------------------------------------------
+    def review(self, body: Any) -> Reply:
+        """Record a human label; nothing is written unless every check passes."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        nothing = "nothing was written"
+        if not isinstance(body, dict):
+            return _refuse(400, f"send a JSON object {{image, etag, label}}; {nothing}")
+        image, etag, label = body.get("image"), body.get("etag"), body.get("label")
+        if not (isinstance(image, str) and isinstance(etag, str) and isinstance(label, str)
+                and image and etag and label):
+            return _refuse(400, f"image, etag and label are required strings; {nothing}")
+        label = UNKNOWN_LABEL if label == NEITHER else label
+        if not image.startswith(f"s3://{self.bucket}/"):
+            return _refuse(400, f"not an image of s3://{self.bucket}/; {nothing}")
+        shown = shown_key({"image": image})
+        try:
+            raw = self.ddb.get_item(TableName=self.table, Key={"image": {"S": image}}, ConsistentRead=True)
+            if "Item" not in raw:
+                return _refuse(404, f"no image {shown} in the results table; {nothing}")
+            item = plain_item(raw["Item"])
+            allowed = [*self.catalog.live_labels(), *sorted(set(item.get("scores") or {})), UNKNOWN_LABEL]
+            if label not in allowed:
+                choices = ", ".join(dict.fromkeys(a for a in allowed if a != UNKNOWN_LABEL))
+                return _refuse(400, f"label {printable(label)!r} is not one of the model's labels "
+                                    f"({choices}) or neither; {nothing}")
+            with self._write_lock:  # one boto3 resource, used by one thread at a time
+                outcome = self.writer.record_review(image, etag=etag, human_label=label,
+                                                    reviewer=self.reviewer)
+        except (ClientError, BotoCoreError) as exc:
+            return _refuse(502, f"not saved: the results table said {printable(_aws_message(exc))}")
+        if outcome.result is ReviewResult.WRITTEN:
+            self._stats.clear()
+            return Reply(200, json={"ok": True, "image": image, "label": label,
+                                    "shown": shown_label(label, human=True), "reviewed_by": self.reviewer})
+        if outcome.result is ReviewResult.MISSING:
+            return _refuse(404, f"not saved: {shown} is no longer in the results table")
+        if outcome.result is ReviewResult.STALE:
+            return _refuse(409, "not saved: this photo was re-uploaded after the page was loaded (the table "
+                                "now describes another version of it); reload the page to review the new one")
+        stored = outcome.item or {}
+        why = printable(stored.get("error") or stored.get("reason") or "")
+        return _refuse(409, f"not saved: {shown} is {printable(stored.get('status'))} now"
+                            f"{f' ({why})' if why else ''}; only classified images can be reviewed")
+
+
+def _refuse(status: int, message: str) -> Reply:
+    return Reply(status, json={"error": message})
+
+
+def create_app(service: ReviewService, allowed_hosts: set[str] | None = None) -> Any:
+    """The Flask app: `/` (the grid), `/thumb`, `POST /review`."""
+    from flask import Flask, Response, g, jsonify, request
+
+    app = Flask("catdog_review")
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+
+    @app.before_request
+    def guard() -> Any:
+        g.nonce = secrets.token_urlsafe(16)
+        if allowed_hosts is not None and request.host not in allowed_hosts:
+            return Response("unexpected Host header: this server answers only as "
+                            f"{' or '.join(sorted(allowed_hosts))}\n", status=400, mimetype="text/plain")
+        if request.method == "POST" and not secrets.compare_digest(
+                request.headers.get("X-Catdog-Token", ""), service.token):
+            return jsonify(error="missing or wrong page token: reload the page"), 403
+        return None
+
+    @app.after_request
+    def headers(response: Response) -> Response:
+        nonce = getattr(g, "nonce", "")
+        response.headers["Content-Security-Policy"] = (
+            f"default-src 'none'; img-src 'self' data:; style-src 'nonce-{nonce}'; "
+            f"script-src 'nonce-{nonce}'; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+            "frame-ancestors 'none'")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    def send(reply: Reply) -> Response:
+        if reply.json is not None:
+            response = jsonify(reply.json)
+            response.status_code = reply.status
+            return response
+        return Response(reply.html or "", status=reply.status, mimetype="text/html")
+
+    @app.get("/")
+    def grid() -> Response:
+        return send(service.page(request.args.to_dict(), g.nonce))
+
+    @app.get("/thumb")
+    def thumb() -> Response:
+        made = service.thumb(request.args.get("image"), request.args.get("etag"))
+        if isinstance(made, Reply):
+            return send(made)
+        response = Response(made.body, mimetype=made.content_type)
+        if made.ok:  # keyed by etag: the bytes behind this URL never change
+            response.headers["Cache-Control"] = "private, max-age=86400, immutable"
+        return response
+
+    @app.post("/review")
+    def review() -> Response:
+        return send(service.review(request.get_json(silent=True)))
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return Response(status=204)
+
+    return app
+
+
+def preflight(ddb: Any, s3: Any, table: str, bucket: str) -> None:
+    """A missing table, index or bucket is a one-line error before any page is served."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from catdog.errors import CatdogError
+    from catdog_cli.review.views import REQUIRED_INDEXES
+
+    try:
+        described = ddb.describe_table(TableName=table)["Table"]
+    except ClientError as exc:
+        if "ResourceNotFound" in _aws_message(exc):
+            raise CatdogError(f"no results table {table!r} here (pass --table, set CATDOG_TABLE, or start "
+                              "`catdog local up`)") from None
+        raise CatdogError(f"cannot read the results table {table!r}: {_aws_message(exc)}") from None
+    except BotoCoreError as exc:
+        raise CatdogError(f"cannot reach DynamoDB for table {table!r}: {exc}") from None
+    present = {g["IndexName"] for g in described.get("GlobalSecondaryIndexes", [])}
+    missing = [name for name in REQUIRED_INDEXES if name not in present]
+    if missing:
+        raise CatdogError(f"table {table!r} has no {', '.join(missing)}: deploy the current template "
+                          "(docs/deploying.md, 'Upgrading a stack deployed before the review indexes')")
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        raise CatdogError(f"cannot read bucket {bucket!r}: {_aws_message(exc)}") from None
+    except BotoCoreError as exc:
+        raise CatdogError(f"cannot reach S3 for bucket {bucket!r}: {exc}") from None
+
+
+@dataclass
+class ReviewSettings:
+    table: str
+    bucket: str
+    reviewer: str | None = None
+    page_size: int = DEFAULT_PAGE_SIZE
+    threshold: float = DEFAULT_THRESHOLD
+    models_prefix: str = "models/"
+
+
+def build_service(settings: ReviewSettings, thumbnailer: Thumbnailer | None = None) -> ReviewService:
+    """The service over the named table and bucket, after `preflight` (with the caller's credentials)."""
+    import boto3
+
+    from catdog.model_repo import ModelRepo
+
+    ddb, s3 = boto3.client("dynamodb"), boto3.client("s3")
+    preflight(ddb, s3, settings.table, settings.bucket)
+    if not 1 <= settings.page_size <= MAX_PAGE_SIZE:
+        raise ValueError(f"--page-size {settings.page_size} is outside 1..{MAX_PAGE_SIZE}")
+    View.parse("low", threshold=settings.threshold)  # a bad --threshold fails here, not on every page
+    return ReviewService(
+        ddb=ddb, table=settings.table, bucket=settings.bucket, writer=ResultsTable.named(settings.table),
+        catalog=Catalog(ModelRepo(s3, settings.bucket, settings.models_prefix)),
+        thumbnailer=thumbnailer or Thumbnailer(s3, settings.bucket),
+        reviewer=caller_identity(settings.reviewer), page_size=settings.page_size,
+        threshold=settings.threshold)
+
+
+def serve(service: ReviewService, host: str, port: int, *, open_browser: bool = False,
+          on_ready: Callable[[str], None] | None = None) -> None:
+    """Serve until Ctrl-C or SIGTERM; `on_ready(url)` once the socket listens (port 0 = a free one)."""
+    import signal
+
+    from werkzeug.serving import make_server
+
+    server = make_server(host, port, None, threaded=True)  # type: ignore[arg-type]
+    bound = server.server_port
+    names = {host, "127.0.0.1", "localhost"} if host in ("127.0.0.1", "localhost", "::1") else None
+    allowed = {f"{name}:{bound}" for name in names} if names is not None else None
+    server.app = create_app(service, allowed)
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{bound}/"
+    if on_ready:
+        on_ready(url)
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(url)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        service.thumbnailer.close()

@@ -1,0 +1,145 @@
+"""The numbers at the top of the page and in the report: counts, reviewed accuracy, confidence.
+
+Counts are `Select=COUNT` Queries on the view's own index (DynamoDB still reads the partition, so
+the page caches them for a short while). The reviewed accuracy reads only reviewed items, through
+the sparse `review-index`: it is the agreement of each item's current model answer with the human
+label, grouped by the model version that gave that answer.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from catdog.results import UNKNOWN_LABEL
+from catdog.status import Status
+from catdog_cli.review.views import (
+    LABEL_INDEX,
+    STATUS_INDEX,
+    Stream,
+    View,
+    plain_item,
+    reviewed_streams,
+)
+
+T = TypeVar("T")
+HISTOGRAM_BINS = 10
+
+
+def count(ddb: Any, table: str, stream: Stream) -> int:
+    total, start = 0, None
+    while True:
+        kwargs = stream.request(table, count=True)
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        response = ddb.query(**kwargs)
+        total += int(response.get("Count", 0))
+        start = response.get("LastEvaluatedKey")
+        if not start:
+            return total
+
+
+def query_all(ddb: Any, table: str, stream: Stream,
+              projection: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
+    """Every item of one stream (following pagination), optionally only some attributes."""
+    kwargs = stream.request(table)
+    if projection:
+        aliases = {f"#p{i}": name for i, name in enumerate(projection)}
+        kwargs["ExpressionAttributeNames"].update(aliases)
+        kwargs["ProjectionExpression"] = ", ".join(aliases)
+    for page in ddb.get_paginator("query").paginate(**kwargs):
+        for item in page.get("Items", []):
+            yield plain_item(item)
+
+
+@dataclass
+class Counts:
+    classified: int
+    failed: int
+    unknown: int
+    reviewed: int
+    low: int
+    threshold: float
+    per_label: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return self.classified + self.failed
+
+
+def counts(ddb: Any, table: str, labels: Sequence[str], threshold: float) -> Counts:
+    classified, failed = Status.CLASSIFIED.value, Status.FAILED.value
+    return Counts(
+        classified=count(ddb, table, Stream(STATUS_INDEX, "status", classified)),
+        failed=count(ddb, table, Stream(STATUS_INDEX, "status", failed)),
+        unknown=count(ddb, table, Stream(LABEL_INDEX, "label", UNKNOWN_LABEL)),
+        reviewed=sum(count(ddb, table, s) for s in reviewed_streams(labels)),
+        low=count(ddb, table, View("low", threshold=threshold).streams(labels)[0]),
+        threshold=threshold,
+        per_label={label: count(ddb, table, Stream(LABEL_INDEX, "label", label)) for label in labels},
+    )
+
+
+@dataclass(frozen=True)
+class VersionAccuracy:
+    """How often one model version's answer agreed with the people who reviewed it."""
+
+    version: str
+    reviewed: int
+    agreed: int
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.agreed / self.reviewed if self.reviewed else None
+
+
+def reviewed_accuracy(ddb: Any, table: str, labels: Sequence[str]) -> list[VersionAccuracy]:
+    reviewed: Counter[str] = Counter()
+    agreed: Counter[str] = Counter()
+    for stream in reviewed_streams(labels):
+        for item in query_all(ddb, table, stream, ("model_label", "model_version", "human_label", "status")):
+            if item.get("status") != Status.CLASSIFIED.value or not item.get("model_version"):
+                continue  # a review outlives a failed re-read of the same photo; it has no answer
+            version = str(item["model_version"])
+            reviewed[version] += 1
+            agreed[version] += item.get("model_label") == item.get("human_label")
+    return [VersionAccuracy(v, reviewed[v], agreed[v]) for v in sorted(reviewed)]
+
+
+def confidence_histograms(ddb: Any, table: str, bins: int = HISTOGRAM_BINS) -> dict[str, list[int]]:
+    """Per model label, how many classified items fall in each confidence bin of [0, 1]."""
+    histograms: dict[str, list[int]] = {}
+    stream = Stream(STATUS_INDEX, "status", Status.CLASSIFIED.value)
+    for item in query_all(ddb, table, stream, ("model_label", "confidence")):
+        label = str(item.get("model_label") or "?")
+        confidence = float(item.get("confidence") or 0.0)
+        row = histograms.setdefault(label, [0] * bins)
+        row[min(bins - 1, max(0, int(confidence * bins)))] += 1
+    return dict(sorted(histograms.items()))
+
+
+class TtlCache:
+    """Values recomputed at most every `ttl` seconds (the counts cost a partition read each)."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._values: dict[Any, tuple[float, Any]] = {}
+
+    def get(self, key: Any, compute: Callable[[], T]) -> T:
+        with self._lock:
+            hit = self._values.get(key)
+            if hit is not None and time.monotonic() - hit[0] < self.ttl:
+                return hit[1]
+        value = compute()
+        with self._lock:
+            self._values[key] = (time.monotonic(), value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()

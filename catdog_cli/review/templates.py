@@ -1,0 +1,250 @@
+"""The HTML of the review page and the static report: Jinja2 with autoescaping, no build step.
+
+Keys are whatever the uploader chose, markup and escape sequences included: every value reaches
+the page through autoescaping (and `display.printable` first, so control and bidi characters show
+as escapes instead of turning text around), the labels reach the script as `tojson` (which escapes
+`<`, `>` and `&`), the raw key rides in a percent-encoded data attribute (no control character ever
+reaches the document), and the script only ever sets `textContent`. The page's script and style carry a
+per-response nonce that the Content-Security-Policy requires; the report has no script at all.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from catdog.results import UNKNOWN_LABEL
+from catdog_cli.display import printable
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 0 1rem 2rem; color: #222; background: #fafafa; }
+header { position: sticky; top: 0; background: #fafafa; padding: .5rem 0; border-bottom: 1px solid #ddd; z-index: 1; }
+h1 { font-size: 1.2rem; margin: .2rem 0; } h2 { font-size: 1.05rem; margin: .8rem 0 .4rem; }
+.meta { color: #666; font-size: .85rem; }
+nav.views a, nav.views span { margin-right: .8rem; white-space: nowrap; }
+nav.views a.current { font-weight: bold; text-decoration: none; color: #000; }
+.error { background: #fde8e8; border: 1px solid #e99; padding: .5rem; }
+table.numbers { border-collapse: collapse; font-size: .85rem; margin: .3rem 0; }
+table.numbers td, table.numbers th { border: 1px solid #ddd; padding: .15rem .5rem; text-align: right; }
+table.numbers th:first-child, table.numbers td:first-child { text-align: left; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(180px, 1fr)); gap: .6rem; }
+.tile { margin: 0; padding: .4rem; background: #fff; border: 2px solid #e5e5e5; border-radius: 6px; font-size: .8rem; }
+.tile:focus { outline: none; border-color: #2a6fdb; box-shadow: 0 0 0 3px #2a6fdb55; }
+.tile.reviewed { border-color: #3a3; } .tile.refused { border-color: #c33; }
+.tile img { display: block; margin: 0 auto .3rem; max-width: 160px; max-height: 160px; }
+.key { font-family: monospace; overflow-wrap: anywhere; }
+.label b { font-size: .95rem; } .badge { background: #3a3; color: #fff; border-radius: 3px; padding: 0 .3rem; }
+.failed { color: #a22; } .msg { min-height: 1em; color: #a22; } .tile.reviewed .msg { color: #272; }
+.buttons button { font-size: .75rem; margin: .1rem; }
+form.inline { display: inline; }
+.bar { display: inline-block; background: #2a6fdb; height: .7rem; vertical-align: middle; }
+"""
+
+SCRIPT = """
+(() => {
+  const token = document.querySelector('meta[name="catdog-token"]').content;
+  const labels = JSON.parse(document.getElementById('labels').textContent);
+  const tiles = Array.from(document.querySelectorAll('.tile'));
+  const focusTile = (i) => { if (tiles[i]) { tiles[i].focus(); } };
+  async function review(tile, label) {
+    const msg = tile.querySelector('.msg');
+    msg.textContent = 'saving…';
+    let response, body = {};
+    try {
+      response = await fetch('review', {method: 'POST', headers: {'Content-Type': 'application/json',
+        'X-Catdog-Token': token}, body: JSON.stringify({image: decodeURIComponent(tile.dataset.image), etag: tile.dataset.etag,
+        label: label})});
+      body = await response.json();
+    } catch (err) {
+      tile.classList.add('refused');
+      msg.textContent = 'not saved: ' + err;
+      return false;
+    }
+    if (!response.ok) {
+      tile.classList.add('refused');
+      msg.textContent = body.error || ('not saved (HTTP ' + response.status + ')');
+      return false;
+    }
+    tile.classList.remove('refused');
+    tile.classList.add('reviewed');
+    tile.querySelector('.label b').textContent = body.shown;
+    msg.textContent = 'saved: ' + body.shown;
+    return true;
+  }
+  document.addEventListener('keydown', (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey) { return; }
+    const tile = document.activeElement && document.activeElement.closest
+      ? document.activeElement.closest('.tile') : null;
+    const i = tiles.indexOf(tile);
+    if (event.key === 'ArrowRight' || event.key === 'ArrowDown' || event.key === 'j') {
+      focusTile(i + 1); event.preventDefault();
+    } else if (event.key === 'ArrowLeft' || event.key === 'ArrowUp' || event.key === 'k') {
+      focusTile(Math.max(0, i - 1)); event.preventDefault();
+    } else if (tile && event.key === 's') {
+      focusTile(i + 1);
+    } else if (tile && /^[0-9]$/.test(event.key) && tile.dataset.reviewable === '1') {
+      const n = Number(event.key);
+      const label = n === 0 ? 'unknown' : labels[n - 1];
+      if (label) {
+        event.preventDefault();
+        review(tile, label).then((saved) => { if (saved) { focusTile(i + 1); } });
+      }
+    }
+  });
+  for (const button of document.querySelectorAll('.tile button[data-label]')) {
+    button.addEventListener('click', () => review(button.closest('.tile'), button.dataset.label));
+  }
+  focusTile(0);
+})();
+"""
+
+TILE = """
+{% macro tile(item, thumb, labels, read_only) -%}
+<figure class="tile{% if item.get('human_label') %} reviewed{% endif %}" tabindex="0" data-image="{{ item.image|urlencode }}"
+  data-etag="{{ item.get('etag') or '' }}" data-reviewable="{{ '1' if reviewable(item) and not read_only else '0' }}">
+  <img src="{{ thumb }}" alt="thumbnail of {{ key(item) }}" loading="lazy">
+  <figcaption>
+    <div class="key">{{ key(item) }}</div>
+    {% if item.get('status') == 'classified' %}
+    <div class="label">label <b>{{ shown(item.get('label'), item.get('human_label') is not none) }}</b>
+      {% if item.get('human_label') %}<span class="badge" title="by {{ text(item.get('reviewed_by')) }} at {{ text(item.get('reviewed_at')) }}">reviewed</span>{% endif %}</div>
+    <div>model {{ shown(item.get('model_label')) }} {{ percent(item.get('confidence')) }} · {{ text(item.get('model_version')) }}</div>
+    {% else %}
+    <div class="failed">{{ text(item.get('status')) }}: {{ text(item.get('reason')) }} {{ text(item.get('error')) }}</div>
+    {% endif %}
+    {% if reviewable(item) and not read_only %}
+    <div class="buttons">{% for label in labels %}<button type="button" data-label="{{ label }}">{{ loop.index }} {{ label }}</button>{% endfor %}<button type="button" data-label="unknown">0 neither</button></div>
+    {% endif %}
+    <div class="msg" role="status"></div>
+  </figcaption>
+</figure>
+{%- endmacro %}
+"""
+
+NUMBERS = """
+{% macro accuracy_table(accuracy, live) -%}
+<table class="numbers accuracy"><tr><th>model version</th><th>reviewed</th><th>agreed</th><th>accuracy on reviewed</th></tr>
+{% for row in accuracy %}<tr><td>{{ row.version }}{% if live and row.version == live.version %} (live){% endif %}</td>
+<td>{{ row.reviewed }}</td><td>{{ row.agreed }}</td><td>{{ percent(row.accuracy) }}</td></tr>
+{% else %}<tr><td colspan="4">no reviewed images yet</td></tr>{% endfor %}
+</table>
+{%- endmacro %}
+"""
+
+PAGE = """{% from "tile" import tile %}{% from "numbers" import accuracy_table %}<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="catdog-token" content="{{ token }}">
+<title>catdog review: {{ view.title() }}</title>
+<style nonce="{{ nonce }}">{{ style }}</style></head>
+<body>
+<header>
+  <h1>catdog review</h1>
+  <div class="meta">table {{ table }} · bucket {{ bucket }} · live model {{ live.version if live else "none published" }}
+    · keys: {% for label in labels %}{{ loop.index }} {{ label }}, {% endfor %}0 neither, s skip, ←/→ move</div>
+  {% if counts %}
+  <nav class="views">
+    {% for v, text, n in links %}<a href="{{ v }}"{% if text == current %} class="current"{% endif %}>{{ text }} ({{ n }})</a>{% endfor %}
+    <form method="get" class="inline"><input type="hidden" name="view" value="low">
+      <label>low confidence below <input name="threshold" size="4" value="{{ '%g' % view.threshold }}"></label>
+      <button type="submit">show</button></form>
+  </nav>
+  <nav class="views">{% for v, text in version_links %}<a href="{{ v }}"{% if text == current %} class="current"{% endif %}>{{ text }}</a>{% endfor %}</nav>
+  {{ accuracy_table(accuracy, live) }}
+  {% endif %}
+</header>
+<main>
+  {% if error %}<p class="error" role="alert">{{ error }}</p>{% endif %}
+  <h2>{{ view.title() }}{% if items %}: {{ items|length }} on this page, newest first{% endif %}</h2>
+  {% if not labels %}<p class="error">No model is live (no models/latest.json in s3://{{ bucket }}/), so there are no labels to review with.</p>{% endif %}
+  <section class="grid">
+  {% for item in items %}{{ tile(item, thumb_url(item), labels, false) }}{% else %}<p>Nothing to show in this view.</p>{% endfor %}
+  </section>
+  <nav class="pager"><a href="{{ first_url }}">first page</a>{% if next_url %} · <a href="{{ next_url }}" rel="next">next page</a>{% endif %}</nav>
+</main>
+<script type="application/json" id="labels">{{ labels|tojson }}</script>
+<script nonce="{{ nonce }}">{{ script }}</script>
+</body></html>
+"""
+
+REPORT = """{% from "tile" import tile %}{% from "numbers" import accuracy_table %}<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>catdog report: {{ table }}</title>
+<style>{{ style }}</style></head>
+<body>
+<header>
+  <h1>catdog report</h1>
+  <div class="meta">table {{ table }} · bucket {{ bucket }} · live model {{ live.version if live else "none published" }}
+    · made {{ made_at }} · read-only</div>
+</header>
+<main>
+  <h2>Summary</h2>
+  <table class="numbers counts"><tr><th>what</th><th>images</th></tr>
+    <tr><td>all (classified + failed)</td><td>{{ counts.total }}</td></tr>
+    {% for label, n in counts.per_label.items() %}<tr><td>label {{ label }}</td><td>{{ n }}</td></tr>{% endfor %}
+    <tr><td>unknown</td><td>{{ counts.unknown }}</td></tr>
+    <tr><td>failed</td><td>{{ counts.failed }}</td></tr>
+    <tr><td>confidence below {{ '%g' % counts.threshold }}</td><td>{{ counts.low }}</td></tr>
+    <tr><td>reviewed</td><td>{{ counts.reviewed }}</td></tr>
+  </table>
+  <h2>Confidence per model label</h2>
+  <table class="numbers histogram"><tr><th>model label</th>{% for edge in edges %}<th>{{ edge }}</th>{% endfor %}</tr>
+  {% for label, row in histograms.items() %}<tr><td>{{ label }}</td>{% for n in row %}<td title="{{ n }}">{{ n }}<br><span class="bar" style="width: {{ (40 * n / (row|max or 1))|round(1) }}px"></span></td>{% endfor %}</tr>
+  {% else %}<tr><td colspan="{{ edges|length + 1 }}">no classified images</td></tr>{% endfor %}
+  </table>
+  <h2>Reviewed accuracy per model version</h2>
+  {{ accuracy_table(accuracy, live) }}
+  <h2>The {{ items|length }} newest images{% if more %} (of {{ counts.total }}){% endif %}</h2>
+  <section class="grid">
+  {% for item, thumb in tiles %}{{ tile(item, thumb, [], true) }}{% else %}<p>No images.</p>{% endfor %}
+  </section>
+</main>
+</body></html>
+"""
+
+
+def shown_label(label: Any, human: bool = False) -> str:
+    """A label as shown; a person's `unknown` is what they pressed: neither."""
+    if label is None:
+        return "—"
+    return "neither" if human and label == UNKNOWN_LABEL else printable(label)
+
+
+def shown_key(item: dict[str, Any]) -> str:
+    """The object key of an item (its `s3://bucket/` prefix dropped), terminal- and bidi-safe."""
+    image = str(item.get("image", ""))
+    return printable(image.split("/", 3)[3] if image.startswith("s3://") and image.count("/") >= 3 else image)
+
+
+def percent(value: Any) -> str:
+    if value is None:
+        return "—"
+    return f"{100 * float(value):.1f}%"
+
+
+def text(value: Any) -> str:
+    return "" if value is None else printable(value)
+
+
+def reviewable(item: dict[str, Any]) -> bool:
+    return item.get("status") == "classified" and bool(item.get("etag"))
+
+
+@cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.DictLoader({"tile": TILE, "numbers": NUMBERS, "page": PAGE,
+                                                       "report": REPORT}),
+                             autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+                             lstrip_blocks=True)
+    env.globals.update(shown=shown_label, key=shown_key, percent=percent, text=text, reviewable=reviewable,
+                       style=Markup(STYLE), script=Markup(SCRIPT))  # constants of ours: not escaped
+    return env
+
+
+def render(template: str, **context: Any) -> str:
+    return environment().get_template(template).render(**context)

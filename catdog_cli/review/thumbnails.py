@@ -1,0 +1,151 @@
+"""Thumbnails of uploads, made server-side through the Lambda's decoder guards and cached on disk.
+
+The page never embeds the photo itself: `/thumb` answers with a small JPEG made by
+`catdog.sandbox.DecodeSandbox.thumbnail` (a child process with the function's CPU and memory
+budgets, the same format allow-list and pixel cap), so a hostile upload costs one placeholder,
+never the page. The object is read with `IfMatch` on the etag the table recorded, so the
+thumbnail always shows the version that was classified (and reviewed); the cache is keyed by
+(image, etag, size), so a re-upload gets a new thumbnail and an old one is never shown for it.
+Verdicts about the bytes (not an image, too large, over budget, changed since) are cached too: a
+decompression bomb is decoded once, not on every page view. Transient S3 errors are not cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from markupsafe import escape
+
+from catdog.config import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_OBJECT_BYTES
+from catdog.errors import BadInputError
+from catdog.s3uri import S3Uri
+from catdog.sandbox import DecodeSandbox, SandboxError
+
+DEFAULT_SIDE = 160
+JPEG = "image/jpeg"
+SVG = "image/svg+xml"
+
+
+def default_cache_dir() -> Path:
+    """`$CATDOG_CACHE/thumbs` (default `~/.cache/catdog/thumbs`)."""
+    return Path(os.environ.get("CATDOG_CACHE", Path.home() / ".cache" / "catdog")) / "thumbs"
+
+
+@dataclass(frozen=True)
+class Thumb:
+    """What `/thumb` sends: a JPEG, or a placeholder that says why there is none."""
+
+    body: bytes
+    content_type: str
+    reason: str | None = None  # None for a real thumbnail
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+def placeholder(reason: str, side: int = DEFAULT_SIDE) -> Thumb:
+    """A grey square naming the reason (escaped: it may quote a decoder's message)."""
+    text = escape(reason[:40])
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{side}" height="{side}" '
+           f'viewBox="0 0 {side} {side}"><rect width="100%" height="100%" fill="#ddd"/>'
+           f'<text x="50%" y="50%" font-family="sans-serif" font-size="12" fill="#555" '
+           f'text-anchor="middle">{text}</text></svg>')
+    return Thumb(svg.encode(), SVG, reason)
+
+
+def _error_code(exc: Exception) -> str:
+    return str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code", ""))
+
+
+class Thumbnailer:
+    """Thumbnails of one bucket's objects. Thread-safe: the decoder child takes one image at a time."""
+
+    def __init__(self, s3: Any, bucket: str, cache_dir: Path | None = None, side: int = DEFAULT_SIDE, *,
+                 max_bytes: int = DEFAULT_MAX_OBJECT_BYTES, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+                 sandbox: DecodeSandbox | None = None) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self.cache_dir = cache_dir or default_cache_dir()
+        self.side = side
+        self.max_bytes = max_bytes
+        self.max_pixels = max_pixels
+        self._sandbox = sandbox
+        self._lock = threading.Lock()
+
+    @property
+    def sandbox(self) -> DecodeSandbox:
+        with self._lock:
+            if self._sandbox is None:
+                self._sandbox = DecodeSandbox(start=True)
+            return self._sandbox
+
+    def close(self) -> None:
+        if self._sandbox is not None:
+            self._sandbox.close()
+
+    def _paths(self, image: str, etag: str) -> tuple[Path, Path]:
+        digest = hashlib.sha256(f"{image}\n{etag}\n{self.side}".encode()).hexdigest()
+        folder = self.cache_dir / digest[:2]
+        return folder / f"{digest}.jpg", folder / f"{digest}.why"
+
+    def key_of(self, image: str) -> str:
+        """The object key of an `s3://bucket/key` of OUR bucket; anything else is a ValueError."""
+        uri = S3Uri.parse(image)
+        if uri.bucket != self.bucket or not uri.key:
+            raise ValueError(f"not an image of s3://{self.bucket}/")
+        return uri.key
+
+    def get(self, image: str, etag: str) -> Thumb:
+        key = self.key_of(image)
+        jpg, why = self._paths(image, etag)
+        if jpg.is_file():
+            return Thumb(jpg.read_bytes(), JPEG)
+        if why.is_file():
+            return placeholder(why.read_text(errors="replace"), self.side)
+        thumb = self._make(key, etag)
+        if thumb.reason != "s3 error" and thumb.reason != "decoder unavailable":
+            self._store(jpg if thumb.ok else why, thumb.body if thumb.ok else str(thumb.reason).encode())
+        return thumb
+
+    def _make(self, key: str, etag: str) -> Thumb:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = self.s3.get_object(Bucket=self.bucket, Key=key, IfMatch=f'"{etag}"')
+        except ClientError as exc:
+            code = _error_code(exc)
+            if code in ("PreconditionFailed", "412"):
+                return placeholder("changed since", self.side)
+            if code in ("NoSuchKey", "404", "NotFound"):
+                return placeholder("gone", self.side)
+            return placeholder("s3 error", self.side)
+        except BotoCoreError:
+            return placeholder("s3 error", self.side)
+        body = response["Body"]
+        try:
+            if int(response.get("ContentLength") or 0) > self.max_bytes:
+                return placeholder("too large", self.side)
+            data = body.read(self.max_bytes + 1)
+        finally:
+            body.close()
+        if len(data) > self.max_bytes:
+            return placeholder("too large", self.side)
+        try:
+            made = self.sandbox.thumbnail(data, self.side, self.max_pixels)
+        except BadInputError as exc:
+            return placeholder(str(exc.reason).replace("_", " "), self.side)
+        except SandboxError:
+            return placeholder("decoder unavailable", self.side)
+        return Thumb(made.jpeg, JPEG)
+
+    def _store(self, path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)  # readers never see half a file

@@ -1,0 +1,91 @@
+"""`catdog backfill --changed-only`: after a model change, only what another version answered is
+re-classified (through the real queue, worker and handler), and the label transitions are counted."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+from catdog.classifier import Prediction
+from catdog.results import ImageFacts, ResultsTable
+from catdog.s3_events import ObjectEvent
+from catdog.s3uri import S3Uri
+from catdog_cli import backfill_changed
+from catdog_cli.main import main
+from tests.support.images import jpeg_bytes
+from tests.support.model_factory import build_tiny_model_dir
+from tests.support.pipeline import moto_pipeline
+
+RED, BLUE = (220, 20, 20), (20, 20, 220)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """v1 says reddish = cat; v2 has its labels the other way round, so every answer flips."""
+    return {"v1": build_tiny_model_dir(tmp_path_factory.mktemp("v1"), version="v1"),
+            "v2": build_tiny_model_dir(tmp_path_factory.mktemp("v2"), labels=("dog", "cat"), version="v2")}
+
+
+def test_only_the_old_model_s_answers_are_redone_and_the_transitions_reported(
+        tmp_path: Path, models: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    with moto_pipeline(tmp_path / "cache", ModelRefreshSeconds="0") as pipe:
+        pipe.publish(models["v1"])
+        for i in range(3):
+            pipe.put(f"uploads/red-{i}.jpg", jpeg_bytes(color=RED))
+        for i in range(2):
+            pipe.put(f"uploads/blue-{i}.jpg", jpeg_bytes(color=BLUE))
+        pipe.put("elsewhere/red.jpg", jpeg_bytes(color=RED))  # not under uploads/: never an item
+        pipe.drain()
+        assert {i["model_label"] for i in pipe.items().values()} == {"cat", "dog"}
+        pipe.publish(models["v2"])
+        stop = threading.Event()
+
+        def worker() -> None:  # what `catdog local worker` does in another terminal
+            while not stop.is_set():
+                pipe.drain()
+                time.sleep(0.1)
+
+        thread = threading.Thread(target=worker, daemon=True)
+        thread.start()
+        try:
+            args = ["backfill", f"s3://{pipe.stack.bucket}/uploads/", "--changed-only", "--queue-url",
+                    pipe.stack.queue_url, "--table", pipe.stack.table, "--quiet", "--timeout", "60"]
+            assert main(args) == 0
+        finally:
+            stop.set()
+            thread.join(10)
+        out = capsys.readouterr().out
+        assert "queued 5 images answered by another model than the live v2 (v1 5)" in out
+        assert "answered by v2: 5 of 5" in out
+        assert "labels changed: 5 (cat→dog 3, dog→cat 2), unchanged 0" in out
+        assert {i["model_version"] for i in pipe.items().values()} == {"v2"}
+
+        assert main(args) == 0  # nothing left to do
+        assert "nothing to re-classify" in capsys.readouterr().out
+
+
+def test_an_answer_from_a_container_still_on_the_old_model_is_reported_not_counted(tmp_path: Path) -> None:
+    with moto_pipeline(tmp_path / "cache") as pipe:
+        ddb = boto3.client("dynamodb")
+        writer = ResultsTable.named(pipe.stack.table)
+        event = ObjectEvent(bucket=pipe.stack.bucket, key="uploads/a.jpg", event_name="ObjectCreated:Put")
+
+        def answer(version: str) -> None:
+            facts, prediction = ImageFacts(etag="e", size_bytes=3), Prediction("cat", 0.9, {"cat": 0.9})
+            writer.put_classified(event, facts, prediction, version)
+
+        answer("v1")
+        uploads = S3Uri(pipe.stack.bucket, "uploads/")
+        stale = backfill_changed.changed_items(ddb, pipe.stack.table, uploads, "v2", ["v1", "v2"])
+        assert [s.key for s in stale] == ["uploads/a.jpg"]
+        answer("v1")  # re-queued, but answered by a warm container that still serves v1
+        outcome = backfill_changed.wait(ddb, pipe.stack.table, stale, "v2", timeout_s=5, poll_s=0.01)
+        assert outcome.by_other_version == {event.uri: "v1"} and outcome.answered_by_live == 0
+        never = [dataclasses.replace(stale[0], processed_at="9999")]  # no answer can be newer
+        timed_out = backfill_changed.wait(ddb, pipe.stack.table, never, "v2", timeout_s=0.05, poll_s=0.01)
+        assert timed_out.unanswered == [event.uri]

@@ -1,0 +1,79 @@
+"""A results table with real objects behind it, for the review page, report and dataset tests.
+
+Photos are uploaded for real (so thumbnails and copies read real bytes and real ETags) and their
+answers are written with the table's own writer, exactly as the function would write them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from catdog.classifier import Prediction
+from catdog.manifest import Manifest, ModelPointer
+from catdog.results import ImageFacts, ResultsTable
+from catdog.s3_events import ObjectEvent
+from catdog_local.provision import StackResources
+from tests.support.images import jpeg_bytes
+
+#: A key a careless or hostile uploader could choose: markup, an escape sequence, a bidi override.
+HOSTILE_KEY = 'uploads/<img src=x onerror="alert(1)">\x1b[2J\u202egpj.jpg'
+
+
+@dataclass(frozen=True)
+class Photo:
+    key: str
+    label: str  # the model's answer; "failed" writes a failed item
+    confidence: float = 0.9
+    version: str = "v1"
+    body: bytes | None = None
+
+
+def publish_manifest(region: str, bucket: str, version: str = "v1", labels: tuple[str, ...] = ("cat", "dog"),
+                     accuracy: float = 0.9, live: bool = True) -> None:
+    """A published version's manifest and (optionally) the pointer: all the page reads of a model."""
+    s3 = boto3.client("s3", region_name=region)
+    folders = [f"{label}s" for label in labels]  # trained on cats/ and dogs/, as the real data set
+    manifest = Manifest(version=version, labels=list(labels), input_size=(32, 32), arch="tiny",
+                        output_activation="sigmoid", metrics={"accuracy": accuracy},
+                        data={"labels": list(labels), "folders": folders},
+                        created_at="2026-11-28T00:00:00+00:00")
+    pointer = ModelPointer.for_version("models/", version, accuracy=accuracy)
+    s3.put_object(Bucket=bucket, Key=pointer.manifest_key, Body=manifest.to_json().encode())
+    if live:
+        s3.put_object(Bucket=bucket, Key="models/latest.json", Body=pointer.to_json().encode())
+
+
+def put_photos(stack: StackResources, region: str, photos: list[Photo]) -> dict[str, str]:
+    """Upload each photo and write its answer; returns key -> ETag (unquoted, as the table has it)."""
+    s3 = boto3.client("s3", region_name=region)
+    writer = ResultsTable.named(stack.table)
+    etags = {}
+    for i, photo in enumerate(photos):
+        body = photo.body if photo.body is not None else jpeg_bytes((64 + i % 7, 48), (30 * i % 255, 90, 160))
+        etag = str(s3.put_object(Bucket=stack.bucket, Key=photo.key, Body=body)["ETag"]).strip('"')
+        etags[photo.key] = etag
+        event = ObjectEvent(bucket=stack.bucket, key=photo.key, event_name="ObjectCreated:Put")
+        facts = ImageFacts(etag=etag, size_bytes=len(body), width=64, height=48, format="JPEG")
+        if photo.label == "failed":
+            writer.put_failed(event, "not an image (no known image header)", "not_an_image", facts,
+                              photo.version)
+            continue
+        other = "dog" if photo.label == "cat" else "cat"
+        p = photo.confidence
+        scores = {photo.label: p, other: 1 - p} if photo.label != "unknown" else {"cat": p, "dog": 1 - p}
+        writer.put_classified(event, facts, Prediction(photo.label, p, scores), photo.version)
+    return etags
+
+
+def item(region: str, table: str, uri: str) -> dict[str, Any]:
+    found = boto3.resource("dynamodb", region_name=region).Table(table).get_item(Key={"image": uri})
+    return dict(found.get("Item") or {})
+
+
+def post_json(client: Any, path: str, body: Any, token: str | None) -> Any:
+    headers = {"X-Catdog-Token": token} if token is not None else {}
+    return client.post(path, data=json.dumps(body), content_type="application/json", headers=headers)
