@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -57,12 +58,18 @@ class FeatureExtractor:
             self._output = self._interpreter.get_output_details()[0]
             self._batch = -1
 
-    def __call__(self, images: np.ndarray, mirror: bool = False) -> np.ndarray:
+    def __call__(self, images: np.ndarray, mirror: bool = False, what: str = "images") -> np.ndarray:
+        """`what` names the pass on its progress bar (stderr): `backbone features (fit)`."""
+        from tqdm import tqdm
+
         out = []
-        for start in range(0, len(images), BATCH):
-            x = images[start : start + BATCH]
-            x = (x[:, :, ::-1] if mirror else x).astype(np.float32)
-            out.append(self._litert(x) if self._interpreter is not None else self._keras(x))
+        label = f"backbone features ({what}{', mirrored' if mirror else ''})"
+        with tqdm(total=len(images), desc=label, unit="img", file=sys.stderr) as bar:
+            for start in range(0, len(images), BATCH):
+                x = images[start : start + BATCH]
+                x = (x[:, :, ::-1] if mirror else x).astype(np.float32)
+                out.append(self._litert(x) if self._interpreter is not None else self._keras(x))
+                bar.update(len(x))
         if not out:
             return np.zeros((0, int(self.model.outputs[0].shape[-1])), np.float32)
         return np.concatenate(out).reshape(len(images), -1)

@@ -25,6 +25,17 @@ def _pyplot() -> Any:  # matplotlib.pyplot is a module, not a type
 def plot_learning_curves(history: Mapping[str, Sequence[float]], path: Path, best_epoch: int | None = None,
                          title: str = "") -> Path:
     plt = _pyplot()
+    fig = learning_curves_figure(history, best_epoch, title)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def learning_curves_figure(history: Mapping[str, Sequence[float]], best_epoch: int | None = None,
+                           title: str = "") -> Any:
+    """Loss and accuracy per epoch, the epoch early stopping kept marked (it is the model shipped, not
+    the last one drawn), the model version in the title so a PNG found on its own says whose it is."""
+    plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
         for key, style in ((metric, "-"), (f"stop_{metric}", "--")):
@@ -47,9 +58,7 @@ def plot_learning_curves(history: Mapping[str, Sequence[float]], path: Path, bes
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def plot_confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str], path: Path) -> Path:

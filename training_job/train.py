@@ -77,7 +77,7 @@ class Trained:
     """A trained network, seen as "features → final Dense": what calibration, novelty and export need."""
 
     features: keras.Model  # pixels → the final Dense's input (pooled backbone / penultimate Dense)
-    extract: Callable[..., np.ndarray]  # images (uint8) [, mirror=True] → features, the fast way
+    extract: Callable[..., np.ndarray]  # images (uint8) [, mirror=True, what=name] → features, the fast way
     kernel: np.ndarray
     bias: np.ndarray
     activation: str
@@ -178,14 +178,16 @@ def _train_seed(cfg: TrainConfig, data: LoadedData, splits: Splits) -> Trained:
                     validation_steps=stop_steps, verbose=2)
     features = models.seed_features(model)
 
-    def extract(x: np.ndarray, mirror: bool = False) -> np.ndarray:
+    def extract(x: np.ndarray, mirror: bool = False, what: str = "images") -> np.ndarray:
         x = x[:, :, ::-1] if mirror else x
+        log.info("penultimate-layer features (%s): %d images", what, len(x))
         return np.asarray(features.predict(batches(x, batch_size=64), verbose=0), dtype=np.float32)
 
     kernel, bias = model.layers[-1].get_weights()
     return Trained(features=features, extract=extract, kernel=kernel, bias=bias, activation=activation,
                    history=_merge({}, fit.history), best_epoch=cfg.epochs or 0,
-                   x_fit=extract(images[splits.fit]), x_mirror=None, x_calib=extract(images[splits.calib]))
+                   x_fit=extract(images[splits.fit], what="fit"), x_mirror=None,
+                   x_calib=extract(images[splits.calib], what="calib"))
 
 
 def _train_transfer(cfg: TrainConfig, data: LoadedData, splits: Splits) -> Trained:
@@ -206,9 +208,9 @@ def _train_transfer(cfg: TrainConfig, data: LoadedData, splits: Splits) -> Train
     log.info("computing backbone features once with %s (%d fit%s, %d stop, %d calib images)", engine,
              len(y_fit), " + mirrored" if cfg.flip else "", len(y_stop), len(splits.calib))
     extract = FeatureExtractor(tm.features, engine)
-    x_fit = extract(images[splits.fit])
-    x_mirror = extract(images[splits.fit], mirror=True) if cfg.flip else None
-    x_stop = extract(images[splits.stop])
+    x_fit = extract(images[splits.fit], what="fit")
+    x_mirror = extract(images[splits.fit], mirror=True, what="fit") if cfg.flip else None
+    x_stop = extract(images[splits.stop], what="stop")
     x_train, y_train = with_mirrors(x_fit, y_fit, x_mirror)
 
     def compile_head(head: keras.Model) -> None:
@@ -249,13 +251,14 @@ def _train_transfer(cfg: TrainConfig, data: LoadedData, splits: Splits) -> Train
         best_epoch = len(fit.history["loss"]) + int(tune_stop.best_epoch) + 1
         # the backbone changed: features again, from the tuned layers
         extract = FeatureExtractor(tm.features, engine)
-        x_fit = extract(images[splits.fit])
-        x_mirror = extract(images[splits.fit], mirror=True) if cfg.flip else None
+        x_fit = extract(images[splits.fit], what="fit, tuned")
+        x_mirror = extract(images[splits.fit], mirror=True, what="fit, tuned") if cfg.flip else None
         head_refit = None  # the backbone was tuned on every fit image: no out-of-fold head exists
     kernel, bias = tm.head.get_layer("classifier").get_weights()
     return Trained(features=tm.features, extract=extract, kernel=kernel, bias=bias, activation=activation,
                    history=history, best_epoch=best_epoch, x_fit=x_fit, x_mirror=x_mirror,
-                   x_calib=extract(images[splits.calib]), refit=head_refit, feature_engine=engine)
+                   x_calib=extract(images[splits.calib], what="calib"), refit=head_refit,
+                   feature_engine=engine)
 
 
 # ------------------------------------------------------------------------------------ calibration
@@ -302,7 +305,7 @@ def _fit_novelty(cfg: TrainConfig, data: LoadedData, splits: Splits, trained: Tr
 def _evaluate_validation(data: LoadedData, trained: Trained, temperature: float,
                          novelty: NoveltyFit) -> tuple[dict[str, Any], dict[str, Any]]:
     """The one look at `validation/`: (metrics, calibration figures). Nothing is chosen from it."""
-    x_val = trained.extract(data.validation.images)
+    x_val = trained.extract(data.validation.images, what="validation")
     y_val = data.validation.labels
     class_logits = as_class_logits(trained.logits(x_val), trained.activation)
     probs = softmax(class_logits / temperature)
