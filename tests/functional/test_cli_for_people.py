@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import _thread
 import json
+import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,6 +95,19 @@ def test_backfill_of_a_bare_bucket_queues_its_uploads_only(stack: Stack,
     assert "classifies only objects under uploads/" in capsys.readouterr().err
 
 
+@pytest.fixture
+def ctrl_c_raises() -> Iterator[None]:
+    """Python's own SIGINT handler, as under a terminal.
+
+    A shell starts background jobs with SIGINT ignored, and then `_thread.interrupt_main()` does
+    nothing: without this the test would depend on how the suite was launched.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("ctrl_c_raises")
 def test_ctrl_c_during_an_upload_stops_it_and_says_what_was_sent(stack: Stack, tmp_path: Path) -> None:
     files = []
     for i in range(40):
