@@ -315,6 +315,25 @@ def _big_rgba(side: int = 7000) -> Image.Image:
     return Image.new("RGBA", (side, side), (10, 200, 30, 128))
 
 
+def _webp_chunk(tag: bytes, body: bytes) -> bytes:
+    return tag + struct.pack("<I", len(body)) + body + b"\x00" * (len(body) % 2)
+
+
+def _webp_anim_canvas(side: int) -> bytes:
+    """An animated WebP: one 16x16 frame on a `side` x `side` canvas (94 bytes). libwebp allocates
+    two full RGBA canvases before it decodes a frame: 2 x 100 MB at 5000, 2 x 196 MB at 7000."""
+    small = _save(Image.new("RGBA", (16, 16), (200, 30, 30, 255)), "WEBP", lossless=True)
+    assert small[12:16] == b"VP8L"
+
+    def u24(value: int) -> bytes:
+        return struct.pack("<I", value)[:3]
+
+    body = (b"WEBP" + _webp_chunk(b"VP8X", bytes((0x12, 0, 0, 0)) + u24(side - 1) + u24(side - 1))
+            + _webp_chunk(b"ANIM", b"\x00" * 6)
+            + _webp_chunk(b"ANMF", u24(0) + u24(0) + u24(15) + u24(15) + u24(100) + b"\x00" + small[12:]))
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
 # ---------------------------------------------------------------------------- colour modes and formats
 
 
@@ -583,4 +602,15 @@ def build_corpus() -> list[HostileCase]:
                     CLASSIFIED, None, "deflate RGBA TIFF, 5000x5000", sandbox_only=True, within_budget=True),
         HostileCase("png_50m_by_1", "uploads/line.png", _png_50m_by_1(), CLASSIFIED, None,
                     "a 50,000,000 x 1 RGBA PNG (at the pixel cap)", sandbox_only=True, within_budget=True),
+        # --- memory: each image is held to its own budget (the process-wide cap once let a decode
+        # use the budget plus the request buffers' slack), and an allocation that fails is named
+        HostileCase("webp_anim_canvas_25mp", "uploads/anim-canvas.webp", _webp_anim_canvas(5000), CLASSIFIED,
+                    None, "animated WebP, one 16x16 frame on a 5000x5000 canvas (two 100 MB canvases)",
+                    sandbox_only=True, within_budget=True),
+        HostileCase("webp_anim_canvas_49mp", "uploads/anim-canvas49.webp", _webp_anim_canvas(7000), FAILED,
+                    "memory_budget", "animated WebP, one 16x16 frame on a 7000x7000 canvas: the canvas "
+                    "allocation fails (ENOMEM), named as memory, not as corrupt data", sandbox_only=True),
+        HostileCase("webp_lossless_rgba_36mp", "uploads/huge36.webp",
+                    _save(Image.new("RGBA", (6000, 6000), (10, 200, 30, 128)), "WEBP", lossless=True), FAILED,
+                    "memory_budget", "1.4 KB lossless RGBA WebP declaring 6000x6000", sandbox_only=True),
     ]
