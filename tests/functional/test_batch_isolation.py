@@ -81,6 +81,28 @@ def test_a_malformed_or_foreign_message_costs_its_nine_batch_mates_nothing(
     assert pipe.count() == before + GOOD, f"{message.name} ({message.expect}) wrote an item"
 
 
+def test_a_message_the_parser_chokes_on_costs_only_itself(pipe: Pipeline, monkeypatch: pytest.MonkeyPatch,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """Whatever the next parser bug raises, it is raised in Powertools' `_prepare`, where it would
+    fail the whole batch: the message is dropped on its own instead."""
+    import catdog.batch_processor as processor
+
+    real = processor.parse_sqs_body
+
+    def choke(body: object) -> object:
+        if "CHOKE" in str(body):
+            raise RuntimeError("a parser bug")
+        return real(body)
+
+    monkeypatch.setattr(processor, "parse_sqs_body", choke)
+    before = pipe.count()
+    pipe.sqs.send_message(QueueUrl=pipe.stack.queue_url, MessageBody='{"CHOKE": 1}')
+    result, good = _one_delivery(pipe, "choke")
+    _assert_batch_mates_classified_on_first_delivery(pipe, result, good)
+    assert pipe.count() == before + GOOD
+    assert any("dropping a record" in r.getMessage() for r in caplog.records)
+
+
 def test_the_message_list_covers_every_malformation_the_issue_names() -> None:
     names = {m.name for m in build_messages("b-1")}
     assert {"no_s3_block", "records_null", "no_key", "non_numeric_size", "no_event_name", "non_string_key",

@@ -440,6 +440,13 @@ def build_messages(bucket: str) -> list[HostileMessage]:
                        IGNORED, "an event type we do not handle"),
         HostileMessage("s3_test_event", json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent",
                                                     "Bucket": bucket}), IGNORED, "S3's own s3:TestEvent"),
+        # --- a body that made the parser raise failed the whole batch; an unencodable key, its message
+        HostileMessage("deep_json", "[" * 100_000, DROPPED,
+                       "JSON nested 100,000 deep (RecursionError, not ValueError, in json.loads)"),
+        HostileMessage("sns_deep_json", json.dumps({"Type": "Notification", "Message": "{\"a\":" * 50_000}),
+                       DROPPED, "an SNS envelope around JSON nested 50,000 deep"),
+        HostileMessage("lone_surrogate_key", body(_record(bucket, "uploads/\ud800.jpg")), DROPPED,
+                       "a key with a lone surrogate (`\\ud800`): no S3 key, every S3 call raises"),
     ]
 
 
