@@ -28,6 +28,8 @@ FILE_CASES = (
     "suffix_Jpeg", "suffix_tif", "suffix_bmp", "no_suffix", "key_escape_sequences", "key_1024_bytes",
     "webp_anim_canvas_49mp",
 )
+#: What a dropped or ignored message leaves in the log (the promise: never silence).
+LOGGED = ("dropping a record that is not an S3 object event", "ignored", "object not found")
 BY_NAME = {c.name: c for c in build_corpus()}
 GOOD = 9
 
@@ -72,13 +74,15 @@ def test_a_hostile_upload_costs_its_nine_batch_mates_nothing(pipe: Pipeline, nam
 
 @pytest.mark.parametrize("message", build_messages("BUCKET"), ids=lambda m: m.name)
 def test_a_malformed_or_foreign_message_costs_its_nine_batch_mates_nothing(
-        pipe: Pipeline, message: HostileMessage) -> None:
+        pipe: Pipeline, message: HostileMessage, caplog: pytest.LogCaptureFixture) -> None:
     body = message.body.replace("BUCKET", pipe.stack.bucket)
     before = pipe.count()
     pipe.sqs.send_message(QueueUrl=pipe.stack.queue_url, MessageBody=body)
     result, good = _one_delivery(pipe, f"msg-{message.name}")
     _assert_batch_mates_classified_on_first_delivery(pipe, result, good)
     assert pipe.count() == before + GOOD, f"{message.name} ({message.expect}) wrote an item"
+    logged = [r.getMessage() for r in caplog.records]
+    assert any(words in line for line in logged for words in LOGGED), f"{message.name} left no log line"
 
 
 def test_a_message_the_parser_chokes_on_costs_only_itself(pipe: Pipeline, monkeypatch: pytest.MonkeyPatch,

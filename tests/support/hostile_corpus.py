@@ -447,6 +447,8 @@ def build_messages(bucket: str) -> list[HostileMessage]:
                        DROPPED, "an SNS envelope around JSON nested 50,000 deep"),
         HostileMessage("lone_surrogate_key", body(_record(bucket, "uploads/\ud800.jpg")), DROPPED,
                        "a key with a lone surrogate (`\\ud800`): no S3 key, every S3 call raises"),
+        HostileMessage("restore_event", body(_record(bucket, key, eventName="ObjectRestore:Completed")),
+                       IGNORED, "ObjectRestore:Completed, an event type we do not handle"),
     ]
 
 

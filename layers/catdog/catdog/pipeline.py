@@ -253,6 +253,10 @@ class ClassifyBatch:
 
     def _initial(self, event: ObjectEvent) -> Outcome:
         if not (event.is_removal or event.is_creation):
+            # Logged like every other ignored event: a restore, tagging or ACL event (or a forged
+            # one) must leave a trace, not vanish.
+            name = event.event_name if len(event.event_name) <= 80 else event.event_name[:80] + "…"
+            log.warning("event %r for %s ignored: not an event type this function handles", name, event.uri)
             return Outcome(event, skipped=IGNORED)
         why = self.scope.why_not_ours(event) if self.scope else None
         if why:
