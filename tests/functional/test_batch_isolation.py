@@ -26,7 +26,7 @@ FILE_CASES = (
     "webp_lossless_rgba_49mp", "png_rgba_49mp", "png_50m_by_1", "tiff_rgba_25mp", "zero_bytes",
     "truncated_jpeg", "text_as_jpg", "tiff_la_associated_alpha", "tiff_float", "heic", "avif", "eps",
     "suffix_Jpeg", "suffix_tif", "suffix_bmp", "no_suffix", "key_escape_sequences", "key_1024_bytes",
-    "webp_anim_canvas_49mp",
+    "webp_anim_canvas_49mp", "key_trailing_slash",
 )
 #: What a dropped or ignored message leaves in the log (the promise: never silence).
 LOGGED = ("dropping a record that is not an S3 object event", "ignored", "object not found")

@@ -622,4 +622,7 @@ def build_corpus() -> list[HostileCase]:
         HostileCase("webp_lossless_rgba_36mp", "uploads/huge36.webp",
                     _save(Image.new("RGBA", (6000, 6000), (10, 200, 30, 128)), "WEBP", lossless=True), FAILED,
                     "memory_budget", "1.4 KB lossless RGBA WebP declaring 6000x6000", sandbox_only=True),
+        # --- what S3 holds decides, not the name
+        HostileCase("key_trailing_slash", "uploads/cat.jpg/", jpeg, CLASSIFIED, None,
+                    "a photo under a key ending in '/' (only zero-byte ones are folder markers)"),
     ]

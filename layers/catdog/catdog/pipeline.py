@@ -70,7 +70,9 @@ class Scope:
             return f"bucket {event.bucket!r} is not the upload bucket"
         if not event.key.startswith(self.prefix):
             return f"key is outside {self.prefix!r}"
-        if event.key.endswith("/"):
+        if event.key.endswith("/") and not event.is_creation:
+            # An upload under such a key is read like any other (see ClassifyBatch._prepare); only
+            # its zero-byte form, a console folder, is a folder marker.
             return "a folder marker, not an object"
         return None
 
@@ -285,6 +287,12 @@ class ClassifyBatch:
             data, o.facts = self.reader.read(o.event)
             image = self.decoder.preprocess(data, model.manifest.input_size, self.max_image_pixels)
         except RefusedObject as exc:
+            if exc.reason == "empty" and o.event.key.endswith("/"):
+                # A folder marker is a zero-byte key ending in '/'. Judged by what S3 holds, not by
+                # the name: `uploads/cat.jpg/` with a photo in it is an upload and gets its item.
+                o.skipped = IGNORED
+                log.info("a folder marker (zero bytes under a key ending in '/'): ignored")
+                return
             o.status, o.error, o.reason, o.facts = Status.FAILED, str(exc), exc.reason, exc.facts
             log.warning("bad input, recorded as failed: %s", exc)
             return
