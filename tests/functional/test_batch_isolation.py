@@ -20,13 +20,14 @@ from tests.support.model_factory import build_tiny_model_dir
 from tests.support.pipeline import Pipeline, moto_pipeline
 
 #: One or more of every class: decompression and CPU bombs, memory bombs, broken and non-image
-#: files, conversions that once raised, refused formats, names without a usual suffix, odd keys.
+#: files, conversions that once raised, refused formats, names without a usual suffix, odd keys,
+#: an archive storage class.
 FILE_CASES = (
     "png_bomb_100k", "progressive_scan_bomb", "jpeg_fill_bytes", "bmp_rle8_bomb", "png_many_chunks",
     "webp_lossless_rgba_49mp", "png_rgba_49mp", "png_50m_by_1", "tiff_rgba_25mp", "zero_bytes",
     "truncated_jpeg", "text_as_jpg", "tiff_la_associated_alpha", "tiff_float", "heic", "avif", "eps",
     "suffix_Jpeg", "suffix_tif", "suffix_bmp", "no_suffix", "key_escape_sequences", "key_1024_bytes",
-    "webp_anim_canvas_49mp", "key_trailing_slash",
+    "webp_anim_canvas_49mp", "key_trailing_slash", "archived_glacier",
 )
 #: What a dropped or ignored message leaves in the log (the promise: never silence).
 LOGGED = ("dropping a record that is not an S3 object event", "ignored", "object not found")
@@ -65,7 +66,7 @@ def _assert_batch_mates_classified_on_first_delivery(p: Pipeline, result: object
 @pytest.mark.parametrize("name", FILE_CASES)
 def test_a_hostile_upload_costs_its_nine_batch_mates_nothing(pipe: Pipeline, name: str) -> None:
     case: HostileCase = BY_NAME[name]
-    pipe.put(case.key, case.data)
+    pipe.put(case.key, case.data, **case.put_args)
     result, good = _one_delivery(pipe, f"file-{name}")
     _assert_batch_mates_classified_on_first_delivery(pipe, result, good)
     item = pipe.item(case.key)

@@ -52,6 +52,19 @@ class HostileCase:
     sandbox_only: bool = False
     #: A legitimate image near the budgets: classified, or failed naming a budget, both promised.
     within_budget: bool = False
+    #: The S3 storage class it is uploaded with. Set, the verdict is S3's (the bytes never reach a
+    #: decoder), so only the tests of the real upload path run it.
+    storage_class: str | None = None
+
+    @property
+    def put_args(self) -> dict[str, str]:
+        """Extra `put_object` arguments the upload needs."""
+        return {"StorageClass": self.storage_class} if self.storage_class else {}
+
+    @property
+    def decoded(self) -> bool:
+        """Whether the decoder decides this case (the preprocessing and sandbox tests run it)."""
+        return self.storage_class is None
 
     def accepts(self, status: str, reason: str | None) -> bool:
         if (status, reason) == (self.expect, self.reason if self.expect == FAILED else None):
@@ -622,7 +635,10 @@ def build_corpus() -> list[HostileCase]:
         HostileCase("webp_lossless_rgba_36mp", "uploads/huge36.webp",
                     _save(Image.new("RGBA", (6000, 6000), (10, 200, 30, 128)), "WEBP", lossless=True), FAILED,
                     "memory_budget", "1.4 KB lossless RGBA WebP declaring 6000x6000", sandbox_only=True),
-        # --- what S3 holds decides, not the name
+        # --- what S3 holds decides, not the name or the storage class
         HostileCase("key_trailing_slash", "uploads/cat.jpg/", jpeg, CLASSIFIED, None,
                     "a photo under a key ending in '/' (only zero-byte ones are folder markers)"),
+        HostileCase("archived_glacier", "uploads/archived.jpg", jpeg, FAILED, "archived",
+                    "uploaded straight to GLACIER: unreadable until restored, so failed, not retried",
+                    storage_class="GLACIER"),
     ]

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 GONE, EXISTS, IGNORED = "gone", "exists", "ignored"  # why an outcome writes nothing
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
+#: GetObject's answer for an object in an archive storage class (or archive access tier).
+_ARCHIVED_CODE = "InvalidObjectState"
 
 
 class DeadlineError(RuntimeError):
@@ -149,7 +151,18 @@ class ImageReader:
             etag = str(head.get("ETag") or "").strip('"') or None
             raise self._too_large(size, ImageFacts(etag=etag, size_bytes=size, observed_at=observed_at))
         observed_at = utc_now()
-        response = self.s3.get_object(Bucket=event.bucket, Key=event.key)
+        try:
+            response = self.s3.get_object(Bucket=event.bucket, Key=event.key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != _ARCHIVED_CODE:
+                raise
+            # The uploader chose an archive storage class (GLACIER, DEEP_ARCHIVE...): no retry can
+            # read it until someone restores it, so it is a verdict, not a reason to retry into the DLQ.
+            storage = str(head.get("StorageClass") or "an archive")
+            etag = str(head.get("ETag") or "").strip('"') or None
+            raise RefusedObject(f"object is in the {storage} storage class and cannot be read until it is "
+                                "restored", "archived",
+                                ImageFacts(etag=etag, size_bytes=size, observed_at=observed_at)) from exc
         body = response["Body"]
         data = body.read(cap + 1)  # the object may have been replaced by a bigger one since HEAD
         body.close()
