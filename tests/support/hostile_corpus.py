@@ -8,9 +8,11 @@ batch-isolation tests and the report (`python -m benchmarks.hostile_report`), so
 
 Classes covered: decompression bombs; CPU bombs under the caps (repeated progressive scans, JPEG
 fill bytes, RLE BMP, millions of empty PNG chunks); memory bombs under the caps (lossless RGBA
-WebP, RGBA PNG/TIFF at 49 MP, a 50,000,000 x 1 PNG); broken and non-image files; refused formats
-(HEIC, AVIF, JPEG XL, JPEG 2000, EPS, PSD...); colour modes that once raised in conversion; any
-file name (mixed-case and rare suffixes); keys with escape sequences; malformed S3 messages.
+WebP, RGBA PNG/TIFF at 49 MP, a 50,000,000 x 1 PNG, animated WebP canvases); broken and non-image
+files; refused formats (HEIC, AVIF, JPEG XL, JPEG 2000, EPS, PSD, PPM...); colour modes that once
+raised in conversion; structures that loop or lie (EXIF IFD loops, APNG frame counts, MPO); any file
+name (mixed-case and rare suffixes, a trailing '/'); keys with escape sequences; an archive storage
+class; malformed S3 messages (deeply nested JSON, keys that are not UTF-8, unhandled event types).
 """
 
 from __future__ import annotations
@@ -370,6 +372,28 @@ def _heic_like() -> bytes:
     return ftyp + struct.pack(">I", 16) + b"meta" + b"\x00" * 8 + b"\x00" * 200
 
 
+def _exif_ifd_loop_jpeg() -> bytes:
+    """64x32 stored, orientation 6, and an Exif sub-IFD pointer that points back at IFD0."""
+    ifd0 = (struct.pack("<H", 2) + struct.pack("<HHII", 0x0112, 3, 1, 6)
+            + struct.pack("<HHII", 0x8769, 4, 1, 8) + struct.pack("<I", 8))
+    return _save(_photo((64, 32)), "JPEG", exif=b"Exif\x00\x00II*\x00" + struct.pack("<I", 8) + ifd0)
+
+
+def _apng_claiming_2g_frames() -> bytes:
+    """A 16x16 PNG whose acTL says it is an animation of 2^31 - 1 frames (it has one)."""
+    ihdr = struct.pack(">IIBBBBB", 16, 16, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr)
+            + _png_chunk(b"acTL", struct.pack(">II", 0x7FFFFFFF, 0))
+            + _png_chunk(b"IDAT", zlib.compress((b"\x00" + b"\x40" * 48) * 16)) + _png_chunk(b"IEND", b""))
+
+
+def _png_iccp_bomb() -> bytes:
+    """A valid 8x8 PNG whose ICC profile chunk inflates to 16 MB (Pillow refuses over 1 MB)."""
+    good = _save(_photo((8, 8)), "PNG")
+    iccp = _png_chunk(b"iCCP", b"icc\x00\x00" + zlib.compress(b"\x00" * (16 << 20), 9))
+    return good[:33] + iccp + good[33:]
+
+
 def _avif() -> bytes:
     try:
         return _save(_photo((32, 32)), "AVIF")
@@ -462,6 +486,10 @@ def build_messages(bucket: str) -> list[HostileMessage]:
                        "a key with a lone surrogate (`\\ud800`): no S3 key, every S3 call raises"),
         HostileMessage("restore_event", body(_record(bucket, key, eventName="ObjectRestore:Completed")),
                        IGNORED, "ObjectRestore:Completed, an event type we do not handle"),
+        HostileMessage("duplicate_records", body(*[_record(bucket, "uploads/msg-dup.jpg")] * 10), IGNORED,
+                       "ten records for one key that does not exist"),
+        HostileMessage("invalid_percent_escape", body(_record(bucket, "uploads/%ZZ%.jpg")), IGNORED,
+                       "a key with invalid %-escapes (`%ZZ`, a lone `%`)"),
     ]
 
 
@@ -635,6 +663,22 @@ def build_corpus() -> list[HostileCase]:
         HostileCase("webp_lossless_rgba_36mp", "uploads/huge36.webp",
                     _save(Image.new("RGBA", (6000, 6000), (10, 200, 30, 128)), "WEBP", lossless=True), FAILED,
                     "memory_budget", "1.4 KB lossless RGBA WebP declaring 6000x6000", sandbox_only=True),
+        # --- structures that loop or lie: the first image is classified
+        HostileCase("exif_ifd_loop", "uploads/exif-loop.jpg", _exif_ifd_loop_jpeg(), CLASSIFIED, None,
+                    "EXIF whose sub-IFD points back at IFD0; orientation 6 still read",
+                    shown_size=(32, 64)),
+        HostileCase("apng_2g_frames", "uploads/frames.png", _apng_claiming_2g_frames(), CLASSIFIED, None,
+                    "PNG whose acTL claims 2^31 - 1 animation frames"),
+        HostileCase("mpo_two_frames", "uploads/stereo.jpg",
+                    _save(_photo(), "MPO", save_all=True, append_images=[_photo(color=(0, 0, 200))]),
+                    CLASSIFIED, None, "MPO (multi-picture JPEG from a stereo camera)"),
+        HostileCase("bmp_top_down", "uploads/top-down.bmp",
+                    (lambda b: b[:22] + struct.pack("<i", -48) + b[26:])(_save(_photo(), "BMP")), CLASSIFIED,
+                    None, "BMP with a negative height (rows stored top-down)"),
+        HostileCase("png_iccp_bomb", "uploads/icc-bomb.png", _png_iccp_bomb(), FAILED, "corrupt",
+                    "valid 8x8 PNG whose ICC profile inflates to 16 MB"),
+        HostileCase("ppm_as_jpg", "uploads/netpbm.jpg", b"P6 7000 7000 255\n" + b"\x80" * 1000, FAILED,
+                    "unsupported_format", "PPM (netpbm) header named .jpg"),
         # --- what S3 holds decides, not the name or the storage class
         HostileCase("key_trailing_slash", "uploads/cat.jpg/", jpeg, CLASSIFIED, None,
                     "a photo under a key ending in '/' (only zero-byte ones are folder markers)"),
