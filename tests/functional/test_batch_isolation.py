@@ -9,12 +9,20 @@ run whole, it is cheap).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.hostile_corpus import DROPPED, HostileCase, HostileMessage, build_corpus, build_messages
+from tests.support.hostile_corpus import (
+    DROPPED,
+    HostileCase,
+    HostileMessage,
+    _record,
+    build_corpus,
+    build_messages,
+)
 from tests.support.images import jpeg_bytes
 from tests.support.model_factory import build_tiny_model_dir
 from tests.support.pipeline import Pipeline, moto_pipeline
@@ -106,6 +114,30 @@ def test_a_message_the_parser_chokes_on_costs_only_itself(pipe: Pipeline, monkey
     _assert_batch_mates_classified_on_first_delivery(pipe, result, good)
     assert pipe.count() == before + GOOD
     assert any("dropping a record" in r.getMessage() for r in caplog.records)
+
+
+def test_ten_records_naming_one_object_cost_one_decode(pipe: Pipeline,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A forged message can name one object ten times (a CPU bomb's, say): it is decoded once per
+    batch, so repeating a key cannot multiply what it costs the batch-mates."""
+    key = "uploads/named-ten-times.jpg"
+    pipe.put(key, jpeg_bytes(color=(30, 30, 220)))
+    pipe.drain()  # its own notification
+    sandbox = pipe.app.processor.runtime.sandbox
+    decoded: list[int] = []
+    real = sandbox.preprocess
+
+    def counting(data: bytes, size: tuple[int, int], max_pixels: int) -> object:
+        decoded.append(len(data))
+        return real(data, size, max_pixels)
+
+    monkeypatch.setattr(sandbox, "preprocess", counting)
+    body = json.dumps({"Records": [_record(pipe.stack.bucket, key)] * 10})
+    pipe.sqs.send_message(QueueUrl=pipe.stack.queue_url, MessageBody=body)
+    result, good = _one_delivery(pipe, "named-ten-times")
+    _assert_batch_mates_classified_on_first_delivery(pipe, result, good)
+    assert len(decoded) == GOOD + 1, f"{len(decoded)} decodes for {GOOD} photos + one object named ten times"
+    assert (pipe.item(key) or {}).get("status") == "classified"
 
 
 def test_the_message_list_covers_every_malformation_the_issue_names() -> None:

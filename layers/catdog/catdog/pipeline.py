@@ -242,8 +242,17 @@ class ClassifyBatch:
                 o.retry = exc
             return result
         result.model, result.model_loaded_now = served.model, served.loaded_now
+        read: dict[tuple[str, str], Outcome] = {}
         for o in created:
             with self.key_scope(o.event):
+                first = read.setdefault((o.event.bucket, o.event.key), o)
+                if first is not o:
+                    # The same object named again (ten records of one forged message, or two events
+                    # for one key): read and decoded once per batch, so that repeating a CPU bomb's
+                    # key cannot spend the batch-mates' time.
+                    o.status, o.skipped, o.retry = first.status, first.skipped, first.retry
+                    o.facts, o.image, o.error, o.reason = first.facts, first.image, first.error, first.reason
+                    continue
                 if time_left is not None and time_left() < self.reserve_seconds:
                     o.retry = DeadlineError(f"less than {self.reserve_seconds:g} s of the invocation left")
                     log.warning("not enough time left to decode this image; it will be retried")
