@@ -107,7 +107,8 @@ def run(cases: list[Any], messages_for: Any) -> dict[str, Any]:
 
             rows = []
             for case in cases:
-                s3.put_object(Bucket=state.bucket, Key=case.key, Body=case.data)
+                s3.put_object(Bucket=state.bucket, Key=case.key, Body=case.data, **case.put_args)
+                sandbox.last_cost = None  # a case the decoder never sees must not show the last one's cost
                 result, wall, handler_mb = deliver()
                 item = table.get_item(Key={"image": f"s3://{state.bucket}/{case.key}"}).get("Item") or {}
                 cost = sandbox.last_cost

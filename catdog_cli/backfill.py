@@ -19,10 +19,11 @@ BACKFILL_EVENT_NAME = "ObjectCreated:Put"
 SQS_BATCH = 10
 
 
-def is_object_key(key: str) -> bool:
+def is_object_key(key: str, size: int = 0) -> bool:
     """Every object is queued, whatever its name (the function reads the content to decide what it
-    is, as for an upload); only the zero-byte "folder" markers some tools create are not objects."""
-    return bool(key) and not key.endswith("/")
+    is, as for an upload); only the zero-byte "folder" markers some tools create are not objects
+    (a key ending in '/' with bytes in it is an upload, as the function sees it too)."""
+    return bool(key) and not (key.endswith("/") and size == 0)
 
 
 def s3_event_body(bucket: str, obj: dict[str, Any], region: str, now: datetime | None = None) -> str:
@@ -38,7 +39,7 @@ def s3_event_body(bucket: str, obj: dict[str, Any], region: str, now: datetime |
 def list_images(s3: Any, uri: S3Uri) -> Iterator[dict[str, Any]]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=uri.bucket, Prefix=uri.key):
         for obj in page.get("Contents", []):
-            if is_object_key(obj["Key"]):
+            if is_object_key(obj["Key"], int(obj.get("Size", 0))):
                 yield obj
 
 

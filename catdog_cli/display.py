@@ -12,9 +12,10 @@ import json
 import unicodedata
 from typing import Any
 
-#: Control characters (C0, DEL, C1) and invisible format characters (bidi overrides and
-#: isolates, zero-width joiners, BOM...).
-_UNSAFE_CATEGORIES = {"Cc", "Cf", "Zl", "Zp"}
+#: Control characters (C0, DEL, C1), invisible format characters (bidi overrides and isolates,
+#: zero-width joiners, BOM, the invisible TAG characters U+E0000-E007F...), and lone surrogates
+#: (a local file name that is not UTF-8 decodes to them, and printing one raises).
+_UNSAFE_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs"}
 
 
 def _escape(ch: str) -> str:
@@ -35,5 +36,15 @@ def safe_json(data: Any, **kwargs: Any) -> str:
     valid JSON, the same string once parsed). `json` escapes C0 controls itself; what it lets through
     raw (C1 controls, bidi overrides, zero-width characters) can only sit inside strings."""
     text = json.dumps(data, ensure_ascii=False, **kwargs)
-    return "".join(f"\\u{ord(ch):04x}" if ord(ch) > 0x7F and unicodedata.category(ch) in _UNSAFE_CATEGORIES
-                   and ord(ch) <= 0xFFFF else ch for ch in text)
+    return "".join(_json_escape(ch) if ord(ch) > 0x7F and unicodedata.category(ch) in _UNSAFE_CATEGORIES
+                   else ch for ch in text)
+
+
+def _json_escape(ch: str) -> str:
+    """`\\uXXXX`; above U+FFFF (the TAG characters hide text in plain sight) as the UTF-16 surrogate
+    pair JSON spells it in, so that it is still the same string once parsed."""
+    code = ord(ch)
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"

@@ -9,24 +9,36 @@ run whole, it is cheap).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.hostile_corpus import DROPPED, HostileCase, HostileMessage, build_corpus, build_messages
+from tests.support.hostile_corpus import (
+    DROPPED,
+    HostileCase,
+    HostileMessage,
+    _record,
+    build_corpus,
+    build_messages,
+)
 from tests.support.images import jpeg_bytes
 from tests.support.model_factory import build_tiny_model_dir
 from tests.support.pipeline import Pipeline, moto_pipeline
 
 #: One or more of every class: decompression and CPU bombs, memory bombs, broken and non-image
-#: files, conversions that once raised, refused formats, names without a usual suffix, odd keys.
+#: files, conversions that once raised, refused formats, names without a usual suffix, odd keys,
+#: an archive storage class.
 FILE_CASES = (
     "png_bomb_100k", "progressive_scan_bomb", "jpeg_fill_bytes", "bmp_rle8_bomb", "png_many_chunks",
     "webp_lossless_rgba_49mp", "png_rgba_49mp", "png_50m_by_1", "tiff_rgba_25mp", "zero_bytes",
     "truncated_jpeg", "text_as_jpg", "tiff_la_associated_alpha", "tiff_float", "heic", "avif", "eps",
     "suffix_Jpeg", "suffix_tif", "suffix_bmp", "no_suffix", "key_escape_sequences", "key_1024_bytes",
+    "webp_anim_canvas_49mp", "key_trailing_slash", "archived_glacier",
 )
+#: What a dropped or ignored message leaves in the log (the promise: never silence).
+LOGGED = ("dropping a record that is not an S3 object event", "ignored", "object not found")
 BY_NAME = {c.name: c for c in build_corpus()}
 GOOD = 9
 
@@ -62,7 +74,7 @@ def _assert_batch_mates_classified_on_first_delivery(p: Pipeline, result: object
 @pytest.mark.parametrize("name", FILE_CASES)
 def test_a_hostile_upload_costs_its_nine_batch_mates_nothing(pipe: Pipeline, name: str) -> None:
     case: HostileCase = BY_NAME[name]
-    pipe.put(case.key, case.data)
+    pipe.put(case.key, case.data, **case.put_args)
     result, good = _one_delivery(pipe, f"file-{name}")
     _assert_batch_mates_classified_on_first_delivery(pipe, result, good)
     item = pipe.item(case.key)
@@ -71,13 +83,61 @@ def test_a_hostile_upload_costs_its_nine_batch_mates_nothing(pipe: Pipeline, nam
 
 @pytest.mark.parametrize("message", build_messages("BUCKET"), ids=lambda m: m.name)
 def test_a_malformed_or_foreign_message_costs_its_nine_batch_mates_nothing(
-        pipe: Pipeline, message: HostileMessage) -> None:
+        pipe: Pipeline, message: HostileMessage, caplog: pytest.LogCaptureFixture) -> None:
     body = message.body.replace("BUCKET", pipe.stack.bucket)
     before = pipe.count()
     pipe.sqs.send_message(QueueUrl=pipe.stack.queue_url, MessageBody=body)
     result, good = _one_delivery(pipe, f"msg-{message.name}")
     _assert_batch_mates_classified_on_first_delivery(pipe, result, good)
     assert pipe.count() == before + GOOD, f"{message.name} ({message.expect}) wrote an item"
+    logged = [r.getMessage() for r in caplog.records]
+    assert any(words in line for line in logged for words in LOGGED), f"{message.name} left no log line"
+
+
+def test_a_message_the_parser_chokes_on_costs_only_itself(pipe: Pipeline, monkeypatch: pytest.MonkeyPatch,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """Whatever the next parser bug raises, it is raised in Powertools' `_prepare`, where it would
+    fail the whole batch: the message is dropped on its own instead."""
+    import catdog.batch_processor as processor
+
+    real = processor.parse_sqs_body
+
+    def choke(body: object) -> object:
+        if "CHOKE" in str(body):
+            raise RuntimeError("a parser bug")
+        return real(body)
+
+    monkeypatch.setattr(processor, "parse_sqs_body", choke)
+    before = pipe.count()
+    pipe.sqs.send_message(QueueUrl=pipe.stack.queue_url, MessageBody='{"CHOKE": 1}')
+    result, good = _one_delivery(pipe, "choke")
+    _assert_batch_mates_classified_on_first_delivery(pipe, result, good)
+    assert pipe.count() == before + GOOD
+    assert any("dropping a record" in r.getMessage() for r in caplog.records)
+
+
+def test_ten_records_naming_one_object_cost_one_decode(pipe: Pipeline,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A forged message can name one object ten times (a CPU bomb's, say): it is decoded once per
+    batch, so repeating a key cannot multiply what it costs the batch-mates."""
+    key = "uploads/named-ten-times.jpg"
+    pipe.put(key, jpeg_bytes(color=(30, 30, 220)))
+    pipe.drain()  # its own notification
+    sandbox = pipe.app.processor.runtime.sandbox
+    decoded: list[int] = []
+    real = sandbox.preprocess
+
+    def counting(data: bytes, size: tuple[int, int], max_pixels: int) -> object:
+        decoded.append(len(data))
+        return real(data, size, max_pixels)
+
+    monkeypatch.setattr(sandbox, "preprocess", counting)
+    body = json.dumps({"Records": [_record(pipe.stack.bucket, key)] * 10})
+    pipe.sqs.send_message(QueueUrl=pipe.stack.queue_url, MessageBody=body)
+    result, good = _one_delivery(pipe, "named-ten-times")
+    _assert_batch_mates_classified_on_first_delivery(pipe, result, good)
+    assert len(decoded) == GOOD + 1, f"{len(decoded)} decodes for {GOOD} photos + one object named ten times"
+    assert (pipe.item(key) or {}).get("status") == "classified"
 
 
 def test_the_message_list_covers_every_malformation_the_issue_names() -> None:

@@ -17,6 +17,7 @@ from tests.support.hostile_corpus import HostileCase, build_corpus
 from tests.support.images import jpeg_bytes
 
 CASES = build_corpus()
+DECODED = [c for c in CASES if c.decoded]  # the others' verdict is S3's: the bytes never reach a decoder
 SIZE = (224, 224)
 MAX_PIXELS = 50_000_000
 CPU_BUDGET, MEMORY_MB = 2.0, 384
@@ -38,7 +39,7 @@ def _outcome(sb: DecodeSandbox, data: bytes) -> tuple[str, str | None]:
     return "classified", None
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("case", DECODED, ids=[c.name for c in DECODED])
 def test_every_case_ends_as_promised_within_the_cpu_and_memory_budget(
         sandbox: DecodeSandbox, case: HostileCase) -> None:
     started = time.perf_counter()

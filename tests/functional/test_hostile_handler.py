@@ -30,7 +30,7 @@ def test_every_hostile_upload_becomes_one_item_with_its_verdict_and_nothing_is_r
     with moto_pipeline(tmp_path / "cache") as p:
         p.publish(tiny_model)
         for case in CASES:
-            p.put(case.key, case.data)
+            p.put(case.key, case.data, **case.put_args)
         run = measure(p.drain)
         assert run.error is None, run.error
         stats = run.result

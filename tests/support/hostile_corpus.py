@@ -8,9 +8,11 @@ batch-isolation tests and the report (`python -m benchmarks.hostile_report`), so
 
 Classes covered: decompression bombs; CPU bombs under the caps (repeated progressive scans, JPEG
 fill bytes, RLE BMP, millions of empty PNG chunks); memory bombs under the caps (lossless RGBA
-WebP, RGBA PNG/TIFF at 49 MP, a 50,000,000 x 1 PNG); broken and non-image files; refused formats
-(HEIC, AVIF, JPEG XL, JPEG 2000, EPS, PSD...); colour modes that once raised in conversion; any
-file name (mixed-case and rare suffixes); keys with escape sequences; malformed S3 messages.
+WebP, RGBA PNG/TIFF at 49 MP, a 50,000,000 x 1 PNG, animated WebP canvases); broken and non-image
+files; refused formats (HEIC, AVIF, JPEG XL, JPEG 2000, EPS, PSD, PPM...); colour modes that once
+raised in conversion; structures that loop or lie (EXIF IFD loops, APNG frame counts, MPO); any file
+name (mixed-case and rare suffixes, a trailing '/'); keys with escape sequences; an archive storage
+class; malformed S3 messages (deeply nested JSON, keys that are not UTF-8, unhandled event types).
 """
 
 from __future__ import annotations
@@ -52,6 +54,19 @@ class HostileCase:
     sandbox_only: bool = False
     #: A legitimate image near the budgets: classified, or failed naming a budget, both promised.
     within_budget: bool = False
+    #: The S3 storage class it is uploaded with. Set, the verdict is S3's (the bytes never reach a
+    #: decoder), so only the tests of the real upload path run it.
+    storage_class: str | None = None
+
+    @property
+    def put_args(self) -> dict[str, str]:
+        """Extra `put_object` arguments the upload needs."""
+        return {"StorageClass": self.storage_class} if self.storage_class else {}
+
+    @property
+    def decoded(self) -> bool:
+        """Whether the decoder decides this case (the preprocessing and sandbox tests run it)."""
+        return self.storage_class is None
 
     def accepts(self, status: str, reason: str | None) -> bool:
         if (status, reason) == (self.expect, self.reason if self.expect == FAILED else None):
@@ -315,6 +330,25 @@ def _big_rgba(side: int = 7000) -> Image.Image:
     return Image.new("RGBA", (side, side), (10, 200, 30, 128))
 
 
+def _webp_chunk(tag: bytes, body: bytes) -> bytes:
+    return tag + struct.pack("<I", len(body)) + body + b"\x00" * (len(body) % 2)
+
+
+def _webp_anim_canvas(side: int) -> bytes:
+    """An animated WebP: one 16x16 frame on a `side` x `side` canvas (94 bytes). libwebp allocates
+    two full RGBA canvases before it decodes a frame: 2 x 100 MB at 5000, 2 x 196 MB at 7000."""
+    small = _save(Image.new("RGBA", (16, 16), (200, 30, 30, 255)), "WEBP", lossless=True)
+    assert small[12:16] == b"VP8L"
+
+    def u24(value: int) -> bytes:
+        return struct.pack("<I", value)[:3]
+
+    body = (b"WEBP" + _webp_chunk(b"VP8X", bytes((0x12, 0, 0, 0)) + u24(side - 1) + u24(side - 1))
+            + _webp_chunk(b"ANIM", b"\x00" * 6)
+            + _webp_chunk(b"ANMF", u24(0) + u24(0) + u24(15) + u24(15) + u24(100) + b"\x00" + small[12:]))
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
 # ---------------------------------------------------------------------------- colour modes and formats
 
 
@@ -336,6 +370,28 @@ def _heic_like() -> bytes:
     """The ISO-BMFF header of an iPhone HEIC photo (ftyp brand heic) and some payload."""
     ftyp = struct.pack(">I", 24) + b"ftypheic" + struct.pack(">I", 0) + b"mif1heic"
     return ftyp + struct.pack(">I", 16) + b"meta" + b"\x00" * 8 + b"\x00" * 200
+
+
+def _exif_ifd_loop_jpeg() -> bytes:
+    """64x32 stored, orientation 6, and an Exif sub-IFD pointer that points back at IFD0."""
+    ifd0 = (struct.pack("<H", 2) + struct.pack("<HHII", 0x0112, 3, 1, 6)
+            + struct.pack("<HHII", 0x8769, 4, 1, 8) + struct.pack("<I", 8))
+    return _save(_photo((64, 32)), "JPEG", exif=b"Exif\x00\x00II*\x00" + struct.pack("<I", 8) + ifd0)
+
+
+def _apng_claiming_2g_frames() -> bytes:
+    """A 16x16 PNG whose acTL says it is an animation of 2^31 - 1 frames (it has one)."""
+    ihdr = struct.pack(">IIBBBBB", 16, 16, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr)
+            + _png_chunk(b"acTL", struct.pack(">II", 0x7FFFFFFF, 0))
+            + _png_chunk(b"IDAT", zlib.compress((b"\x00" + b"\x40" * 48) * 16)) + _png_chunk(b"IEND", b""))
+
+
+def _png_iccp_bomb() -> bytes:
+    """A valid 8x8 PNG whose ICC profile chunk inflates to 16 MB (Pillow refuses over 1 MB)."""
+    good = _save(_photo((8, 8)), "PNG")
+    iccp = _png_chunk(b"iCCP", b"icc\x00\x00" + zlib.compress(b"\x00" * (16 << 20), 9))
+    return good[:33] + iccp + good[33:]
 
 
 def _avif() -> bytes:
@@ -421,6 +477,19 @@ def build_messages(bucket: str) -> list[HostileMessage]:
                        IGNORED, "an event type we do not handle"),
         HostileMessage("s3_test_event", json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent",
                                                     "Bucket": bucket}), IGNORED, "S3's own s3:TestEvent"),
+        # --- a body that made the parser raise failed the whole batch; an unencodable key, its message
+        HostileMessage("deep_json", "[" * 100_000, DROPPED,
+                       "JSON nested 100,000 deep (RecursionError, not ValueError, in json.loads)"),
+        HostileMessage("sns_deep_json", json.dumps({"Type": "Notification", "Message": "{\"a\":" * 50_000}),
+                       DROPPED, "an SNS envelope around JSON nested 50,000 deep"),
+        HostileMessage("lone_surrogate_key", body(_record(bucket, "uploads/\ud800.jpg")), DROPPED,
+                       "a key with a lone surrogate (`\\ud800`): no S3 key, every S3 call raises"),
+        HostileMessage("restore_event", body(_record(bucket, key, eventName="ObjectRestore:Completed")),
+                       IGNORED, "ObjectRestore:Completed, an event type we do not handle"),
+        HostileMessage("duplicate_records", body(*[_record(bucket, "uploads/msg-dup.jpg")] * 10), IGNORED,
+                       "ten records for one key that does not exist"),
+        HostileMessage("invalid_percent_escape", body(_record(bucket, "uploads/%ZZ%.jpg")), IGNORED,
+                       "a key with invalid %-escapes (`%ZZ`, a lone `%`)"),
     ]
 
 
@@ -583,4 +652,37 @@ def build_corpus() -> list[HostileCase]:
                     CLASSIFIED, None, "deflate RGBA TIFF, 5000x5000", sandbox_only=True, within_budget=True),
         HostileCase("png_50m_by_1", "uploads/line.png", _png_50m_by_1(), CLASSIFIED, None,
                     "a 50,000,000 x 1 RGBA PNG (at the pixel cap)", sandbox_only=True, within_budget=True),
+        # --- memory: each image is held to its own budget (the process-wide cap once let a decode
+        # use the budget plus the request buffers' slack), and an allocation that fails is named
+        HostileCase("webp_anim_canvas_25mp", "uploads/anim-canvas.webp", _webp_anim_canvas(5000), CLASSIFIED,
+                    None, "animated WebP, one 16x16 frame on a 5000x5000 canvas (two 100 MB canvases)",
+                    sandbox_only=True, within_budget=True),
+        HostileCase("webp_anim_canvas_49mp", "uploads/anim-canvas49.webp", _webp_anim_canvas(7000), FAILED,
+                    "memory_budget", "animated WebP, one 16x16 frame on a 7000x7000 canvas: the canvas "
+                    "allocation fails (ENOMEM), named as memory, not as corrupt data", sandbox_only=True),
+        HostileCase("webp_lossless_rgba_36mp", "uploads/huge36.webp",
+                    _save(Image.new("RGBA", (6000, 6000), (10, 200, 30, 128)), "WEBP", lossless=True), FAILED,
+                    "memory_budget", "1.4 KB lossless RGBA WebP declaring 6000x6000", sandbox_only=True),
+        # --- structures that loop or lie: the first image is classified
+        HostileCase("exif_ifd_loop", "uploads/exif-loop.jpg", _exif_ifd_loop_jpeg(), CLASSIFIED, None,
+                    "EXIF whose sub-IFD points back at IFD0; orientation 6 still read",
+                    shown_size=(32, 64)),
+        HostileCase("apng_2g_frames", "uploads/frames.png", _apng_claiming_2g_frames(), CLASSIFIED, None,
+                    "PNG whose acTL claims 2^31 - 1 animation frames"),
+        HostileCase("mpo_two_frames", "uploads/stereo.jpg",
+                    _save(_photo(), "MPO", save_all=True, append_images=[_photo(color=(0, 0, 200))]),
+                    CLASSIFIED, None, "MPO (multi-picture JPEG from a stereo camera)"),
+        HostileCase("bmp_top_down", "uploads/top-down.bmp",
+                    (lambda b: b[:22] + struct.pack("<i", -48) + b[26:])(_save(_photo(), "BMP")), CLASSIFIED,
+                    None, "BMP with a negative height (rows stored top-down)"),
+        HostileCase("png_iccp_bomb", "uploads/icc-bomb.png", _png_iccp_bomb(), FAILED, "corrupt",
+                    "valid 8x8 PNG whose ICC profile inflates to 16 MB"),
+        HostileCase("ppm_as_jpg", "uploads/netpbm.jpg", b"P6 7000 7000 255\n" + b"\x80" * 1000, FAILED,
+                    "unsupported_format", "PPM (netpbm) header named .jpg"),
+        # --- what S3 holds decides, not the name or the storage class
+        HostileCase("key_trailing_slash", "uploads/cat.jpg/", jpeg, CLASSIFIED, None,
+                    "a photo under a key ending in '/' (only zero-byte ones are folder markers)"),
+        HostileCase("archived_glacier", "uploads/archived.jpg", jpeg, FAILED, "archived",
+                    "uploaded straight to GLACIER: unreadable until restored, so failed, not retried",
+                    storage_class="GLACIER"),
     ]

@@ -57,8 +57,9 @@ class Pipeline:
     def sqs(self) -> Any:
         return boto3.client("sqs", region_name=REGION)
 
-    def put(self, key: str, body: bytes) -> None:
-        self.s3.put_object(Bucket=self.stack.bucket, Key=key, Body=body)
+    def put(self, key: str, body: bytes, **extra: Any) -> None:
+        """`extra`: more `put_object` arguments (e.g. `StorageClass`)."""
+        self.s3.put_object(Bucket=self.stack.bucket, Key=key, Body=body, **extra)
 
     def uri(self, key: str) -> str:
         return f"s3://{self.stack.bucket}/{key}"

@@ -34,3 +34,4 @@ def test_every_object_is_queued_whatever_its_name_but_folder_markers() -> None:
     assert is_object_key("uploads/a.JPG") and is_object_key("uploads/scan.tif")
     assert is_object_key("uploads/notes.txt") and is_object_key("uploads/jpg")
     assert not is_object_key("uploads/holiday/") and not is_object_key("")
+    assert is_object_key("uploads/cat.jpg/", 678), "bytes under a key ending in '/' are an upload"

@@ -48,11 +48,30 @@ def test_unusable_sequencers_are_treated_as_absent() -> None:
     assert normalize_sequencer("not-hex") is None
 
 
+#: A record naming `key` exactly as it stands (already URL-encoded, or not text at all).
+def _body_for_key(key: str) -> str:
+    return json.dumps({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                                    "s3": {"bucket": {"name": "bkt"}, "object": {"key": key}}}]})
+
+
 @pytest.mark.parametrize("body", ["not json", "[1, 2]", json.dumps({"hello": "world"}),
-                                  json.dumps({"Records": [{"eventSource": "aws:sns"}]})])
+                                  json.dumps({"Records": [{"eventSource": "aws:sns"}]}),
+                                  # nested past the recursion limit: json raises RecursionError
+                                  "[" * 100_000, '{"Records": [' + "{}," * 3 + "[" * 100_000,
+                                  json.dumps({"Type": "Notification", "Message": '{"a":' * 50_000}),
+                                  # keys that are not UTF-8 name no S3 object (every S3 call raises)
+                                  _body_for_key("uploads/\ud800.jpg"), _body_for_key("uploads/\udcff")])
 def test_messages_that_are_not_s3_notifications_are_refused(body: str) -> None:
     with pytest.raises(MalformedMessageError):
         events_from_sqs_body(body)
+
+
+def test_invalid_percent_escapes_stay_literal_and_bad_utf8_becomes_replacement_characters() -> None:
+    """Not what S3 sends, but a key all the same: it names an object that is not there (no item)."""
+    (obj,) = events_from_sqs_body(_body_for_key("uploads/%ZZ%25%.jpg"))
+    assert obj.key == "uploads/%ZZ%%.jpg"
+    (obj,) = events_from_sqs_body(_body_for_key("uploads/%FF%FE.jpg"))
+    assert obj.key == "uploads/\ufffd\ufffd.jpg"
 
 
 def test_removal_event_without_etag_or_size() -> None:

@@ -24,6 +24,18 @@ def test_printable_shows_every_control_and_format_character_as_an_escape() -> No
     assert "\\x1b]0;pwned\\x07" in shown and "\\u202e" in shown and "\\x9b" in shown
 
 
+@pytest.mark.parametrize("text", ["uploads/a\U000e0041\U000e0042.jpg", "uploads/x\U0001d173.jpg",
+                                  "name-\udcff-not-utf8.jpg"])
+def test_astral_format_characters_and_lone_surrogates_are_escaped_everywhere(text: str) -> None:
+    """Invisible TAG characters (U+E0000 block) and other format characters above U+FFFF; a lone
+    surrogate is what a local file name that is not UTF-8 becomes (printing it would raise)."""
+    hidden = [ch for ch in text if ord(ch) > 0xFFFF or 0xD800 <= ord(ch) <= 0xDFFF]
+    for shown in (printable(text), safe_json({"key": text})):
+        assert not any(ch in shown for ch in hidden), shown
+        shown.encode("utf-8")  # printable to any UTF-8 terminal
+    assert json.loads(safe_json({"key": text})) == {"key": text}
+
+
 @pytest.mark.parametrize("text", ["uploads/my cat.jpg", "uploads/ça va+1 🐱.jpg", "uploads/猫.png"])
 def test_ordinary_unicode_stays_readable(text: str) -> None:
     assert printable(text) == text

@@ -48,6 +48,14 @@ class Runtime:
     sandbox: DecodeSandbox
 
 
+#: Longest rejection reason logged: a reason may quote a field of the message, which can be 256 KB.
+MAX_LOGGED_REASON = 500
+
+
+def _clipped(text: str) -> str:
+    return text if len(text) <= MAX_LOGGED_REASON else text[:MAX_LOGGED_REASON] + f"… ({len(text)} chars)"
+
+
 def is_sqs_event(event: Any) -> bool:
     records = event.get("Records") if isinstance(event, dict) else None
     if not isinstance(records, list) or not records or not isinstance(records[0], dict):
@@ -106,14 +114,21 @@ class ImageBatchProcessor(BatchProcessor):
         self._emit_label_counts()
 
     def _events(self, record: dict[str, Any]) -> list[ObjectEvent]:
-        return self._accept(parse_sqs_body(record.get("body")), record.get("messageId"))
+        """One message's events. Runs in `_prepare`, where an exception would fail the WHOLE batch
+        (all ten messages retried, then dead-lettered): whatever a body does to the parser, only
+        that message is dropped."""
+        try:
+            parsed = parse_sqs_body(record.get("body"))
+        except Exception as exc:
+            parsed = ParsedMessage(rejected=[f"the message could not be parsed: {type(exc).__name__}"])
+        return self._accept(parsed, record.get("messageId"))
 
     def _accept(self, parsed: ParsedMessage, message_id: Any) -> list[ObjectEvent]:
         """The well-formed events; each rejected record is logged and dropped (retrying cannot fix
         it), so that it can never hold up the other records of the batch."""
         for why in parsed.rejected:
             self.log.error("dropping a record that is not an S3 object event",
-                           extra={"message_id": message_id, "error": why})
+                           extra={"message_id": message_id, "error": _clipped(why)})
             metrics.add_metric(name="MalformedMessages", unit=MetricUnit.Count, value=1)
         if parsed.test_event:
             self.log.info("s3:TestEvent acknowledged and ignored", extra={"message_id": message_id})

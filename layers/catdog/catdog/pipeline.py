@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 GONE, EXISTS, IGNORED = "gone", "exists", "ignored"  # why an outcome writes nothing
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
+#: GetObject's answer for an object in an archive storage class (or archive access tier).
+_ARCHIVED_CODE = "InvalidObjectState"
 
 
 class DeadlineError(RuntimeError):
@@ -70,7 +72,9 @@ class Scope:
             return f"bucket {event.bucket!r} is not the upload bucket"
         if not event.key.startswith(self.prefix):
             return f"key is outside {self.prefix!r}"
-        if event.key.endswith("/"):
+        if event.key.endswith("/") and not event.is_creation:
+            # An upload under such a key is read like any other (see ClassifyBatch._prepare); only
+            # its zero-byte form, a console folder, is a folder marker.
             return "a folder marker, not an object"
         return None
 
@@ -147,7 +151,18 @@ class ImageReader:
             etag = str(head.get("ETag") or "").strip('"') or None
             raise self._too_large(size, ImageFacts(etag=etag, size_bytes=size, observed_at=observed_at))
         observed_at = utc_now()
-        response = self.s3.get_object(Bucket=event.bucket, Key=event.key)
+        try:
+            response = self.s3.get_object(Bucket=event.bucket, Key=event.key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != _ARCHIVED_CODE:
+                raise
+            # The uploader chose an archive storage class (GLACIER, DEEP_ARCHIVE...): no retry can
+            # read it until someone restores it, so it is a verdict, not a reason to retry into the DLQ.
+            storage = str(head.get("StorageClass") or "an archive")
+            etag = str(head.get("ETag") or "").strip('"') or None
+            raise RefusedObject(f"object is in the {storage} storage class and cannot be read until it is "
+                                "restored", "archived",
+                                ImageFacts(etag=etag, size_bytes=size, observed_at=observed_at)) from exc
         body = response["Body"]
         data = body.read(cap + 1)  # the object may have been replaced by a bigger one since HEAD
         body.close()
@@ -227,8 +242,17 @@ class ClassifyBatch:
                 o.retry = exc
             return result
         result.model, result.model_loaded_now = served.model, served.loaded_now
+        read: dict[tuple[str, str], Outcome] = {}
         for o in created:
             with self.key_scope(o.event):
+                first = read.setdefault((o.event.bucket, o.event.key), o)
+                if first is not o:
+                    # The same object named again (ten records of one forged message, or two events
+                    # for one key): read and decoded once per batch, so that repeating a CPU bomb's
+                    # key cannot spend the batch-mates' time.
+                    o.status, o.skipped, o.retry = first.status, first.skipped, first.retry
+                    o.facts, o.image, o.error, o.reason = first.facts, first.image, first.error, first.reason
+                    continue
                 if time_left is not None and time_left() < self.reserve_seconds:
                     o.retry = DeadlineError(f"less than {self.reserve_seconds:g} s of the invocation left")
                     log.warning("not enough time left to decode this image; it will be retried")
@@ -253,6 +277,10 @@ class ClassifyBatch:
 
     def _initial(self, event: ObjectEvent) -> Outcome:
         if not (event.is_removal or event.is_creation):
+            # Logged like every other ignored event: a restore, tagging or ACL event (or a forged
+            # one) must leave a trace, not vanish.
+            name = event.event_name if len(event.event_name) <= 80 else event.event_name[:80] + "…"
+            log.warning("event %r for %s ignored: not an event type this function handles", name, event.uri)
             return Outcome(event, skipped=IGNORED)
         why = self.scope.why_not_ours(event) if self.scope else None
         if why:
@@ -281,6 +309,12 @@ class ClassifyBatch:
             data, o.facts = self.reader.read(o.event)
             image = self.decoder.preprocess(data, model.manifest.input_size, self.max_image_pixels)
         except RefusedObject as exc:
+            if exc.reason == "empty" and o.event.key.endswith("/"):
+                # A folder marker is a zero-byte key ending in '/'. Judged by what S3 holds, not by
+                # the name: `uploads/cat.jpg/` with a photo in it is an upload and gets its item.
+                o.skipped = IGNORED
+                log.info("a folder marker (zero bytes under a key ending in '/'): ignored")
+                return
             o.status, o.error, o.reason, o.facts = Status.FAILED, str(exc), exc.reason, exc.facts
             log.warning("bad input, recorded as failed: %s", exc)
             return

@@ -26,6 +26,10 @@ MAX_KEY_BYTES = 1024  # S3's own limit
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 #: Event types that say the object is gone (versioned buckets and lifecycle rules included).
 _REMOVAL_PREFIXES = ("ObjectRemoved", "LifecycleExpiration")
+#: What `json.loads` raises on text it cannot turn into a payload. RecursionError is not a
+#: ValueError: `[[[[...` nested a few thousand deep (a 10 KB body) raises it, and escaping this
+#: module it would fail the whole batch. TypeError: an SNS `Message` that is not text.
+_JSON_ERRORS = (TypeError, ValueError, RecursionError)
 _EVENTBRIDGE_NAMES = {"Object Created": "ObjectCreated:Put", "Object Deleted": "ObjectRemoved:Delete"}
 
 
@@ -120,7 +124,13 @@ def parse_record(record: Any) -> ObjectEvent:
         raise MalformedMessageError(f"bucket name {bucket!r} is not a valid S3 bucket name")
     raw_key = _text(obj.get("key"), "object key")
     key = unquote_plus(raw_key)  # keys arrive URL-encoded: a space is '+'
-    if not key or len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+    try:
+        # S3 keys are UTF-8. A lone surrogate (`"\\ud800"` in the JSON) names no object and makes
+        # every S3 call raise, which would send the message round until it reached the DLQ.
+        encoded = key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise MalformedMessageError("object key is not valid UTF-8, so it is not an S3 key") from None
+    if not key or len(encoded) > MAX_KEY_BYTES:
         raise MalformedMessageError(f"object key of {len(key)} characters is not a valid S3 key")
     etag = obj.get("eTag")
     event_time = record.get("eventTime")
@@ -157,7 +167,7 @@ def parse_payload(payload: Any) -> ParsedMessage:
     if isinstance(payload, dict) and payload.get("Type") == "Notification" and "Message" in payload:
         try:  # SNS fan-out: S3 → SNS → SQS wraps the notification in an envelope
             payload = json.loads(payload["Message"])
-        except (TypeError, ValueError):
+        except _JSON_ERRORS:
             parsed.rejected.append("SNS envelope whose Message is not JSON")
             return parsed
     if is_test_event(payload):
@@ -190,8 +200,8 @@ def parse_sqs_body(body: Any) -> ParsedMessage:
         return ParsedMessage(rejected=[f"message body is {type(body).__name__}, not text"])
     try:
         payload = json.loads(body)
-    except ValueError as exc:
-        return ParsedMessage(rejected=[f"message body is not JSON: {exc}"])
+    except _JSON_ERRORS as exc:
+        return ParsedMessage(rejected=[f"message body is not JSON: {type(exc).__name__}: {exc}"])
     return parse_payload(payload)
 
 

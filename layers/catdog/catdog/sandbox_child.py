@@ -12,12 +12,14 @@ Frames: 4-byte big-endian length + JSON header, then 4-byte length + payload byt
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import resource
 import struct
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -76,7 +78,8 @@ def _cpu_seconds() -> float:
 
 
 def _limit_memory(budget_bytes: int) -> int:
-    """Cap the address space at what is mapped now + the budget; returns the cap (0: not capped)."""
+    """Cap the address space at what is mapped now + the budget + room for the request and reply
+    buffers; returns the cap (0: not capped). Each request is held to its budget by `_request_cap`."""
     baseline = status_kb("VmSize") * 1024
     if not baseline:
         return 0
@@ -86,6 +89,54 @@ def _limit_memory(budget_bytes: int) -> int:
     except (ValueError, OSError):
         return 0
     return cap
+
+
+def _errno_cell() -> Any:
+    """libc's errno of this thread, as a ctypes int (None where libc cannot be loaded)."""
+    try:
+        import ctypes
+
+        where = ctypes.CDLL(None).__errno_location
+        where.restype = ctypes.POINTER(ctypes.c_int)
+        return where().contents
+    except (OSError, AttributeError):
+        return None
+
+
+_ERRNO = _errno_cell()
+
+
+def _set_errno(value: int) -> None:
+    if _ERRNO is not None:
+        _ERRNO.value = value
+
+
+def _get_errno() -> int:
+    """The C library's errno: a decoder whose malloc failed under the memory cap leaves ENOMEM
+    there, however it then words its error ("broken data", "could not create decoder object")."""
+    return int(_ERRNO.value) if _ERRNO is not None else 0
+
+
+@contextlib.contextmanager
+def _request_cap(budget_bytes: int, hard: int) -> Iterator[None]:
+    """While one image decodes, the address space may grow by `budget_bytes` from what is mapped now.
+
+    The process-wide cap alone (`_limit_memory`) let a decode use its budget PLUS the buffers'
+    slack and whatever the previous requests left mapped: a lossless WebP could peak at 422 MB
+    above the baseline under a 384 MB budget. The soft limit is lowered for the decode and raised
+    back to the hard cap afterwards, so that reading the next request still has its room.
+    """
+    mapped = status_kb("VmSize") * 1024
+    if not hard or not mapped:
+        yield
+        return
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (min(hard, mapped + budget_bytes), hard))
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
 
 
 #: What the child does: the model's input (the Lambda), or a small JPEG (the review page).
@@ -107,7 +158,8 @@ def _run(op: str, header: dict[str, Any], payload: bytes) -> tuple[dict[str, Any
             "shape": list(pixels.shape)}, pixels.tobytes()
 
 
-def _serve(header: dict[str, Any], payload: bytes, budget_bytes: int) -> tuple[dict[str, Any], bytes]:
+def _serve(header: dict[str, Any], payload: bytes, budget_bytes: int,
+           cap: int = 0) -> tuple[dict[str, Any], bytes]:
     from catdog.errors import BadInputError
 
     op = header.get("op")
@@ -120,18 +172,22 @@ def _serve(header: dict[str, Any], payload: bytes, budget_bytes: int) -> tuple[d
     started = _cpu_seconds()
     memory_error = {"ok": False, "reason": "memory_budget",
                     "error": f"decoding needs more than the {budget_bytes >> 20} MB memory budget"}
+    _set_errno(0)
     try:
-        reply, payload = _run(str(op), header, payload)
+        with _request_cap(budget_bytes, cap):
+            reply, payload = _run(str(op), header, payload)
     except MemoryError:
         reply = dict(memory_error)
     except BadInputError as exc:
         reply = {"ok": False, "reason": exc.reason, "error": str(exc)}
     except Exception as exc:  # the decoders' fault, on this input: the input's fault
         reply = {"ok": False, "reason": "corrupt", "error": f"cannot decode: {type(exc).__name__}: {exc}"}
+    out_of_memory = not reply["ok"] and _get_errno() == errno.ENOMEM
     peak_mb = max(0, status_kb("VmHWM") - baseline_kb) / 1024 if measure or not reply["ok"] else 0.0
     reply.update(cpu_seconds=round(_cpu_seconds() - started, 4), peak_mb=round(peak_mb, 1))
-    if not reply["ok"] and peak_mb * (1 << 20) > 0.75 * budget_bytes:
-        # An allocation failed inside a C decoder, which then reported "broken data" or similar.
+    if not reply["ok"] and (out_of_memory or peak_mb * (1 << 20) > 0.75 * budget_bytes):
+        # An allocation failed inside a C decoder, which then reported "broken data" or similar
+        # (libwebp: "failed to read next frame"); its ENOMEM is still in errno.
         reply.update(memory_error)
     return reply, payload if reply["ok"] else b""
 
@@ -156,7 +212,7 @@ def main(budget_mb: int) -> None:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_CPU, (cpu_limit, resource.RLIM_INFINITY))
         started = time.perf_counter()
-        reply, out = _serve(header, payload, budget_bytes)
+        reply, out = _serve(header, payload, budget_bytes, cap)
         reply["seconds"] = round(time.perf_counter() - started, 4)
         del payload
         write_frame(protocol_out, reply, out)
