@@ -153,3 +153,31 @@ def test_the_pipeline_fixture_really_drops_nothing_it_should_keep(pipe: Pipeline
     result, good = _one_delivery(pipe, "guard")
     _assert_batch_mates_classified_on_first_delivery(pipe, result, good)
     assert (pipe.item("uploads/guard/extra.jpg") or {}).get("status") == "classified"
+
+
+@pytest.mark.parametrize("operation", ["HeadObject", "GetObject"])
+def test_an_upload_encrypted_with_a_customer_key_is_failed_not_dead_lettered(
+        pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, operation: str) -> None:
+    """An SSE-C upload: real S3 answers the function's HEAD (or GET) with 400, which no retry can
+    change. moto does not enforce customer keys, so S3's answer is played for that one key."""
+    from botocore.exceptions import ClientError
+
+    key = f"uploads/sse-c-{operation}.jpg"
+    pipe.put(key, jpeg_bytes(color=(30, 220, 30)))
+    s3 = pipe.app.processor.runtime.batch.reader.s3
+    method = "head_object" if operation == "HeadObject" else "get_object"
+    real = getattr(s3, method)
+
+    def refuse(**kw: object) -> object:
+        if kw.get("Key") == key:
+            code = "400" if operation == "HeadObject" else "InvalidRequest"
+            raise ClientError({"Error": {"Code": code, "Message": "Bad Request"},
+                               "ResponseMetadata": {"HTTPStatusCode": 400}}, operation)
+        return real(**kw)
+
+    monkeypatch.setattr(s3, method, refuse)
+    result, good = _one_delivery(pipe, f"sse-c-{operation}")
+    _assert_batch_mates_classified_on_first_delivery(pipe, result, good)
+    item = pipe.item(key)
+    assert item is not None and (item["status"], item["reason"]) == ("failed", "unreadable"), item
+    assert "customer-provided key" in item["error"]

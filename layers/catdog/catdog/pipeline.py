@@ -41,6 +41,9 @@ GONE, EXISTS, IGNORED = "gone", "exists", "ignored"  # why an outcome writes not
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 #: GetObject's answer for an object in an archive storage class (or archive access tier).
 _ARCHIVED_CODE = "InvalidObjectState"
+#: HEAD/GET of an object encrypted with a customer-provided key (SSE-C), sent without that key:
+#: 400 Bad Request (HEAD has no body, so its code is the bare status).
+_NEEDS_CUSTOMER_KEY_CODES = {"400", "BadRequest", "InvalidRequest"}
 
 
 class DeadlineError(RuntimeError):
@@ -128,6 +131,12 @@ def _is_missing(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code", "") in _MISSING_CODES
 
 
+def _needs_customer_key(size: int | None, observed_at: str) -> BadInputError:
+    return RefusedObject("S3 refused to read this object (400 Bad Request): an upload encrypted with a "
+                         "customer-provided key (SSE-C) cannot be read by the function", "unreadable",
+                         ImageFacts(etag=None, size_bytes=size, observed_at=observed_at))
+
+
 class ImageReader:
     """HEAD (size cap) then GET, with the cap enforced again on the bytes actually read. The facts
     describe the bytes read: the GET's own ETag, and the time just before the GET was sent."""
@@ -145,7 +154,14 @@ class ImageReader:
     def read(self, event: ObjectEvent) -> tuple[bytes, ImageFacts]:
         cap = self.max_object_bytes
         observed_at = utc_now()
-        head = self.s3.head_object(Bucket=event.bucket, Key=event.key)
+        try:
+            head = self.s3.head_object(Bucket=event.bucket, Key=event.key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code", "") not in _NEEDS_CUSTOMER_KEY_CODES:
+                raise
+            # S3 answers 400 (not 403, not 5xx) when the object needs a key only its uploader has
+            # (SSE-C): no retry will read it, so it is a verdict, not a trip through the DLQ.
+            raise _needs_customer_key(None, observed_at) from exc
         size = int(head.get("ContentLength", 0))
         if size > cap:
             etag = str(head.get("ETag") or "").strip('"') or None
@@ -154,7 +170,10 @@ class ImageReader:
         try:
             response = self.s3.get_object(Bucket=event.bucket, Key=event.key)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != _ARCHIVED_CODE:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in _NEEDS_CUSTOMER_KEY_CODES:
+                raise _needs_customer_key(size, observed_at) from exc
+            if code != _ARCHIVED_CODE:
                 raise
             # The uploader chose an archive storage class (GLACIER, DEEP_ARCHIVE...): no retry can
             # read it until someone restores it, so it is a verdict, not a reason to retry into the DLQ.
