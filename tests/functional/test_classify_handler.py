@@ -23,19 +23,18 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 from PIL import Image
 
 from catdog.manifest import MANIFEST_FILE, TFLITE_FILE, Manifest, ModelPointer
 from catdog.model_repo import write_manifest
 from catdog_local.lambda_runtime import LambdaContext, load_module
-from catdog_local.provision import Stack, provision
+from catdog_local.provision import Stack
 from tests.support.images import jpeg_bytes
 from tests.support.model_factory import build_tiny_model_dir
 from tests.support.nonphotos import nonphotos
 from tests.support.paths import REPO
+from tests.support.pipeline import REGION, function_stack
 
-REGION = "us-east-1"  # events/*.json name the default local stack: catdog, us-east-1, moto's account
 RED, BLUE = (220, 30, 30), (30, 60, 220)
 
 
@@ -54,17 +53,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Stack]:
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(key, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-    with mock_aws():
-        st = provision(stack_name="catdog", region=REGION)
-        for name, value in st.function_environment.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "model-cache"))
-        yield st
+    yield from function_stack(monkeypatch, tmp_path)
 
 
 def publish(stack: Stack, model_dir: Path) -> str:

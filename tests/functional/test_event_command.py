@@ -10,35 +10,22 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from catdog.manifest import MANIFEST_FILE, TFLITE_FILE, ModelPointer
 from catdog_cli.main import main
 from catdog_cli.version import LiveModelSource, live_model_line
 from catdog_local.lambda_runtime import LambdaContext, load_module
-from catdog_local.provision import Stack, provision
+from catdog_local.provision import Stack
 from tests.support.images import jpeg_bytes
 from tests.support.model_factory import build_tiny_model_dir
+from tests.support.pipeline import REGION, function_stack
 
-REGION = "us-east-1"
 RED = (220, 30, 30)
 
 
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Stack]:
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(key, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("CATDOG_BUCKET", raising=False)
-    monkeypatch.setenv("CATDOG_STATE_DIR", str(tmp_path / "no-local-stacks"))
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-    with mock_aws():
-        st = provision(stack_name="catdog", region=REGION)
-        for name, value in st.function_environment.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "model-cache"))
-        yield st
+    yield from function_stack(monkeypatch, tmp_path)
 
 
 @pytest.fixture

@@ -135,3 +135,21 @@ def moto_pipeline(cache_dir: Path, **parameters: Any) -> Iterator[Pipeline]:
         os.environ.update(stack.function_environment)
         os.environ["MODEL_CACHE_DIR"] = str(cache_dir)
         yield Pipeline(stack, load_module())
+
+
+def function_stack(monkeypatch: Any, tmp_path: Path) -> Iterator[Stack]:
+    """For a pytest fixture: the default local stack (catdog, us-east-1, the name `events/*.json`
+    carry) in moto, with this process's environment set as the function's would be."""
+    from moto import mock_aws
+
+    for name, value in _FAKE_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("CATDOG_BUCKET", raising=False)
+    monkeypatch.setenv("CATDOG_STATE_DIR", str(tmp_path / "no-local-stacks"))
+    with mock_aws():
+        stack = provision(stack_name="catdog", region=REGION)
+        for name, value in stack.function_environment.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "model-cache"))
+        yield stack
