@@ -235,7 +235,7 @@ def run_demo(cfg: DemoConfig) -> int:
 
     started = time.perf_counter()
     if cfg.keep_running:  # it will register as a named local stack: fail now, not after training
-        from catdog_cli.local import refuse_running
+        from catdog_cli.local_stack import refuse_running
 
         refuse_running(cfg.stack_name)
     print(f"catdog demo: data {cfg.data}", flush=True)

@@ -20,10 +20,9 @@ Register = Callable[[argparse._SubParsersAction], None]
 
 
 def _registrars() -> list[Register]:
-    from catdog_cli import commands, loop_commands
-    from training_job import cli as training_cli
+    from catdog_cli.commands import local, review, training
 
-    return [training_cli.register, commands.register, loop_commands.register]
+    return [training.register, local.register, review.register]
 
 
 DEBUG_HELP = "show full tracebacks on errors (also CATDOG_DEBUG=1)"

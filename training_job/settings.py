@@ -230,3 +230,5 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 #: The environment variables the trainer reads (flags win): for help texts and the docs check.
 ENV_VARS: dict[str, str] = {f.name: f.metadata["env"] for f in fields(TrainConfig) if f.metadata["env"]}
+#: The sentence both training parsers (`catdog train`, `python -m training_job`) end their description with.
+ENV_HELP = "Flags win over the env vars " + ", ".join(ENV_VARS.values()) + "."

@@ -14,10 +14,10 @@ import pytest
 from moto import mock_aws
 
 from catdog.model_repo import load_model
+from catdog_cli.commands.training import register
 from tests.support.images import jpeg_bytes
 from tests.support.model_factory import build_tiny_model_dir
 from tests.support.nonphotos import nonphotos
-from training_job.cli import register
 from training_job.data import DataError
 from training_job.evaluate import evaluate, predict
 from training_job.publish import publish_model
@@ -231,7 +231,7 @@ def test_evaluate_never_imports_tensorflow(tiny_model: Path, labelled: Path) -> 
     """Scoring must run where the Lambda runs: LiteRT + Pillow, no TensorFlow or Keras."""
     code = (
         "import sys, json\n"
-        "from training_job.cli import register\n"
+        "from catdog_cli.commands.training import register\n"
         "from catdog.model_repo import load_model\nfrom training_job.evaluate import evaluate\n"
         f"report = evaluate(load_model({str(tiny_model)!r}), {str(labelled)!r})\n"
         "heavy = sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)\n"

@@ -154,7 +154,7 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     import boto3
 
     from catdog.errors import CatdogError
-    from catdog_cli import models_cmd
+    from catdog_cli import model_versions as models_cmd
     from catdog_cli.review.catalog import Catalog
     from catdog_cli.targets import ENV_TABLE, resolve_name
 
@@ -173,7 +173,7 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def cmd_models_promote(args: argparse.Namespace) -> int:
-    from catdog_cli import models_cmd
+    from catdog_cli import model_versions as models_cmd
     from catdog_cli.display import printable
     from catdog_cli.identity import caller_identity
 
@@ -191,7 +191,7 @@ def cmd_models_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_models_rollback(args: argparse.Namespace) -> int:
-    from catdog_cli import models_cmd
+    from catdog_cli import model_versions as models_cmd
     from catdog_cli.display import printable
     from catdog_cli.identity import caller_identity
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import TYPE_CHECKING
 
 from training_job.settings import (
     DEFAULT_MIN_ACCURACY,
+    ENV_HELP,
     ENV_VARS,
     add_train_arguments,
     config_from_args,
@@ -22,8 +22,6 @@ from training_job.settings import (
 
 if TYPE_CHECKING:
     from catdog.classifier import Prediction
-
-ENV_HELP = "Flags win over the env vars " + ", ".join(ENV_VARS.values()) + "."
 
 
 def _connect(args: argparse.Namespace, *uris: str | None) -> None:
@@ -39,29 +37,11 @@ def _connect(args: argparse.Namespace, *uris: str | None) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Progress (Keras bars, tqdm) on stderr; stdout is the one JSON line of the result."""
-    import contextlib
-
-    from training_job.quiet import import_tensorflow_quietly
-    from training_job.weights import prepare_keras_home
-
-    prepare_keras_home()  # before anything imports keras (it reads KERAS_HOME once)
-    if not getattr(args, "debug", False):
-        import_tensorflow_quietly()
-    from training_job.train import run_training
+    from training_job.job import run_job, summary
 
     _connect(args, args.output, args.publish, *(args.data or []))
-    with contextlib.redirect_stdout(sys.stderr):  # Keras prints its progress bars to stdout
-        result = run_training(config_from_args(args))
-    summary = {
-        "version": result.manifest.version,
-        "accuracy": result.metrics["accuracy"],
-        "n": result.metrics["n"],
-        "output": result.output_uri,
-        "wall_seconds": result.wall_seconds,
-        "skipped": result.manifest.data.get("skipped_count", 0),
-        "published": result.pointer.version if result.pointer else None,
-    }
-    print(json.dumps(summary))
+    result = run_job(config_from_args(args), debug=getattr(args, "debug", False))
+    print(json.dumps(summary(result)))
     return 0
 
 
@@ -178,26 +158,3 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"the quality gate [env {ENV_VARS['min_accuracy']}; default {DEFAULT_MIN_ACCURACY}]",
     )
     pub.set_defaults(func=cmd_publish)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The container entry point: `python -m training_job [train flags]` (see the Dockerfile)."""
-    import logging
-
-    from catdog.errors import CatdogError
-
-    parser = argparse.ArgumentParser(
-        prog="python -m training_job",
-        description="The catdog trainer (what training_job/Dockerfile runs). " + ENV_HELP,
-    )
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    add_train_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s")
-    try:
-        return cmd_train(args)
-    except (CatdogError, ValueError, FileNotFoundError, PermissionError) as exc:
-        if args.debug:
-            raise
-        print(f"training_job: error: {exc}", file=sys.stderr)
-        return 2

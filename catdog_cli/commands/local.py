@@ -10,7 +10,7 @@ from pathlib import Path
 
 from catdog.status import Status
 from catdog_cli.display import printable, safe_json
-from catdog_cli.local import LOCAL_VISIBILITY_TIMEOUT_S
+from catdog_cli.local_stack import LOCAL_VISIBILITY_TIMEOUT_S
 from catdog_cli.upload import DEFAULT_PREFIX
 from catdog_local.moto_server import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGION
 from catdog_local.resources import TEMPLATE as DEFAULT_TEMPLATE
@@ -30,25 +30,25 @@ def positive_int(text: str) -> int:
 
 
 def cmd_local_up(args: argparse.Namespace) -> int:
-    from catdog_cli.local import up
+    from catdog_cli.local_stack import up
 
     return up(args)
 
 
 def cmd_local_down(args: argparse.Namespace) -> int:
-    from catdog_cli.local import down
+    from catdog_cli.local_stack import down
 
     return down(args)
 
 
 def cmd_local_env(args: argparse.Namespace) -> int:
-    from catdog_cli.local import env
+    from catdog_cli.local_stack import env
 
     return env(args)
 
 
 def cmd_local_worker(args: argparse.Namespace) -> int:
-    from catdog_cli.local import worker
+    from catdog_cli.local_stack import worker
 
     return worker(args)
 
@@ -137,7 +137,7 @@ def cmd_results(args: argparse.Namespace) -> int:
 
     from botocore.exceptions import ClientError
 
-    from catdog_cli.pending import Where, hints, label_problem, live_labels
+    from catdog_cli.results_hints import Where, hints, label_problem, live_labels
     from catdog_cli.results_query import fetch, parse_since, render
     from catdog_cli.targets import ENV_BUCKET, ENV_QUEUE_URL, ENV_TABLE, client, resolve_name
     from catdog_local.state import StackError
@@ -332,7 +332,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                       "the local stack's)")
     back.set_defaults(func=cmd_backfill)
 
-    from catdog_cli.demo_args import add_demo_arguments
+    from catdog_cli.commands.demo import add_demo_arguments
 
     demo = sub.add_parser("demo", help="train, publish and classify the validation photos, all locally")
     add_demo_arguments(demo)

@@ -6,9 +6,9 @@ import argparse
 
 import pytest
 
-from training_job.cli import add_train_arguments, config_from_args, register
+from catdog_cli.commands.training import register
 from training_job.data import singularize
-from training_job.settings import default_data
+from training_job.settings import add_train_arguments, config_from_args, default_data
 from training_job.train import TrainConfig
 
 
