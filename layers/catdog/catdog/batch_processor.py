@@ -24,11 +24,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from catdog.config import Settings
 from catdog.model_store import ModelStore
-from catdog.pipeline import BatchResult, ClassifyBatch, ImageReader, Outcome, Scope
+from catdog.pipeline import BatchResult, Classified, ClassifyBatch, Failed, ImageReader, Outcome, OwnedPrefix
 from catdog.results import ResultsTable, WriteResult
 from catdog.s3_events import ObjectEvent, ParsedMessage, parse_payload, parse_sqs_body
 from catdog.sandbox import DecodeSandbox
-from catdog.status import Status
 
 log = logging.getLogger(__name__)
 metrics = Metrics()  # Powertools shares one metric set between instances: the handler's flushes these
@@ -88,14 +87,15 @@ class ImageBatchProcessor(BatchProcessor):
             batch = ClassifyBatch(
                 ImageReader(s3, settings.max_object_bytes), store, ResultsTable.named(settings.results_table),
                 settings.max_image_pixels, decoder=sandbox,
-                scope=Scope(settings.upload_bucket, settings.upload_prefix), key_scope=self._image_scope,
+                owned=OwnedPrefix(settings.upload_bucket, settings.upload_prefix),
+                log_context=self._image_log_context,
                 # enough for one more image at the CPU budget on Lambda's fraction of a CPU, and the writes
                 reserve_seconds=5.0 + 2 * settings.decode_cpu_seconds)
             self._runtime = Runtime(settings, store, batch, sandbox)
         return self._runtime
 
     @contextmanager
-    def _image_scope(self, event: ObjectEvent) -> Iterator[None]:
+    def _image_log_context(self, event: ObjectEvent) -> Iterator[None]:
         """Every log line about an image carries its `s3://` URI."""
         with self.log.append_context_keys(image=event.uri):
             yield
@@ -199,21 +199,20 @@ class ImageBatchProcessor(BatchProcessor):
         return result
 
     def _write(self, outcome: Outcome) -> None:
-        with self._image_scope(outcome.event):
+        with self._image_log_context(outcome.event):
             written = self.runtime.batch.write(outcome, self._result.model_version)
             if written is WriteResult.STALE:
                 self.log.info("a newer event already answered for this image; kept it")
             if written is not WriteResult.WRITTEN:
                 return
-            if outcome.status == Status.CLASSIFIED:
-                assert outcome.prediction is not None
+            if isinstance(outcome, Classified):
                 metrics.add_metric(name="ImagesClassified", unit=MetricUnit.Count, value=1)
-                self._labels[outcome.prediction.label] += 1
                 p = outcome.prediction
+                self._labels[p.label] += 1
                 novelty = None if p.novelty is None else round(p.novelty, 4)
                 self.log.info("classified", extra={"label": p.label, "top_label": p.top_label,
                                                    "confidence": round(p.confidence, 4), "novelty": novelty})
-            elif outcome.status == Status.FAILED:
+            elif isinstance(outcome, Failed):
                 metrics.add_metric(name="ImagesFailed", unit=MetricUnit.Count, value=1)
 
     def _emit_label_counts(self) -> None:

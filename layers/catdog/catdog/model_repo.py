@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from catdog.aws_errors import is_not_found
 from catdog.classifier import Classifier
 from catdog.errors import ManifestError, ModelError
 from catdog.manifest import (
@@ -30,14 +31,6 @@ from catdog.manifest import (
 from catdog.s3uri import S3Uri, is_s3
 
 log = logging.getLogger(__name__)
-
-_MISSING = {"NoSuchKey", "404", "NotFound"}
-
-
-def _is_missing(exc: Exception) -> bool:
-    response = getattr(exc, "response", None) or {}
-    return response.get("Error", {}).get("Code", "") in _MISSING
-
 
 def as_prefix(key: str) -> str:
     """`models` and `models/` both mean the folder `models/`; "" is the bucket root."""
@@ -57,7 +50,7 @@ def read_object(s3: Any, bucket: str, key: str) -> bytes:
     try:
         return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     except ClientError as exc:
-        if _is_missing(exc):
+        if is_not_found(exc):
             raise ModelError(f"no model published: s3://{bucket}/{key} does not exist") from exc
         raise
 

@@ -1,16 +1,16 @@
 """One invocation's work: read every image, decode it in the sandbox, classify them in ONE LiteRT call.
 
-What becomes of each object event is decided here, per message, and written by
+What becomes of each object event is decided here, per message, as one `Outcome`, and written by
 `results.ResultsTable`:
-- an item with a `Status`: `classified`, `failed` (the input's fault: `BadInputError`, never
-  retried) or `deleted` (only once a HEAD confirmed the object is gone);
-- nothing, with a `skipped` reason: `gone` (the object is not there: deleted before we read it, or
-  never existed), `exists` (a removal event for an object that is still there) or `ignored` (not
-  ours: another bucket, a key outside the upload prefix, a folder marker, an event type we do not
-  handle);
-- `retry`: anything else (throttling, 5xx, timeouts, AccessDenied, no model, the decoder process
-  failing, too little time left) is kept as the exception so that the message goes back to the
-  queue instead of a verdict being recorded.
+- `Classified`, `Failed` (the input's fault: `BadInputError`, never retried) or `Deleted` (only
+  once a HEAD confirmed the object is gone): an item with that `Status`;
+- `Skipped`, nothing written, for a reason: `gone` (the object is not there: deleted before we read
+  it, or never existed), `exists` (a removal event for an object that is still there) or `ignored`
+  (not ours: another bucket, a key outside the upload prefix, a folder marker, an event type we do
+  not handle);
+- `Retry`: anything else (throttling, 5xx, timeouts, AccessDenied, no model, the decoder process
+  failing, too little time left), kept as the exception so that the message goes back to the queue
+  instead of a verdict being recorded.
 
 The event only says which object to look at; the object itself (HEAD/GET) decides what is written.
 """
@@ -20,12 +20,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, Protocol
 
 from botocore.exceptions import ClientError
 
+from catdog.aws_errors import error_code, is_not_found
 from catdog.classifier import Prediction
 from catdog.errors import BadInputError
 from catdog.model_repo import LoadedModel
@@ -38,7 +39,6 @@ from catdog.status import Status
 log = logging.getLogger(__name__)
 
 GONE, EXISTS, IGNORED = "gone", "exists", "ignored"  # why an outcome writes nothing
-_MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 #: GetObject's answer for an object in an archive storage class (or archive access tier).
 _ARCHIVED_CODE = "InvalidObjectState"
 #: HEAD/GET of an object encrypted with a customer-provided key (SSE-C), sent without that key:
@@ -64,8 +64,8 @@ class InProcessDecoder:
 
 
 @dataclass(frozen=True)
-class Scope:
-    """The objects this function answers for: its upload bucket and prefix."""
+class OwnedPrefix:
+    """The objects this function answers for: its upload bucket and the key prefix under it."""
 
     bucket: str
     prefix: str
@@ -82,26 +82,71 @@ class Scope:
         return None
 
 
-@dataclass
-class Outcome:
-    """What became of one object event. Exactly one of `status`, `skipped` and `retry` is set."""
+# -- what became of one object event: exactly one of these ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Classified:
+    """The live model's answer, to be recorded with what was read."""
 
     event: ObjectEvent
-    status: Status | None = None
-    skipped: str | None = None
-    retry: BaseException | None = None
+    facts: ImageFacts
+    prediction: Prediction
+    kind: ClassVar[str] = Status.CLASSIFIED.value
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The input's fault (not an image, too large, archived...): recorded, never retried."""
+
+    event: ObjectEvent
+    error: str
+    reason: str
     facts: ImageFacts | None = None
-    image: PreprocessedImage | None = None
-    prediction: Prediction | None = None
-    error: str | None = None
-    reason: str | None = None
+    kind: ClassVar[str] = Status.FAILED.value
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """A removal a HEAD confirmed: recorded as a tombstone."""
+
+    event: ObjectEvent
+    observed_at: str
+    kind: ClassVar[str] = Status.DELETED.value
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Nothing to record, and why: `gone`, `exists` or `ignored`."""
+
+    event: ObjectEvent
+    reason: str
 
     @property
     def kind(self) -> str:
-        """One word for logs and the direct-invoke response: the status, the skip reason or `retry`."""
-        if self.retry is not None:
-            return "retry"
-        return str(self.status or self.skipped)
+        return self.reason
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A transient error: the message goes back to the queue, nothing is recorded."""
+
+    event: ObjectEvent
+    error: BaseException
+    kind: ClassVar[str] = "retry"
+
+
+#: One word for logs and the direct-invoke response (`kind`): the status, the skip reason or `retry`.
+Outcome = Classified | Failed | Deleted | Skipped | Retry
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    """Read and decoded, waiting for the batch's one classify call (never an outcome itself)."""
+
+    event: ObjectEvent
+    facts: ImageFacts
+    image: PreprocessedImage
 
 
 @dataclass
@@ -119,16 +164,13 @@ class BatchResult:
         return self.model.version if self.model else None
 
 
-KeyScope = Callable[[ObjectEvent], Any]  # a context manager that tags log lines with the image
+#: Tags every log line written inside it with the image the event names.
+ImageLogContext = Callable[[ObjectEvent], AbstractContextManager[object]]
 
 
 @contextmanager
-def _no_scope(_: ObjectEvent) -> Iterator[None]:
+def _no_log_context(_: ObjectEvent) -> Iterator[None]:
     yield
-
-
-def _is_missing(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code", "") in _MISSING_CODES
 
 
 def _needs_customer_key(size: int | None, observed_at: str) -> BadInputError:
@@ -157,7 +199,7 @@ class ImageReader:
         try:
             head = self.s3.head_object(Bucket=event.bucket, Key=event.key)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code", "") not in _NEEDS_CUSTOMER_KEY_CODES:
+            if error_code(exc) not in _NEEDS_CUSTOMER_KEY_CODES:
                 raise
             # S3 answers 400 (not 403, not 5xx) when the object needs a key only its uploader has
             # (SSE-C): no retry will read it, so it is a verdict, not a trip through the DLQ.
@@ -170,7 +212,7 @@ class ImageReader:
         try:
             response = self.s3.get_object(Bucket=event.bucket, Key=event.key)
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
+            code = error_code(exc)
             if code in _NEEDS_CUSTOMER_KEY_CODES:
                 raise _needs_customer_key(size, observed_at) from exc
             if code != _ARCHIVED_CODE:
@@ -199,7 +241,7 @@ class ImageReader:
         try:
             self.s3.head_object(Bucket=event.bucket, Key=event.key)
         except ClientError as exc:
-            if _is_missing(exc):
+            if is_not_found(exc):
                 return True, observed_at
             raise
         return False, observed_at
@@ -229,146 +271,155 @@ class ClassifyBatch:
     """Read + decode every created object, one batched classify, then write the answers."""
 
     def __init__(self, reader: ImageReader, store: ModelStore, results: ResultsTable,
-                 max_image_pixels: int, *, decoder: Decoder | None = None, scope: Scope | None = None,
-                 key_scope: KeyScope = _no_scope, reserve_seconds: float = 10.0) -> None:
+                 max_image_pixels: int, *, decoder: Decoder | None = None, owned: OwnedPrefix | None = None,
+                 log_context: ImageLogContext = _no_log_context, reserve_seconds: float = 10.0) -> None:
         self.reader = reader
         self.store = store
         self.results = results
         self.max_image_pixels = max_image_pixels
         self.decoder: Decoder = decoder or InProcessDecoder()
-        self.scope = scope
-        self.key_scope = key_scope
+        self.owned = owned
+        self.log_context = log_context
         #: Decoding stops (and the rest of the batch is retried) when less time than this is left.
         self.reserve_seconds = reserve_seconds
 
     def classify(self, messages: Mapping[str, Sequence[ObjectEvent]],
                  time_left: TimeLeft | None = None) -> BatchResult:
         """Outcomes for every event of every message; images of all messages share one model call."""
-        result = BatchResult({mid: [self._initial(e) for e in events] for mid, events in messages.items()})
-        pending = [o for outcomes in result.outcomes.values() for o in outcomes if o.status is None
-                   and o.skipped is None]
-        for o in (o for o in pending if o.event.is_removal):
-            with self.key_scope(o.event):
-                self._verify_removal(o)
-        created = [o for o in pending if o.event.is_creation]
-        if not created:
-            return result
+        events = [e for message in messages.values() for e in message]
+        # Index i of `steps` is what is known so far of events[i]: None until it is looked at.
+        steps: list[Outcome | _Decoded | None] = [self._not_ours(e) for e in events]
+        result = BatchResult()
+        for i, event in enumerate(events):
+            if steps[i] is None and event.is_removal:
+                with self.log_context(event):
+                    steps[i] = self._verify_removal(event)
+        created = [i for i, event in enumerate(events) if steps[i] is None and event.is_creation]
+        if created:
+            self._read_and_classify(events, steps, created, result, time_left)
+        outcomes = iter(steps)
+        result.outcomes = {mid: [_outcome(next(outcomes)) for _ in message]
+                           for mid, message in messages.items()}
+        return result
+
+    def _read_and_classify(self, events: list[ObjectEvent], steps: list[Outcome | _Decoded | None],
+                           created: list[int], result: BatchResult, time_left: TimeLeft | None) -> None:
         try:
             served = self.store.get()
         except Exception as exc:  # no model / corrupt model / S3 down: every image goes back
             log.error("cannot load the model, %d image(s) will be retried: %s", len(created), exc)
-            for o in created:
-                o.retry = exc
-            return result
+            for i in created:
+                steps[i] = Retry(events[i], exc)
+            return
         result.model, result.model_loaded_now = served.model, served.loaded_now
-        read: dict[tuple[str, str], Outcome] = {}
-        for o in created:
-            with self.key_scope(o.event):
-                first = read.setdefault((o.event.bucket, o.event.key), o)
-                if first is not o:
+        first_read: dict[tuple[str, str], int] = {}
+        for i in created:
+            event = events[i]
+            with self.log_context(event):
+                first = first_read.setdefault((event.bucket, event.key), i)
+                if first != i:
                     # The same object named again (ten records of one forged message, or two events
                     # for one key): read and decoded once per batch, so that repeating a CPU bomb's
                     # key cannot spend the batch-mates' time.
-                    o.status, o.skipped, o.retry = first.status, first.skipped, first.retry
-                    o.facts, o.image, o.error, o.reason = first.facts, first.image, first.error, first.reason
+                    earlier = steps[first]
+                    assert earlier is not None
+                    steps[i] = replace(earlier, event=event)
                     continue
                 if time_left is not None and time_left() < self.reserve_seconds:
-                    o.retry = DeadlineError(f"less than {self.reserve_seconds:g} s of the invocation left")
+                    steps[i] = Retry(event, DeadlineError(f"less than {self.reserve_seconds:g} s of the "
+                                                          "invocation left"))
                     log.warning("not enough time left to decode this image; it will be retried")
                     continue
-                self._prepare(o, served.model)
-        ready = [o for o in created if o.image is not None]
+                steps[i] = self._prepare(event, served.model)
+        ready = [(i, step) for i, step in enumerate(steps) if isinstance(step, _Decoded)]
         if not ready:
-            return result
+            return
         started = time.perf_counter()
         try:
-            predictions = served.model.classifier.classify([o.image.pixels for o in ready])  # type: ignore[union-attr]
+            predictions = served.model.classifier.classify([step.image.pixels for _, step in ready])
         except Exception as exc:
             log.error("inference failed for %d image(s), will be retried: %s", len(ready), exc)
-            for o in ready:
-                o.retry = exc
-            return result
-        for o, prediction in zip(ready, predictions, strict=True):
-            o.status, o.prediction = Status.CLASSIFIED, prediction
+            for i, step in ready:
+                steps[i] = Retry(step.event, exc)
+            return
+        for (i, step), prediction in zip(ready, predictions, strict=True):
+            steps[i] = Classified(step.event, step.facts, prediction)
         result.inference_seconds = time.perf_counter() - started
         result.classified = len(ready)
-        return result
 
-    def _initial(self, event: ObjectEvent) -> Outcome:
+    def _not_ours(self, event: ObjectEvent) -> Skipped | None:
+        """`ignored` for an event this function does not handle; None: decided by looking at the object."""
         if not (event.is_removal or event.is_creation):
             # Logged like every other ignored event: a restore, tagging or ACL event (or a forged
             # one) must leave a trace, not vanish.
             name = event.event_name if len(event.event_name) <= 80 else event.event_name[:80] + "…"
             log.warning("event %r for %s ignored: not an event type this function handles", name, event.uri)
-            return Outcome(event, skipped=IGNORED)
-        why = self.scope.why_not_ours(event) if self.scope else None
+            return Skipped(event, IGNORED)
+        why = self.owned.why_not_ours(event) if self.owned else None
         if why:
             log.warning("event for %s ignored: %s", event.uri, why)
-            return Outcome(event, skipped=IGNORED)
-        return Outcome(event)  # decided once the object is looked at
+            return Skipped(event, IGNORED)
+        return None
 
-    def _verify_removal(self, o: Outcome) -> None:
+    def _verify_removal(self, event: ObjectEvent) -> Outcome:
         """A tombstone only for an object a HEAD confirms is gone: a forged or stale ObjectRemoved
         must not hide an object that is there."""
         try:
-            gone, observed_at = self.reader.is_gone(o.event)
+            gone, observed_at = self.reader.is_gone(event)
         except Exception as exc:
-            o.retry = exc
             log.warning("could not check the removed object, will be retried: %s", exc)
-            return
+            return Retry(event, exc)
         if gone:
-            o.status = Status.DELETED
-            o.facts = ImageFacts(etag=None, size_bytes=None, observed_at=observed_at)
-        else:
-            o.skipped = EXISTS
-            log.warning("removal event for an object that still exists: ignored")
+            return Deleted(event, observed_at)
+        log.warning("removal event for an object that still exists: ignored")
+        return Skipped(event, EXISTS)
 
-    def _prepare(self, o: Outcome, model: LoadedModel) -> None:
+    def _prepare(self, event: ObjectEvent, model: LoadedModel) -> Outcome | _Decoded:
+        facts: ImageFacts | None = None
         try:
-            data, o.facts = self.reader.read(o.event)
+            data, facts = self.reader.read(event)
             image = self.decoder.preprocess(data, model.manifest.input_size, self.max_image_pixels)
         except RefusedObject as exc:
-            if exc.reason == "empty" and o.event.key.endswith("/"):
+            if exc.reason == "empty" and event.key.endswith("/"):
                 # A folder marker is a zero-byte key ending in '/'. Judged by what S3 holds, not by
                 # the name: `uploads/cat.jpg/` with a photo in it is an upload and gets its item.
-                o.skipped = IGNORED
                 log.info("a folder marker (zero bytes under a key ending in '/'): ignored")
-                return
-            o.status, o.error, o.reason, o.facts = Status.FAILED, str(exc), exc.reason, exc.facts
+                return Skipped(event, IGNORED)
             log.warning("bad input, recorded as failed: %s", exc)
-            return
+            return Failed(event, str(exc), exc.reason, exc.facts)
         except BadInputError as exc:
-            o.status, o.error, o.reason = Status.FAILED, str(exc), exc.reason
             log.warning("bad input, recorded as failed: %s", exc)
-            return
+            return Failed(event, str(exc), exc.reason, facts)  # the decoder refused the bytes read
         except ClientError as exc:
-            if _is_missing(exc):
-                o.skipped = GONE
+            if is_not_found(exc):
                 log.info("object not found (deleted since the event, or never uploaded); nothing to classify")
-                return
-            o.retry = exc
+                return Skipped(event, GONE)
             log.warning("transient error reading the image, will be retried: %s", exc)
-            return
+            return Retry(event, exc)
         except Exception as exc:  # timeouts, connection errors, the decoder process failing...: retry
-            o.retry = exc
             log.warning("error reading the image, will be retried: %s", exc)
-            return
-        o.image = image
-        facts = o.facts
-        o.facts = ImageFacts(etag=facts.etag, size_bytes=facts.size_bytes, width=image.width,
-                             height=image.height, format=image.format, observed_at=facts.observed_at)
+            return Retry(event, exc)
+        assert facts is not None
+        return _Decoded(event, ImageFacts(etag=facts.etag, size_bytes=facts.size_bytes, width=image.width,
+                                          height=image.height, format=image.format,
+                                          observed_at=facts.observed_at), image)
 
-    def write(self, o: Outcome, model_version: str | None) -> WriteResult:
+    def write(self, outcome: Outcome, model_version: str | None) -> WriteResult:
         """Record one outcome; raises (→ the message is retried) on a transient or write error."""
-        if o.retry is not None:
-            raise o.retry
-        if o.status == Status.CLASSIFIED:
-            assert o.facts is not None and o.prediction is not None and model_version
-            return self.results.put_classified(o.event, o.facts, o.prediction, model_version)
-        if o.status == Status.FAILED:
-            return self.results.put_failed(o.event, o.error or "unusable input", o.reason or "bad_input",
-                                           o.facts, model_version)
-        if o.status == Status.DELETED:
-            assert o.facts is not None and o.facts.observed_at
-            return self.results.mark_deleted(o.event, o.facts.observed_at)
-        return WriteResult.NOTHING  # gone / exists / ignored
+        match outcome:
+            case Retry(error=error):
+                raise error
+            case Classified(event=event, facts=facts, prediction=prediction):
+                assert model_version
+                return self.results.put_classified(event, facts, prediction, model_version)
+            case Failed(event=event, error=error_text, reason=reason, facts=facts):
+                return self.results.put_failed(event, error_text, reason, facts, model_version)
+            case Deleted(event=event, observed_at=observed_at):
+                return self.results.mark_deleted(event, observed_at)
+        return WriteResult.NOTHING  # skipped: gone / exists / ignored
+
+
+def _outcome(step: Outcome | _Decoded | None) -> Outcome:
+    """Every event has an outcome once `classify` is done; anything else is a bug here."""
+    assert step is not None and not isinstance(step, _Decoded), step
+    return step
