@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from catdog.aws_errors import error_code, is_not_found, is_precondition_failed
 from catdog.errors import CatdogError
 from catdog.results import UNKNOWN_LABEL
 from catdog.s3uri import S3Uri, is_s3
@@ -134,17 +135,12 @@ def model_folders(manifest: Any) -> dict[str, str]:
 # ------------------------------------------------------------------------------------------- writing
 
 
-def _error_code(exc: Exception) -> str:
-    return str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code", ""))
-
-
 def _why(exc: Exception) -> str:
-    code = _error_code(exc)
-    if code in ("PreconditionFailed", "412"):
+    if is_precondition_failed(exc):
         return "the object changed since it was labelled (re-uploaded); not exported under the old label"
-    if code in ("NoSuchKey", "404", "NotFound"):
+    if is_not_found(exc):
         return "the object is gone"
-    return f"{code or type(exc).__name__}: {exc}"
+    return f"{error_code(exc) or type(exc).__name__}: {exc}"
 
 
 def check_empty(s3: Any, dest: str) -> None:

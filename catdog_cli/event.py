@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from catdog.aws_errors import is_not_found
 from catdog_local.events import s3_notification, s3_record, to_event
 
 #: The local stack's account (moto's default), for a queue ARN when no stack names one.
@@ -38,8 +39,7 @@ def head_object(s3: Any, bucket: str, key: str) -> ObjectFacts:
     try:
         head = s3.head_object(Bucket=bucket, Key=key)
     except Exception as exc:
-        code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-        if code in ("404", "NoSuchKey", "NotFound"):
+        if is_not_found(exc):
             return ObjectFacts(exists=False)
         return ObjectFacts(exists=False, error=f"{type(exc).__name__}: {exc}")
     etag = str(head.get("ETag", "")).strip('"')

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from catdog.aws_errors import NOT_FOUND_CODES
+
 OK = 0
 PARTIAL = 1
 USAGE = 2
@@ -28,7 +30,7 @@ _UNREACHABLE_CODES = {
     "QueueDoesNotExist",
     "AccessDenied", "AccessDeniedException", "UnrecognizedClientException", "InvalidAccessKeyId",
     "SignatureDoesNotMatch", "ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
-    "AllAccessDisabled", "NoSuchKey", "404", "403",
+    "AllAccessDisabled", "403", *NOT_FOUND_CODES,
 }
 
 

@@ -13,6 +13,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Any
 
+from catdog.aws_errors import is_not_found
 from catdog.manifest import Manifest, ModelPointer
 
 
@@ -61,8 +62,7 @@ def hints(s3: Any, sqs: Any, where: Where) -> list[str]:
             try:
                 s3.head_object(Bucket=where.bucket, Key=where.model_key)
             except Exception as exc:
-                code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-                if code in ("404", "NoSuchKey", "NotFound"):
+                if is_not_found(exc):
                     lines.append(f"no model is published (s3://{where.bucket}/{where.model_key} does not "
                                  "exist): uploads wait in the queue, then the DLQ; publish one with "
                                  "`catdog publish MODEL_DIR`")

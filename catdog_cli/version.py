@@ -14,6 +14,8 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as dist_version
 from typing import Any
 
+from catdog.aws_errors import is_not_found
+
 DEFAULT_MODEL_KEY = "models/latest.json"
 #: Seconds: `--version` must answer promptly even when the endpoint is a dead local server.
 CONNECT_TIMEOUT_S = 1.0
@@ -83,8 +85,7 @@ def live_model_line(source: LiveModelSource, s3: Any = None) -> str:
         body = client.get_object(Bucket=source.bucket, Key=source.key)["Body"].read()
         pointer = ModelPointer.from_json(body, where=source.uri)
     except Exception as exc:  # --version never fails: say what happened instead
-        code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-        if code in ("NoSuchKey", "404", "NotFound"):
+        if is_not_found(exc):
             return f"model none published ({source.uri})"
         return f"model unknown ({source.uri} unreachable: {type(exc).__name__})"
     return f"model {pointer.version} ({source.uri})"

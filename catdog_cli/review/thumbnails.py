@@ -21,6 +21,7 @@ from typing import Any
 
 from markupsafe import escape
 
+from catdog.aws_errors import is_not_found, is_precondition_failed
 from catdog.config import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_OBJECT_BYTES
 from catdog.errors import BadInputError
 from catdog.s3uri import S3Uri
@@ -57,10 +58,6 @@ def placeholder(reason: str, side: int = DEFAULT_SIDE) -> Thumb:
            f'<text x="50%" y="50%" font-family="sans-serif" font-size="12" fill="#555" '
            f'text-anchor="middle">{text}</text></svg>')
     return Thumb(svg.encode(), SVG, reason)
-
-
-def _error_code(exc: Exception) -> str:
-    return str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code", ""))
 
 
 class Thumbnailer:
@@ -119,10 +116,9 @@ class Thumbnailer:
         try:
             response = self.s3.get_object(Bucket=self.bucket, Key=key, IfMatch=f'"{etag}"')
         except ClientError as exc:
-            code = _error_code(exc)
-            if code in ("PreconditionFailed", "412"):
+            if is_precondition_failed(exc):
                 return placeholder("changed since", self.side)
-            if code in ("NoSuchKey", "404", "NotFound"):
+            if is_not_found(exc):
                 return placeholder("gone", self.side)
             return placeholder("s3 error", self.side)
         except BotoCoreError:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 #: S3's "no such object": GetObject's `NoSuchKey`, HeadObject's bare `404`, and `NotFound`.
 NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+#: An `If-Match` that no longer holds: the object was replaced since its etag was recorded.
+PRECONDITION_FAILED_CODES = frozenset({"PreconditionFailed", "412"})
 
 
 def error_code(exc: BaseException) -> str:
@@ -21,3 +23,8 @@ def error_code(exc: BaseException) -> str:
 def is_not_found(exc: BaseException) -> bool:
     """True when S3 answered that the object does not exist (deleted, or never uploaded)."""
     return error_code(exc) in NOT_FOUND_CODES
+
+
+def is_precondition_failed(exc: BaseException) -> bool:
+    """True when S3 refused a conditional read or copy because the object changed (re-uploaded)."""
+    return error_code(exc) in PRECONDITION_FAILED_CODES
