@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from catdog.errors import CatdogError
+from catdog.errors import CatdogError, QualityGateError
 from catdog.manifest import H5_FILE, MANIFEST_FILE, POINTER_FILE, Manifest, ModelPointer, sha256_bytes
 from catdog.model_history import RESERVED_VERSIONS, record_change
 from catdog.model_repo import (
@@ -36,10 +36,6 @@ from catdog.s3uri import is_s3
 from training_job.settings import DEFAULT_MIN_ACCURACY
 
 log = logging.getLogger(__name__)
-
-
-class QualityGateError(CatdogError):
-    """The candidate model is not good enough (or not servable); the live pointer was left alone."""
 
 
 def check_gate(model_dir: Path, manifest: Manifest, min_accuracy: float) -> float:

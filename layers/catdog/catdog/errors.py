@@ -17,6 +17,13 @@ class BadInputError(CatdogError, ValueError):
         self.reason = reason
 
 
+class QualityGateError(CatdogError):
+    """A model is not good enough (or not servable) to go live; the live pointer was left alone.
+
+    Raised by the trainer's quality gate (`training_job.publish`); here so that the command line
+    can tell it apart (exit 4) without importing the trainer."""
+
+
 class ModelError(CatdogError):
     """No model is published, or its files are missing or corrupt. Retried, then DLQ."""
 
