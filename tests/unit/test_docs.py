@@ -183,6 +183,26 @@ def test_every_catdog_command_in_the_docs_exists_with_its_flags() -> None:
     assert not problems, "\n".join(problems)
 
 
+def command_paths(parser: argparse.ArgumentParser, path: tuple[str, ...] = ("catdog",)) -> list[str]:
+    """Every command and subcommand of the parser, as typed: `catdog local up`, `catdog models list`..."""
+    found = []
+    for name, child in _subparsers(parser).items():
+        found.append(" ".join((*path, name)))
+        found += command_paths(child, (*path, name))
+    return found
+
+
+def test_docs_cli_lists_every_command_and_subcommand() -> None:
+    """docs/cli.md's table has a row for each command a user can type, read from the real parser (a
+    group such as `catdog local` is listed through its subcommands)."""
+    rows = [line for line in _text(REPO / "docs" / "cli.md").splitlines() if line.startswith("| `catdog ")]
+    commands = command_paths(build_parser())
+    assert len(commands) > 20, f"the walk found too few commands: {commands}"
+    leaves = [c for c in commands if not any(other.startswith(c + " ") for other in commands)]
+    missing = [c for c in leaves if not any(row.startswith((f"| `{c} ", f"| `{c}`")) for row in rows)]
+    assert not missing, f"not in docs/cli.md's table: {missing}"
+
+
 def test_the_command_checker_catches_a_wrong_subcommand_and_flag() -> None:
     root = build_parser()
     assert check_command("catdog results --label dog --since 1h", root) is None
