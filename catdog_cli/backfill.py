@@ -7,12 +7,19 @@ path, and the worker or Lambda treat it like any upload (same retries, same DLQ)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from tqdm import tqdm
+
+from catdog.config import DEFAULT_UPLOAD_PREFIX
 from catdog.s3uri import S3Uri
+from catdog_cli import exit_codes
+from catdog_cli.display import printable
+from catdog_cli.targets import ENV_QUEUE_URL, client, connect_for_uri, region_of, resolve_name
 from catdog_local.events import s3_notification, s3_record
 
 BACKFILL_EVENT_NAME = "ObjectCreated:Put"
@@ -49,25 +56,61 @@ class BackfillReport:
     failed: dict[str, str] = field(default_factory=dict)  # key -> SQS error
 
 
+def send_batches(sqs: Any, queue_url: str, messages: Sequence[tuple[str, str]],
+                 sent: Callable[[int], object] | None = None) -> dict[str, str]:
+    """Send (name, body) messages, 10 per SendMessageBatch; returns the ones SQS refused (name -> error)."""
+    failed: dict[str, str] = {}
+    for i in range(0, len(messages), SQS_BATCH):
+        chunk = messages[i : i + SQS_BATCH]
+        entries = [{"Id": str(n), "MessageBody": body} for n, (_, body) in enumerate(chunk)]
+        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        for failure in response.get("Failed", []):
+            failed[chunk[int(failure["Id"])][0]] = failure.get("Message", failure.get("Code", "?"))
+        if sent:
+            sent(len(chunk))
+    return failed
+
+
 def backfill(
     s3: Any, sqs: Any, uri: S3Uri, queue_url: str, *, region: str, progress: bool = True
 ) -> BackfillReport:
     """Queue every image under `uri` (10 per SendMessageBatch), with a tqdm bar."""
-    from tqdm import tqdm
-
-    report = BackfillReport()
     objects = list(list_images(s3, uri))
+    messages = [(obj["Key"], s3_event_body(uri.bucket, obj, region)) for obj in objects]
     with tqdm(total=len(objects), unit="image", desc="backfill", disable=not progress) as bar:
-        for i in range(0, len(objects), SQS_BATCH):
-            chunk = objects[i : i + SQS_BATCH]
-            entries = [
-                {"Id": str(n), "MessageBody": s3_event_body(uri.bucket, obj, region)}
-                for n, obj in enumerate(chunk)
-            ]
-            response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-            report.queued += len(response.get("Successful", []))
-            for failure in response.get("Failed", []):
-                key = chunk[int(failure["Id"])]["Key"]
-                report.failed[key] = failure.get("Message", failure.get("Code", "?"))
-            bar.update(len(chunk))
-    return report
+        failed = send_batches(sqs, queue_url, messages, bar.update)
+    return BackfillReport(queued=len(objects) - len(failed), failed=failed)
+
+
+@dataclass(frozen=True)
+class BackfillTarget:
+    """What to queue (the objects under `uri`) and where (the function's queue, in `region`)."""
+
+    uri: S3Uri
+    queue_url: str
+    region: str
+
+
+def resolve(uri_text: str, queue_url: str | None, stack: str | None) -> BackfillTarget:
+    """The objects and the queue a backfill means: a bare bucket is its upload prefix (the whole
+    bucket would queue models/... too), and a prefix the function does not classify is refused."""
+    uri = S3Uri.parse(uri_text)
+    target = resolve_name(queue_url, ENV_QUEUE_URL, "queue_url", "queue", stack)
+    connect_for_uri(str(uri), stack)
+    prefix = target.state.upload_prefix if target.state else DEFAULT_UPLOAD_PREFIX
+    if not uri.key:
+        uri = S3Uri(uri.bucket, prefix)
+    elif not uri.key.startswith(prefix):
+        raise ValueError(f"{uri}: the function classifies only objects under {prefix}; backfill "
+                         f"s3://{uri.bucket}/{prefix} or a folder inside it")
+    return BackfillTarget(uri, target.name, region_of(target.state))
+
+
+def run(target: BackfillTarget, *, progress: bool) -> int:
+    """`catdog backfill`: queue every object under the target; the exit code."""
+    report = backfill(client("s3"), client("sqs"), target.uri, target.queue_url, region=target.region,
+                      progress=progress)
+    print(f"queued {report.queued} objects from {printable(target.uri)} on {target.queue_url}")
+    for key, error in sorted(report.failed.items()):
+        print(f"  FAILED {printable(key)}: {printable(error)}", file=sys.stderr)
+    return exit_codes.PARTIAL if report.failed else exit_codes.OK

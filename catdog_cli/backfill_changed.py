@@ -14,22 +14,28 @@ re-queues exactly those.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tqdm import tqdm
+
+from catdog.config import DEFAULT_MODEL_KEY
 from catdog.errors import CatdogError
 from catdog.model_repo import ModelRepo
 from catdog.s3uri import S3Uri
 from catdog.status import Status
-from catdog_cli.backfill import SQS_BATCH, s3_event_body
+from catdog_cli import exit_codes
+from catdog_cli.backfill import BackfillTarget, s3_event_body, send_batches
+from catdog_cli.display import printable
+from catdog_cli.dynamo_items import plain_item
 from catdog_cli.review.stats import query_all
 from catdog_cli.review.views import MODEL_INDEX, Stream
-from catdog_cli.review.views import plain_item as _plain_item
+from catdog_cli.targets import ENV_TABLE, client, resolve_name
 
-DEFAULT_TIMEOUT_S = 900.0
 POLL_S = 1.0
 _FIELDS = ("image", "etag", "size_bytes", "model_version", "model_label", "processed_at", "status")
 
@@ -67,21 +73,14 @@ def changed_items(ddb: Any, table: str, uri: S3Uri, live: str, versions: list[st
 
 def queue(sqs: Any, queue_url: str, items: list[Stale], bucket: str, region: str) -> dict[str, str]:
     """Send one S3-shaped message per item; returns the ones SQS refused (image -> error)."""
-    failed: dict[str, str] = {}
-    for i in range(0, len(items), SQS_BATCH):
-        chunk = items[i : i + SQS_BATCH]
-        entries = [{"Id": str(n), "MessageBody": s3_event_body(bucket, {"Key": s.key, "Size": s.size,
-                                                                         "ETag": s.etag}, region)}
-                   for n, s in enumerate(chunk)]
-        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-        for failure in response.get("Failed", []):
-            failed[chunk[int(failure["Id"])].image] = failure.get("Message", failure.get("Code", "?"))
-    return failed
+    bodies = [(s.image, s3_event_body(bucket, {"Key": s.key, "Size": s.size, "ETag": s.etag}, region))
+              for s in items]
+    return send_batches(sqs, queue_url, bodies)
 
 
 @dataclass
-class Outcome:
-    """What became of the re-queued items."""
+class Reanswers:
+    """What became of the re-queued items: answered again by the live model, by another, or not."""
 
     #: (the model's label before, after) for the items the live model answered
     transitions: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -114,7 +113,7 @@ def _get_many(ddb: Any, table: str, images: list[str]) -> dict[str, dict[str, An
         while request:
             response = ddb.batch_get_item(RequestItems=request)
             for raw in response.get("Responses", {}).get(table, []):
-                item = _plain_item(raw)
+                item = plain_item(raw)
                 out[str(item["image"])] = item
             request = response.get("UnprocessedKeys") or {}
             if request:
@@ -122,11 +121,12 @@ def _get_many(ddb: Any, table: str, images: list[str]) -> dict[str, dict[str, An
     return out
 
 
-def wait(ddb: Any, table: str, items: list[Stale], live: str, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+def wait(ddb: Any, table: str, items: list[Stale], live: str, *, timeout_s: float,
          poll_s: float = POLL_S, progress: Callable[[int], object] | None = None,
-         clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> Outcome:
+         clock: Callable[[], float] = time.monotonic,
+         sleep: Callable[[float], None] = time.sleep) -> Reanswers:
     """Poll until each item has a newer answer than the one that was re-queued, or the timeout."""
-    outcome = Outcome()
+    outcome = Reanswers()
     pending = {s.image: s for s in items}
     deadline = clock() + timeout_s
     while pending:
@@ -156,43 +156,39 @@ def wait(ddb: Any, table: str, items: list[Stale], live: str, *, timeout_s: floa
 
 def live_version(bucket: str, s3: Any) -> tuple[str, list[str]]:
     """(the live version, every published version) from `s3://bucket/models/`."""
-    repo = ModelRepo(s3, bucket, "models/")
+    repo = ModelRepo(s3, bucket)
     live = repo.live()
     if live is None:
         raise CatdogError(f"no live model in s3://{bucket}/models/ (nothing to compare the answers with)")
     return live.version, repo.list_versions()
 
 
-def run(args: Any, uri: S3Uri, queue_url: str, region: str) -> int:
-    """The `--changed-only` mode of `catdog backfill` (its flags on `args`); the exit code."""
-    import sys
-
-    from tqdm import tqdm
-
-    from catdog_cli.display import printable
-    from catdog_cli.targets import ENV_TABLE, client, resolve_name
-
-    table = resolve_name(args.table, ENV_TABLE, "table", "table", args.stack).name
+def run(target: BackfillTarget, *, table: str | None, stack: str | None, wait_for_answers: bool,
+        timeout_s: float, progress: bool) -> int:
+    """`catdog backfill --changed-only`: queue what another version answered, then (unless
+    `wait_for_answers` is False) wait for the new answers and say what changed; the exit code."""
+    uri, queue_url = target.uri, target.queue_url
+    table_name = resolve_name(table, ENV_TABLE, "table", "table", stack).name
     ddb = client("dynamodb")
     live, versions = live_version(uri.bucket, client("s3"))
-    items = changed_items(ddb, table, uri, live, versions)
+    items = changed_items(ddb, table_name, uri, live, versions)
     by_version = Counter(s.model_version for s in items)
     if not items:
         print(f"nothing to re-classify: every classified image under {printable(uri)} was answered by the "
               f"live model {printable(live)}")
-        return 0
-    failed = queue(client("sqs"), queue_url, items, uri.bucket, region)
+        return exit_codes.OK
+    failed = queue(client("sqs"), queue_url, items, uri.bucket, target.region)
     queued = [s for s in items if s.image not in failed]
     print(f"queued {len(queued)} images answered by another model than the live {printable(live)} ("
           + ", ".join(f"{printable(v)} {n}" for v, n in sorted(by_version.items())) + f") on {queue_url}")
     for image, error in sorted(failed.items()):
         print(f"  FAILED {printable(image)}: {printable(error)}", file=sys.stderr)
-    if not args.wait:
+    if not wait_for_answers:
         print("not waiting (--no-wait): `catdog backfill --changed-only` again shows what is left")
-        return 1 if failed else 0
+        return exit_codes.PARTIAL if failed else exit_codes.OK
     started = time.monotonic()
-    with tqdm(total=len(queued), unit="image", desc="re-classify", disable=args.quiet) as bar:
-        outcome = wait(ddb, table, queued, live, timeout_s=args.timeout, progress=bar.update)
+    with tqdm(total=len(queued), unit="image", desc="re-classify", disable=not progress) as bar:
+        outcome = wait(ddb, table_name, queued, live, timeout_s=timeout_s, progress=bar.update)
     seconds = time.monotonic() - started
     changes = f" ({outcome.describe_changes()})" if outcome.changed else ""
     unchanged = outcome.answered_by_live - outcome.changed
@@ -202,12 +198,13 @@ def run(args: Any, uri: S3Uri, queue_url: str, region: str) -> int:
         versions_seen = Counter(outcome.by_other_version.values())
         print(f"{len(outcome.by_other_version)} were answered by an older model again ("
               + ", ".join(f"{printable(v)} {n}" for v, n in sorted(versions_seen.items()))
-              + "): the function had not re-read models/latest.json yet (MODEL_REFRESH_SECONDS); run this "
-              "again to re-queue them", file=sys.stderr)
+              + f"): the function had not re-read {DEFAULT_MODEL_KEY} yet (MODEL_REFRESH_SECONDS); run "
+              "this again to re-queue them", file=sys.stderr)
     if outcome.no_longer_classified:
         print(f"{len(outcome.no_longer_classified)} are no longer classified (failed, deleted or gone)",
               file=sys.stderr)
     if outcome.unanswered:
-        print(f"{len(outcome.unanswered)} not answered within {args.timeout:g}s: is a worker running? "
+        print(f"{len(outcome.unanswered)} not answered within {timeout_s:g}s: is a worker running? "
               "(locally: `catdog local worker`, or `catdog demo --keep-running`)", file=sys.stderr)
-    return 1 if failed or outcome.unanswered or outcome.by_other_version else 0
+    failures = failed or outcome.unanswered or outcome.by_other_version
+    return exit_codes.PARTIAL if failures else exit_codes.OK

@@ -20,6 +20,7 @@ import hashlib
 import json
 import random
 import re
+import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -27,19 +28,57 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+from tqdm import tqdm
+
 from catdog.aws_errors import error_code, is_not_found, is_precondition_failed
 from catdog.errors import CatdogError
+from catdog.model_repo import ModelRepo
 from catdog.results import UNKNOWN_LABEL
 from catdog.s3uri import S3Uri, is_s3
 from catdog.status import Status
+from catdog_cli import exit_codes
+from catdog_cli.display import printable
+from catdog_cli.review.catalog import Catalog
+from catdog_cli.review.preflight import preflight
 from catdog_cli.review.stats import query_all
 from catdog_cli.review.views import STATUS_INDEX, Stream, reviewed_streams
+from catdog_cli.targets import table_and_bucket
 
 MANIFEST = "catdog-dataset.json"
 NEITHER_FOLDER = "_neither"
-DEFAULT_VALIDATION_SPLIT = 0.2
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _PROJECTION = ("image", "etag", "status", "human_label", "model_label", "confidence", "model_version")
+
+
+def run_export(dest: str, *, include_confident: float | None, validation_split: float, seed: int,
+               progress: bool, table: str | None, bucket: str | None, stack: str | None) -> int:
+    """`catdog dataset export`: plan the split, write every image and the manifest; the exit code."""
+    table_name, bucket_name = table_and_bucket(table, bucket, stack)
+    ddb, s3 = boto3.client("dynamodb"), boto3.client("s3")
+    preflight(ddb, s3, table_name, bucket_name)
+    check_empty(s3, dest)
+    catalog = Catalog(ModelRepo(s3, bucket_name))
+    live = catalog.live()
+    manifest = catalog.manifest(live.version) if live else None
+    labels = catalog.all_labels()
+    folders = {label: model_folders(manifest).get(label, label) for label in labels}
+    chosen = plan(collect(ddb, table_name, labels, include_confident), folders, validation_split, seed)
+    if not chosen:
+        raise ValueError("nothing to export: no reviewed images"
+                         + ("" if include_confident else " (add --include-confident P to take the "
+                                                         "model's confident answers too)"))
+    header = manifest_header(table_name, bucket_name, seed, validation_split, include_confident, folders)
+    with tqdm(total=len(chosen), unit="image", desc="export", disable=not progress) as bar:
+        report = export(s3, bucket_name, dest, chosen, header, progress=bar.update)
+    written = len(chosen) - len(report.skipped)
+    parts = [f"{split} " + ", ".join(f"{label} {n}" for label, n in sorted(c.items()))
+             for split, c in sorted(report.counts().items())]
+    print(f"exported {written} images to {printable(dest)}: {'; '.join(parts)} (manifest {MANIFEST})")
+    for image, why in sorted(report.skipped.items()):
+        print(f"  SKIPPED {printable(image)}: {printable(why)}", file=sys.stderr)
+    return exit_codes.PARTIAL if report.skipped else exit_codes.OK
 
 
 @dataclass
@@ -159,8 +198,6 @@ def check_empty(s3: Any, dest: str) -> None:
 def export(s3: Any, bucket: str, dest: str, chosen: list[Chosen], manifest: dict[str, Any],
            progress: Callable[[int], object] | None = None) -> ExportReport:
     """Write every planned image (If-Match on its etag), then the manifest; returns what happened."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     report = ExportReport(dest, chosen)
     to_s3 = is_s3(dest)
     loc = S3Uri.parse(dest) if to_s3 else None

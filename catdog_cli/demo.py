@@ -13,16 +13,33 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import tempfile
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from catdog.manifest import UNKNOWN_LABEL
+import boto3
+from tqdm import tqdm
+
+from catdog.manifest import MANIFEST_FILE, TFLITE_FILE, UNKNOWN_LABEL
+from catdog.status import Status
+from catdog_cli import exit_codes
 from catdog_cli.display import printable
-from training_job.settings import DEFAULT_MIN_ACCURACY, default_data
+from catdog_cli.local_stack import refuse_running
+from catdog_cli.results_query import fetch
+from catdog_cli.upload import plan_uploads, upload_items
+from catdog_local.lambda_runtime import prepare_handler
+from catdog_local.moto_server import LocalAws, endpoint_env, export_lines, free_port
+from catdog_local.provision import StackResources, provision
+from catdog_local.state import DEFAULT_STACK, LocalState, clear
+from catdog_local.worker import BatchDelivery, Worker, worker_for
+from training_job.data import find_entries, singularize
+from training_job.publish import publish_model
+from training_job.settings import DEFAULT_MIN_ACCURACY, TrainConfig
+from training_job.train import run_training
 
 #: Bump when the demo's training recipe changes, so stale cached models are not reused.
 #: 2: fit/stop/calib splits, temperature, a novelty output (`unknown`).
@@ -32,8 +49,10 @@ RECIPE_VERSION = 2
 KEEP_RUNNING_REFRESH_SECONDS = 5
 
 
-@dataclass
+@dataclass(frozen=True)
 class DemoConfig:
+    """`catdog demo`'s flags, `data` already resolved to a source (default: the shared data set)."""
+
     data: str
     limit: int = 0  # validation images per class to classify; 0 = all
     port: int = 0
@@ -45,24 +64,7 @@ class DemoConfig:
     cache_dir: Path | None = None
     workers: int = 8
     keep_running: bool = False
-    stack_name: str = "catdog"
-
-    @classmethod
-    def from_args(cls, args: Any) -> DemoConfig:
-        return cls(
-            data=args.data or default_data(),
-            limit=args.limit,
-            port=args.port,
-            train_limit=args.train_limit,
-            epochs=args.epochs,
-            min_accuracy=args.min_accuracy,
-            model_dir=args.model_dir,
-            no_cache=args.no_cache,
-            cache_dir=args.cache_dir,
-            workers=args.workers,
-            keep_running=args.keep_running,
-            stack_name=args.stack_name,
-        )
+    stack_name: str = DEFAULT_STACK
 
 
 # --------------------------------------------------------------------------------- model cache
@@ -96,8 +98,6 @@ def cache_root(cfg: DemoConfig) -> Path:
 
 
 def _is_model_dir(path: Path) -> bool:
-    from catdog.manifest import MANIFEST_FILE, TFLITE_FILE
-
     return (path / MANIFEST_FILE).is_file() and (path / TFLITE_FILE).is_file()
 
 
@@ -113,9 +113,6 @@ def trained_model(cfg: DemoConfig) -> tuple[Path, str]:
     target = cache_root(cfg) / key
     if _is_model_dir(target) and not cfg.no_cache:
         return target, f"cached ({target}, fingerprint {time.perf_counter() - t:.1f}s)"
-    from training_job.settings import TrainConfig
-    from training_job.train import run_training
-
     building = target.with_name(target.name + ".partial")
     shutil.rmtree(building, ignore_errors=True)
     result = run_training(TrainConfig(data=[cfg.data], output=str(building), limit=cfg.train_limit,
@@ -134,8 +131,6 @@ def stage_validation_images(source: str, limit: int, into: Path) -> list[tuple[P
 
     Returns (path, folder) pairs. Staging on disk lets the demo use the very upload code users run.
     """
-    from training_job.data import find_entries
-
     entries = sorted((e for e in find_entries(source) if e.split == "validation"), key=lambda e: e.name)
     if not entries:
         raise ValueError(f"{source}: no validation/<class>/ images to classify")
@@ -214,8 +209,6 @@ def _key_of(item: dict[str, Any]) -> str:
 
 
 def _succeeded(item: dict[str, Any]) -> bool:
-    from catdog.status import Status
-
     return item.get("status") == Status.CLASSIFIED and bool(item.get("label"))
 
 
@@ -223,20 +216,8 @@ def _succeeded(item: dict[str, Any]) -> bool:
 
 
 def run_demo(cfg: DemoConfig) -> int:
-    import boto3
-
-    from catdog_cli.results_query import fetch
-    from catdog_cli.upload import plan_uploads, upload_items
-    from catdog_local.lambda_runtime import prepare_handler
-    from catdog_local.moto_server import LocalAws, endpoint_env, free_port
-    from catdog_local.provision import provision
-    from catdog_local.worker import BatchResult, worker_for
-    from training_job.publish import publish_model
-
     started = time.perf_counter()
     if cfg.keep_running:  # it will register as a named local stack: fail now, not after training
-        from catdog_cli.local_stack import refuse_running
-
         refuse_running(cfg.stack_name)
     print(f"catdog demo: data {cfg.data}", flush=True)
     model_dir, how = trained_model(cfg)
@@ -256,18 +237,18 @@ def run_demo(cfg: DemoConfig) -> int:
 
         min_acc = cfg.min_accuracy if cfg.min_accuracy is not None else (
             0.0 if cfg.train_limit else DEFAULT_MIN_ACCURACY)
-        pointer = publish_model(model_dir, f"s3://{stack.bucket}/models/", min_acc)
+        pointer = publish_model(model_dir, stack.models_uri, min_acc)
         print(f"[3/5] published {pointer.version} (validation accuracy {pointer.accuracy}) "
-              f"-> s3://{stack.bucket}/models/latest.json", flush=True)
+              f"-> s3://{stack.bucket}/{stack.model_key}", flush=True)
 
         staged = stage_validation_images(cfg.data, cfg.limit, Path(tmp))
-        items = plan_uploads([tmp], "uploads/")
+        items = plan_uploads([tmp], stack.upload_prefix)
         report = upload_items(boto3.client("s3"), stack.bucket, items, workers=cfg.workers)
         if report.failed:
             example = next(iter(report.failed.items()))
             raise RuntimeError(f"{len(report.failed)} uploads failed, e.g. {example}")
         print(f"[4/5] uploaded {len(report.uploaded)} photos ({report.bytes / 1e6:.1f} MB) "
-              f"under s3://{stack.bucket}/uploads/validation/", flush=True)
+              f"under s3://{stack.bucket}/{stack.upload_prefix}validation/", flush=True)
 
         # One JSON log line and one metrics blob per batch would drown the demo's own report:
         # INFO logs are off and what the handler prints (EMF metrics) goes to a log file.
@@ -287,11 +268,9 @@ def run_demo(cfg: DemoConfig) -> int:
         worker = worker_for(stack, handler=handler, batching_window_s=min(stack.batching_window_s, 0.5),
                             retry_delay_s=1, wait_time_s=1)
         sqs = worker.sqs
-        from tqdm import tqdm
-
         with tqdm(total=len(staged), unit="img", desc="classify") as bar:
             # S3's own s3:TestEvent message is one more delivery than there are photos
-            def advance(batch: BatchResult) -> None:
+            def advance(batch: BatchDelivery) -> None:
                 bar.update(min(batch.succeeded, len(staged) - int(bar.n)))
 
             stats = worker.run(until_empty=True, on_batch=advance)
@@ -299,7 +278,7 @@ def run_demo(cfg: DemoConfig) -> int:
         attrs = sqs.get_queue_attributes(QueueUrl=stack.dlq_url, AttributeNames=depth)
         dlq = int(attrs["Attributes"]["ApproximateNumberOfMessages"])
         rows = list(fetch(boto3.client("dynamodb"), stack.table))
-        labels = json.loads((model_dir / "manifest.json").read_text())["labels"]
+        labels = json.loads((model_dir / MANIFEST_FILE).read_text())["labels"]
         folders = _folder_labels(sorted({f for _, f in staged}), labels)
         summary = summarize(rows, [i.key for i in items], folders, stats.seconds, dlq)
         print(f"[5/5] processed through queue + worker + handler in {stats.seconds:.1f}s "
@@ -308,12 +287,10 @@ def run_demo(cfg: DemoConfig) -> int:
         print(f"(the handler's metrics output is in {handler_log_path})")
         if cfg.keep_running:
             keep_serving(stack, aws.endpoint, worker)
-    return 0 if summary.missing == 0 and summary.failed == 0 else 1
+    return exit_codes.OK if summary.missing == 0 and summary.failed == 0 else exit_codes.PARTIAL
 
 
 def _folder_labels(folders: list[str], labels: list[str]) -> dict[str, str]:
-    from training_job.data import singularize
-
     names = singularize(folders)
     matched = {f: n for f, n in zip(folders, names, strict=True) if n in labels}
     return matched or dict(zip(folders, labels, strict=False))
@@ -341,14 +318,9 @@ def print_summary(s: DemoSummary, table: str, total_seconds: float) -> None:
     print("  catdog results --label cat --format table")
 
 
-def keep_serving(stack: Any, endpoint: str, worker: Any) -> None:
+def keep_serving(stack: StackResources, endpoint: str, worker: Worker) -> None:
     """Leave the local AWS up (with a state file) so `catdog results`, `catdog review` and `aws` can use
     it, and keep the worker polling, so new uploads and backfills are classified as on AWS."""
-    import signal
-
-    from catdog_local.moto_server import export_lines
-    from catdog_local.state import LocalState, clear
-
     state = LocalState.from_stack(stack, endpoint)
     path = state.save()
     refresh = os.environ.get("MODEL_REFRESH_SECONDS")
@@ -364,7 +336,3 @@ def keep_serving(stack: Any, endpoint: str, worker: Any) -> None:
         pass
     finally:
         clear(state)
-
-
-def summary_json(s: DemoSummary) -> str:
-    return json.dumps(asdict(s), indent=2)

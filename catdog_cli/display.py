@@ -16,6 +16,8 @@ from typing import Any
 #: zero-width joiners, BOM, the invisible TAG characters U+E0000-E007F...), and lone surrogates
 #: (a local file name that is not UTF-8 decodes to them, and printing one raises).
 _UNSAFE_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs"}
+#: How `catdog results` can print the table's items.
+RESULT_FORMATS = ("table", "json", "csv")
 
 
 def _escape(ch: str) -> str:

@@ -11,12 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.config import Config
+
 from catdog.aws_errors import is_not_found
+from catdog.s3uri import S3Uri, is_s3
+from catdog_cli import exit_codes
+from catdog_cli.display import printable
+from catdog_cli.targets import ENV_BUCKET, client, region_of, resolve_name
 from catdog_local.events import s3_notification, s3_record, to_event
 
 #: The local stack's account (moto's default), for a queue ARN when no stack names one.
@@ -89,15 +97,20 @@ def to_json(event: dict[str, Any]) -> str:
 EVENT_KINDS = ("s3-put", "sqs", "remove")
 
 
-def make_event(kind: str, names: list[str], *, bucket: str | None = None,
+def run(kind: str, names: Sequence[str], *, bucket: str | None, queue_arn: str | None,
+        stack: str | None) -> int:
+    """Print the event on stdout (for `sam local invoke -e -` / `catdog invoke -e -`), notes on stderr."""
+    event, notes = make_event(kind, names, bucket=bucket, queue_arn=queue_arn, stack=stack)
+    for note in notes:
+        print(f"catdog event: {printable(note)}", file=sys.stderr)
+    print(to_json(event))
+    return exit_codes.OK
+
+
+def make_event(kind: str, names: Sequence[str], *, bucket: str | None = None,
                queue_arn: str | None = None, stack: str | None = None) -> tuple[dict[str, Any], list[str]]:
     """(event, notes): `names` are keys in `bucket` (flag > $CATDOG_BUCKET > the local stack) or
     s3://BUCKET/KEY URIs. Notes say what the event cannot promise (a missing object, no HEAD)."""
-    from botocore.config import Config
-
-    from catdog.s3uri import S3Uri, is_s3
-    from catdog_cli.targets import ENV_BUCKET, client, region_of, resolve_name
-
     if kind not in EVENT_KINDS:
         raise ValueError(f"unknown event kind {kind!r}; choose from {', '.join(EVENT_KINDS)}")
     state = None

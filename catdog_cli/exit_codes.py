@@ -14,7 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from catdog.aws_errors import NOT_FOUND_CODES
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+
+from catdog.aws_errors import NOT_FOUND_CODES, error_code
+from catdog.errors import CatdogError, QualityGateError
+from catdog_local.state import StackError
 
 OK = 0
 PARTIAL = 1
@@ -36,15 +40,9 @@ _UNREACHABLE_CODES = {
 
 def classify(exc: BaseException) -> tuple[int, str]:
     """(exit code, one line for stderr) for an exception that ended a command."""
-    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
-
-    from catdog.errors import CatdogError
-    from catdog_local.state import StackError
-
     if isinstance(exc, KeyboardInterrupt):
         return INTERRUPTED, "interrupted"
-    gate = _quality_gate_error()
-    if gate is not None and isinstance(exc, gate):
+    if isinstance(exc, QualityGateError):
         return GATE_REFUSED, str(exc)
     if isinstance(exc, StackError):
         return UNREACHABLE, str(exc)
@@ -55,7 +53,7 @@ def classify(exc: BaseException) -> tuple[int, str]:
         return UNREACHABLE, f"cannot reach the endpoint: {exc} (is the local stack still running?)"
     if isinstance(exc, ClientError):
         error: dict[str, Any] = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
+        code = error_code(exc)
         named = error.get("BucketName") or error.get("Key") or ""
         detail = f"{error.get('Message') or code}{f' ({named})' if named else ''}"
         status = UNREACHABLE if code in _UNREACHABLE_CODES else INTERNAL
@@ -65,11 +63,3 @@ def classify(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, CatdogError | ValueError | FileNotFoundError | PermissionError | IsADirectoryError):
         return USAGE, str(exc)
     return INTERNAL, f"{type(exc).__name__}: {exc} (a bug? run again with --debug and report the traceback)"
-
-
-def _quality_gate_error() -> type[BaseException] | None:
-    try:
-        from training_job.publish import QualityGateError
-    except ImportError:  # pragma: no cover - the training extra is part of every install here
-        return None
-    return QualityGateError

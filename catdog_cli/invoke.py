@@ -8,13 +8,42 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from catdog_cli import exit_codes
+from catdog_cli.display import safe_json
+from catdog_cli.targets import connect
+from catdog_local.lambda_runtime import invoke, load_env_vars_file
+from catdog_local.resources import event_file
+from catdog_local.state import StackError, find_stack
+
 #: Keys of the direct-invoke response that are not outcome counts.
 NOT_COUNTS = ("model_version", "ignored")
 
 
-def read_event(path: str | Path) -> dict[str, Any]:
-    from catdog_local.resources import event_file
+def run(event_path: str, *, env_vars: str | None, use_local_stack: bool, stack: str | None) -> int:
+    """Invoke the handler with the local stack's function environment (unless `use_local_stack` is
+    False), then `env_vars` (SAM's format) over it; the response on stdout."""
+    event = read_event(event_path)
+    variables: dict[str, str] = {}
+    if use_local_stack:
+        try:
+            state = connect(find_stack(stack))
+        except StackError as exc:
+            if not env_vars:
+                raise StackError(f"{exc}; or give the function's environment with --env-vars FILE "
+                                 "(SAM's format) and use --no-local to invoke against AWS") from None
+        else:
+            assert state is not None
+            variables.update(state.function_environment)
+    if env_vars:
+        variables.update(load_env_vars_file(event_file(env_vars)))
+    response = invoke(event, variables)
+    print(safe_json(response, indent=2, default=str))
+    if gone := all_gone(response):  # the handler did its job (exit 0), but the user should know
+        print(all_gone_message(gone), file=sys.stderr)
+    return exit_codes.OK
 
+
+def read_event(path: str | Path) -> dict[str, Any]:
     text = sys.stdin.read() if str(path) == "-" else event_file(path).read_text()
     try:
         event = json.loads(text)

@@ -1,7 +1,7 @@
 """`catdog`: one command for training, serving and running the pipeline locally.
 
-Each group of subcommands lives next to the code it drives and registers itself here; heavy
-imports (TensorFlow, moto) happen inside the command, so `catdog --help` stays instant.
+The parser is built from `catdog_cli.commands` (one module per group of subcommands); each command
+imports the module that does its work only when it runs, so `catdog --help` stays instant.
 """
 
 from __future__ import annotations
@@ -11,19 +11,11 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from catdog_cli import exit_codes
+from catdog_cli.commands import REGISTRARS
 from catdog_cli.display import printable
-
-Register = Callable[[argparse._SubParsersAction], None]
-
-
-def _registrars() -> list[Register]:
-    from catdog_cli.commands import local, review, training
-
-    return [training.register, local.register, review.register]
-
 
 DEBUG_HELP = "show full tracebacks on errors (also CATDOG_DEBUG=1)"
 STACK_HELP = ("the local stack to use, by name (also $CATDOG_STACK; default: the only one running, or "
@@ -39,7 +31,7 @@ class _VersionAction(argparse.Action):
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
                  option_string: str | None = None) -> None:
-        from catdog_cli.version import version_text
+        from catdog_cli.version import version_text  # it may look up a stack: imported like a command's work
 
         print(version_text(), flush=True)  # stdout, as argparse's own version action does
         parser.exit()
@@ -69,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_VersionAction,
                         help="print the package version and, when a stack is reachable, its live model")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for register in _registrars():
+    for register in REGISTRARS:
         register(sub)
     _add_globals_everywhere(parser)
     return parser

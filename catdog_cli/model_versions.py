@@ -12,14 +12,24 @@ Every move is appended to the history (catdog.model_history), with who made it.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
+
+from catdog.config import DEFAULT_UPLOAD_PREFIX
 from catdog.errors import CatdogError
 from catdog.manifest import ModelPointer, check_version, sha256_bytes
 from catdog.model_history import read_history, record_change, rollback_target
 from catdog.model_repo import ModelRepo
+from catdog_cli import exit_codes
 from catdog_cli.display import printable
+from catdog_cli.identity import caller_identity
+from catdog_cli.review.catalog import Catalog
+from catdog_cli.review.stats import reviewed_accuracy
+from catdog_cli.targets import ENV_BUCKET, ENV_TABLE, Target, resolve_name
+from training_job.publish import publish_model
 
 
 @dataclass(frozen=True)
@@ -72,8 +82,6 @@ def render(rows: list[VersionRow], with_reviews: bool) -> str:
 
 def promote(repo: ModelRepo, version: str, min_accuracy: float, by: str) -> tuple[ModelPointer, str | None]:
     """(the pointer now live, the version it replaced); the gate's refusal is a QualityGateError."""
-    from training_job.publish import publish_model
-
     check_version(version, "VERSION")
     if repo.published_manifest(version) is None:
         raise CatdogError(f"no version {version!r} under {repo.uri()} (see `catdog models list`)")
@@ -108,6 +116,59 @@ def rollback(repo: ModelRepo, by: str) -> tuple[ModelPointer, ModelPointer]:
 
 
 def reviewed_by_version(ddb: Any, table: str, labels: list[str]) -> dict[str, tuple[int, int]]:
-    from catdog_cli.review.stats import reviewed_accuracy
-
     return {a.version: (a.agreed, a.reviewed) for a in reviewed_accuracy(ddb, table, labels)}
+
+
+# -- the commands ---------------------------------------------------------------------------------
+
+
+def _repo(bucket: str | None, stack: str | None) -> tuple[ModelRepo, Target]:
+    target = resolve_name(bucket, ENV_BUCKET, "bucket", "bucket", stack)
+    return ModelRepo(boto3.client("s3"), target.name), target
+
+
+def _backfill_hint(target: Target, whose: str) -> None:
+    """After a change of live model: how to re-classify what the other model answered."""
+    prefix = target.state.upload_prefix if target.state else DEFAULT_UPLOAD_PREFIX
+    print(f"re-classify what {whose} answered: catdog backfill --changed-only s3://{target.name}/{prefix}")
+
+
+def run_list(*, bucket: str | None, table: str | None, stack: str | None) -> int:
+    """`catdog models list`: the table of versions, with the reviewed accuracy when a table is found."""
+    repo, _ = _repo(bucket, stack)
+    reviewed = None
+    try:
+        table_name = resolve_name(table, ENV_TABLE, "table", "table", stack).name
+        reviewed = reviewed_by_version(boto3.client("dynamodb"), table_name, Catalog(repo).all_labels())
+    except CatdogError as exc:
+        print(f"catdog models: no reviewed accuracy ({exc})", file=sys.stderr)
+    except Exception as exc:  # the table is optional here: a listing without it is still useful
+        print(f"catdog models: no reviewed accuracy (the results table: {type(exc).__name__}: {exc})",
+              file=sys.stderr)
+    print(render(list_versions(repo, reviewed), with_reviews=reviewed is not None))
+    return exit_codes.OK
+
+
+def run_promote(version: str, min_accuracy: float, *, bucket: str | None, stack: str | None) -> int:
+    """`catdog models promote VERSION`: through the quality gate, recorded with who did it."""
+    repo, target = _repo(bucket, stack)
+    pointer, previous = promote(repo, version, min_accuracy, caller_identity())
+    if previous == pointer.version:
+        print(f"{printable(pointer.version)} is already live; nothing changed")
+        return exit_codes.OK
+    print(f"promoted {printable(pointer.version)} (validation accuracy {pointer.accuracy}) through the "
+          f"quality gate: live was {printable(previous or 'nothing')}, now {printable(pointer.version)} "
+          f"({repo.uri(repo.pointer_key)})")
+    _backfill_hint(target, "the previous model")
+    return exit_codes.OK
+
+
+def run_rollback(*, bucket: str | None, stack: str | None) -> int:
+    """`catdog models rollback`: the previous pointer back, exactly as it was written."""
+    repo, target = _repo(bucket, stack)
+    restored, replaced = rollback(repo, caller_identity())
+    print(f"rolled back: live was {printable(replaced.version)}, now {printable(restored.version)} "
+          f"(the pointer as it was published at {printable(restored.published_at or '?')}, sha256 "
+          f"{restored.model_sha256[:12] or '?'}…)")
+    _backfill_hint(target, "the rolled-back model")
+    return exit_codes.OK

@@ -15,13 +15,41 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from catdog_cli.review import stats
+import boto3
+
+from catdog.model_repo import ModelRepo
+from catdog_cli import exit_codes
+from catdog_cli.display import printable
+from catdog_cli.review import DEFAULT_THRESHOLD, stats
 from catdog_cli.review.catalog import Catalog
+from catdog_cli.review.preflight import preflight
 from catdog_cli.review.templates import render
 from catdog_cli.review.thumbnails import Thumbnailer, placeholder
 from catdog_cli.review.views import MAX_PAGE_SIZE, View, fetch_page
+from catdog_cli.targets import table_and_bucket
 
 DEFAULT_LIMIT = 500
+
+
+def run(output: Path, *, limit: int, threshold: float, thumb_size: int, table: str | None, bucket: str | None,
+        stack: str | None) -> int:
+    """`catdog report`: build the page from the table and write it whole; the exit code."""
+    if limit < 0:
+        raise ValueError(f"--limit {limit}: give 0 (no tiles, the summary only) or more")
+    table_name, bucket_name = table_and_bucket(table, bucket, stack)
+    ddb, s3 = boto3.client("dynamodb"), boto3.client("s3")
+    preflight(ddb, s3, table_name, bucket_name)
+    thumbnailer = Thumbnailer(s3, bucket_name, side=thumb_size)
+    try:
+        html = build_report(ddb, table_name, bucket_name, Catalog(ModelRepo(s3, bucket_name)), thumbnailer,
+                            limit=limit, threshold=threshold)
+    finally:
+        thumbnailer.close()
+    images = html.count('<figure class="tile')
+    size = write_report(output, html)
+    print(f"wrote {printable(output)}: {images} images ({size / 1e6:.1f} MB, self-contained, read-only) "
+          f"from table {printable(table_name)}")
+    return exit_codes.OK
 
 
 def newest(ddb: Any, table: str, limit: int) -> list[dict[str, Any]]:
@@ -43,7 +71,7 @@ def data_uri(body: bytes, content_type: str) -> str:
 
 
 def build_report(ddb: Any, table: str, bucket: str, catalog: Catalog, thumbnailer: Thumbnailer, *,
-                 limit: int = DEFAULT_LIMIT, threshold: float = 0.8) -> str:
+                 limit: int = DEFAULT_LIMIT, threshold: float = DEFAULT_THRESHOLD) -> str:
     labels = catalog.all_labels()
     counts = stats.counts(ddb, table, labels, threshold)
     items = newest(ddb, table, limit)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from catdog.aws_errors import is_not_found
+from catdog.config import DEFAULT_MODEL_KEY
 from catdog.manifest import Manifest, ModelPointer
 
 
@@ -24,7 +25,7 @@ class Where:
     bucket: str | None = None
     queue_url: str | None = None
     dlq_url: str | None = None
-    model_key: str = "models/latest.json"
+    model_key: str = DEFAULT_MODEL_KEY
 
 
 def live_labels(s3: Any, where: Where) -> list[str] | None:

@@ -9,16 +9,26 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
+import shutil
+import sys
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
-from catdog_cli.display import printable, safe_json
+from botocore.exceptions import ClientError
+
+from catdog.aws_errors import error_code
+from catdog.config import DEFAULT_MODEL_KEY
+from catdog_cli import exit_codes
+from catdog_cli.display import RESULT_FORMATS, printable, safe_json
+from catdog_cli.dynamo_items import plain_item, plain_value
+from catdog_cli.results_hints import Where, hints, label_problem, live_labels
+from catdog_cli.targets import ENV_BUCKET, ENV_QUEUE_URL, ENV_TABLE, client, resolve_name
+from catdog_local.state import StackError
 
 LABEL_INDEX = "label-index"
-FORMATS = ("table", "json", "csv")
 #: Columns shown first, in this order; json/csv add every other attribute alphabetically.
 PREFERRED_COLUMNS = (
     "image", "label", "model_label", "human_label", "confidence", "top_label", "novelty", "status",
@@ -37,6 +47,37 @@ CSV_COLUMNS = ("image", "status", "label", "model_label", "top_label", "confiden
 MIN_COLUMN = 12
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def run(*, label: str | None, since: str | None, status: str | None, fmt: str, limit: int | None,
+        table: str | None, stack: str | None) -> int:
+    """Print the matching items, newest first; when there are none, say what may still be pending."""
+    since_prefix = parse_since(since) if since else None
+    target = resolve_name(table, ENV_TABLE, "table", "table", stack)
+    state = target.state
+    where = Where(bucket=state.bucket if state else os.environ.get(ENV_BUCKET),
+                  queue_url=state.queue_url if state else os.environ.get(ENV_QUEUE_URL),
+                  dlq_url=state.dlq_url if state else None,
+                  model_key=state.model_key if state else DEFAULT_MODEL_KEY)
+    try:
+        items = list(fetch(client("dynamodb"), target.name, label=label, since=since_prefix, status=status))
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            endpoint = os.environ.get("AWS_ENDPOINT_URL") or "AWS"
+            raise StackError(f"table {target.name!r} does not exist ({endpoint}, region "
+                             f"{client('dynamodb').meta.region_name})") from None
+        raise
+    if label and not items and (problem := label_problem(label, live_labels(client("s3"), where))):
+        raise ValueError(problem)
+    items.sort(key=lambda i: str(i.get("processed_at", "")), reverse=True)
+    if limit:
+        items = items[:limit]
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    print(render(items, fmt, width=width))
+    if not items:
+        for line in hints(client("s3"), client("sqs"), where):
+            print(f"catdog results: {line}", file=sys.stderr)
+    return exit_codes.OK
 
 
 def parse_since(text: str, now: datetime | None = None) -> str:
@@ -97,29 +138,13 @@ def build_request(
     return operation, kwargs
 
 
-def _plain(value: Any) -> Any:
-    """DynamoDB's Decimal/sets -> JSON-friendly Python."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | set | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, bytes | bytearray):
-        return value.hex()
-    return value
-
-
 def fetch(dynamodb: Any, table: str, **filters: str | None) -> Iterator[dict[str, Any]]:
     """Every matching item, following pagination, as plain dicts (newest first is left to the caller)."""
-    from boto3.dynamodb.types import TypeDeserializer
-
-    deserialize = TypeDeserializer().deserialize
     operation, kwargs = build_request(table, **filters)
     paginator = dynamodb.get_paginator(operation)
     for page in paginator.paginate(**kwargs):
         for item in page.get("Items", []):
-            yield {k: _plain(deserialize(v)) for k, v in item.items()}
+            yield plain_item(item)
 
 
 def columns_for(items: list[dict[str, Any]]) -> list[str]:
@@ -130,7 +155,7 @@ def columns_for(items: list[dict[str, Any]]) -> list[str]:
 
 def _cell(value: Any) -> str:
     """One table/CSV cell, terminal-safe: a key can carry escape sequences (see catdog_cli.display)."""
-    value = _plain(value)
+    value = plain_value(value)
     if value is None:
         return ""
     if isinstance(value, float):
@@ -170,7 +195,7 @@ def render(items: Iterable[dict[str, Any]], fmt: str = "table", columns: list[st
     """`width`: the terminal's, for the table (values are shortened in the middle to fit)."""
     rows = list(items)
     if fmt == "json":
-        return safe_json(_plain(rows), indent=2, sort_keys=True)
+        return safe_json(plain_value(rows), indent=2, sort_keys=True)
     cols = columns or columns_for(rows)
     if fmt == "table" and columns is None:
         cols = [c for c in cols if c in TABLE_COLUMNS]
@@ -184,7 +209,7 @@ def render(items: Iterable[dict[str, Any]], fmt: str = "table", columns: list[st
             writer.writerow({c: _cell(row.get(c)) for c in cols})
         return out.getvalue().rstrip("\n")
     if fmt != "table":
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(RESULT_FORMATS)}")
     if not rows:
         return "(no results)"
     cells = [[_cell(row.get(c)) for c in cols] for row in rows]

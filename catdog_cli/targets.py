@@ -15,6 +15,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
+
 from catdog.s3uri import S3Uri, is_s3
 from catdog_local.moto_server import apply_endpoint_env
 from catdog_local.state import LocalState, StackError, find_stack, stack_owning
@@ -64,10 +66,16 @@ def resolve_name(flag: str | None, env_var: str, field: str, what: str, stack: s
     return Target(str(getattr(state, field)), state)
 
 
-def connect_for_uri(uri: str, stack: str | None = None) -> LocalState | None:
+def table_and_bucket(table: str | None, bucket: str | None, stack: str | None = None) -> tuple[str, str]:
+    """(results table, bucket) for the commands that read both: each by flag > environment > stack."""
+    return (resolve_name(table, ENV_TABLE, "table", "table", stack).name,
+            resolve_name(bucket, ENV_BUCKET, "bucket", "bucket", stack).name)
+
+
+def connect_for_uri(uri: str | None, stack: str | None = None) -> LocalState | None:
     """Before a command reads or writes `s3://bucket/...`: the local stack that has that bucket, if
     any, becomes boto3's endpoint (`catdog publish build/model s3://<local bucket>/models/`)."""
-    if not is_s3(uri):
+    if not uri or not is_s3(uri):
         return None
     bucket = S3Uri.parse(uri).bucket
     chosen = stack_named(stack)
@@ -83,13 +91,10 @@ def models_uri(dest: str | None, stack: str | None = None) -> str:
         return dest
     state = connect(stack_named(stack) or find_stack())
     assert state is not None
-    key = state.function_environment.get("MODEL_KEY", "models/latest.json")
-    return f"s3://{state.bucket}/{key.rsplit('/', 1)[0]}/"
+    return state.models_uri
 
 
 def region_of(state: LocalState | None) -> str:
-    import boto3
-
     if state is not None:
         return state.region
     return boto3.session.Session().region_name or "us-east-1"
@@ -97,6 +102,4 @@ def region_of(state: LocalState | None) -> str:
 
 def client(service: str, **kw: Any) -> Any:
     """A boto3 client; created after the endpoint environment is settled."""
-    import boto3
-
     return boto3.client(service, **kw)

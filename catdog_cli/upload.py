@@ -7,13 +7,43 @@ folder names such as `cats/` survive into the results table and odd names stay r
 from __future__ import annotations
 
 import mimetypes
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_PREFIX = "uploads/"
+from tqdm import tqdm
+
+from catdog.config import DEFAULT_UPLOAD_PREFIX
+from catdog_cli import exit_codes
+from catdog_cli.display import printable
+from catdog_cli.targets import ENV_BUCKET, client, resolve_name
+
+
+def run(paths: Sequence[str], *, prefix: str, bucket: str | None, workers: int, progress: bool,
+        stack: str | None) -> int:
+    """Upload `paths` under `prefix` (every path checked before anything remote); the exit code."""
+    items = plan_uploads(paths, prefix)  # fails before resolving anything remote
+    if not items:
+        raise ValueError(f"nothing to upload in {' '.join(paths)} (no files; hidden ones are skipped)")
+    target = resolve_name(bucket, ENV_BUCKET, "bucket", "bucket", stack)
+    classified = target.state.upload_prefix if target.state else DEFAULT_UPLOAD_PREFIX
+    if note := classified_prefix_note(prefix, classified):
+        print(f"catdog upload: {printable(note)}", file=sys.stderr)
+    if skipped := hidden_files(paths):
+        print(f"catdog upload: skipped {skipped} hidden file(s) (names starting with '.')", file=sys.stderr)
+    report = upload_items(client("s3"), target.name, items, workers=workers, progress=progress)
+    for key, error in sorted(report.failed.items()):
+        print(f"  FAILED {printable(key)}: {printable(error)}", file=sys.stderr)
+    where = f"s3://{target.name}/{printable(prefix)}"
+    if report.interrupted:
+        print(f"catdog upload: interrupted: {len(report.uploaded)} of {len(items)} files were uploaded to "
+              f"{where}; the other {len(items) - len(report.uploaded)} were not sent", file=sys.stderr)
+        return exit_codes.INTERRUPTED
+    print(f"uploaded {len(report.uploaded)} files ({report.bytes / 1e6:.1f} MB) to {where}")
+    return exit_codes.PARTIAL if report.failed else exit_codes.OK
 
 
 @dataclass(frozen=True)
@@ -59,7 +89,7 @@ def classified_prefix_note(prefix: str, classified_prefix: str) -> str | None:
             "prefix the function classifies: these files will get no item in the results table")
 
 
-def plan_uploads(paths: Sequence[str | Path], prefix: str = DEFAULT_PREFIX) -> list[UploadItem]:
+def plan_uploads(paths: Sequence[str | Path], prefix: str = DEFAULT_UPLOAD_PREFIX) -> list[UploadItem]:
     """Map local paths to keys before sending anything, so a typo fails before a half-done upload."""
     prefix = normalise_prefix(prefix)
     items: list[UploadItem] = []
@@ -98,8 +128,6 @@ def upload_items(
     Ctrl-C stops promptly: files not yet started are not sent, the ones in flight finish (a PUT is
     all or nothing), and the report says `interrupted` with exactly what was uploaded.
     """
-    from tqdm import tqdm
-
     todo = list(items)
     report = UploadReport()
 

@@ -14,9 +14,16 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as dist_version
 from typing import Any
 
-from catdog.aws_errors import is_not_found
+import boto3
+from botocore.config import Config
 
-DEFAULT_MODEL_KEY = "models/latest.json"
+from catdog.aws_errors import is_not_found
+from catdog.config import DEFAULT_MODEL_KEY
+from catdog.manifest import ModelPointer
+from catdog_cli.targets import ENV_BUCKET
+from catdog_local.moto_server import DUMMY_CREDENTIALS
+from catdog_local.state import StackError, find_stack
+
 #: Seconds: `--version` must answer promptly even when the endpoint is a dead local server.
 CONNECT_TIMEOUT_S = 1.0
 READ_TIMEOUT_S = 2.0
@@ -46,9 +53,6 @@ class LiveModelSource:
 
 def live_model_source(environ: dict[str, str] | None = None) -> LiveModelSource | None:
     """`$CATDOG_BUCKET` > the running local stack (`$CATDOG_STACK`, or the only one) > nothing."""
-    from catdog_cli.targets import ENV_BUCKET
-    from catdog_local.state import StackError, find_stack
-
     env = dict(os.environ) if environ is None else environ
     if env.get(ENV_BUCKET):
         return LiveModelSource(bucket=env[ENV_BUCKET], endpoint=env.get("AWS_ENDPOINT_URL") or None)
@@ -56,21 +60,16 @@ def live_model_source(environ: dict[str, str] | None = None) -> LiveModelSource 
         state = find_stack(env.get("CATDOG_STACK"))
     except StackError:
         return None
-    key = state.function_environment.get("MODEL_KEY", DEFAULT_MODEL_KEY)
     endpoint = env.get("AWS_ENDPOINT_URL") or state.endpoint
-    return LiveModelSource(bucket=state.bucket, key=key, endpoint=endpoint, region=state.region, local=True)
+    return LiveModelSource(bucket=state.bucket, key=state.model_key, endpoint=endpoint, region=state.region,
+                           local=True)
 
 
 def _s3_client(source: LiveModelSource) -> Any:
-    import boto3
-    from botocore.config import Config
-
     config = Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S,
                     retries={"max_attempts": 1, "mode": "standard"})
     kwargs: dict[str, Any] = {"config": config, "endpoint_url": source.endpoint, "region_name": source.region}
     if source.local and not os.environ.get("AWS_ACCESS_KEY_ID"):
-        from catdog_local.moto_server import DUMMY_CREDENTIALS
-
         kwargs.update(aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
                       aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
     return boto3.client("s3", **kwargs)
@@ -78,8 +77,6 @@ def _s3_client(source: LiveModelSource) -> Any:
 
 def live_model_line(source: LiveModelSource, s3: Any = None) -> str:
     """`model <version> (<pointer uri>)`, or why there is none; never raises."""
-    from catdog.manifest import ModelPointer
-
     try:
         client = s3 if s3 is not None else _s3_client(source)
         body = client.get_object(Bucket=source.bucket, Key=source.key)["Body"].read()

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from catdog.config import DEFAULT_MODEL_KEY, DEFAULT_UPLOAD_PREFIX
 from catdog_local.cfn import NO_VALUE, Resolver, as_str, load_template
 from catdog_local.resources import TEMPLATE
 
@@ -51,6 +52,21 @@ class StackResources:
     #: The function's environment variables, resolved for this stack. Empty values are left out: they
     #: mean "unset" (AWS_ENDPOINT_URL is declared only so `sam local` may override it).
     function_environment: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def model_key(self) -> str:
+        """Where the function reads the live model's pointer (its `MODEL_KEY`, as catdog.config does)."""
+        return self.function_environment.get("MODEL_KEY") or DEFAULT_MODEL_KEY
+
+    @property
+    def models_uri(self) -> str:
+        """`s3://bucket/models/`: the folder of the live pointer, where versions are published."""
+        return f"s3://{self.bucket}/{self.model_key.rsplit('/', 1)[0]}/"
+
+    @property
+    def upload_prefix(self) -> str:
+        """The only prefix the function classifies (its `UPLOAD_PREFIX`, as catdog.config reads it)."""
+        return self.function_environment.get("UPLOAD_PREFIX", DEFAULT_UPLOAD_PREFIX)
 
 
 @dataclass

@@ -14,13 +14,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import boto3
 
 from catdog_local.events import failed_message_ids, to_event
 from catdog_local.lambda_runtime import Handler, LambdaContext, prepare_handler
-
-if TYPE_CHECKING:
-    from catdog_local.provision import StackResources
+from catdog_local.provision import StackResources
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,9 @@ SQS_MAX_WAIT_S = 20
 
 
 @dataclass
-class BatchResult:
+class BatchDelivery:
+    """One batch of messages handed to the handler: how many it got, finished and left to retry."""
+
     received: int
     succeeded: int
     failed: int
@@ -47,7 +49,7 @@ class WorkerStats:
     handler_errors: int = 0
     seconds: float = 0.0
 
-    def add(self, batch: BatchResult) -> None:
+    def add(self, batch: BatchDelivery) -> None:
         self.batches += 1
         self.received += batch.received
         self.succeeded += batch.succeeded
@@ -120,7 +122,7 @@ class Worker:
                 time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
         return messages
 
-    def process(self, messages: list[dict[str, Any]]) -> BatchResult:
+    def process(self, messages: list[dict[str, Any]]) -> BatchDelivery:
         ids = [m["MessageId"] for m in messages]
         event = to_event(messages, self.mapping.queue_arn)
         error: str | None = None
@@ -136,7 +138,7 @@ class Worker:
         self._delete(done)
         if self.retry_delay_s is not None:
             self._delay(retry, self.retry_delay_s)
-        return BatchResult(len(messages), len(done), len(retry), error)
+        return BatchDelivery(len(messages), len(done), len(retry), error)
 
     def _delete(self, messages: list[dict[str, Any]]) -> None:
         for i in range(0, len(messages), SQS_MAX_MESSAGES):
@@ -181,7 +183,7 @@ class Worker:
         *,
         once: bool = False,
         until_empty: bool = False,
-        on_batch: Callable[[BatchResult], None] | None = None,
+        on_batch: Callable[[BatchDelivery], None] | None = None,
         on_idle: Callable[[QueueDepth], None] | None = None,
     ) -> WorkerStats:
         """Poll until stopped; `once`: one receive; `until_empty`: until the queue is drained.
@@ -224,8 +226,6 @@ def worker_for(
 ) -> Worker:
     """The Lambda stand-in for `stack`: its queue and event source settings, and the real handler file
     imported with the stack's function environment (or `handler`, e.g. one wrapped to quieten it)."""
-    import boto3
-
     if handler is None:
         handler, _ = prepare_handler(stack.function_environment)
     mapping = EventSourceMapping(

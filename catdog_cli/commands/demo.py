@@ -1,11 +1,19 @@
-"""`catdog demo` flags, kept apart from `demo.py` so `catdog --help` imports nothing heavy."""
+"""`catdog demo`: train, publish and classify the validation photos, all on this machine."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from catdog_local.state import DEFAULT_STACK
 from training_job.settings import CANONICAL_DATA_URL as CANONICAL_URL
+from training_job.settings import default_data
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    demo = sub.add_parser("demo", help="train, publish and classify the validation photos, all locally")
+    add_demo_arguments(demo)
+    demo.set_defaults(func=cmd_demo)
 
 
 def add_demo_arguments(p: argparse.ArgumentParser) -> None:
@@ -27,8 +35,18 @@ def add_demo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="where trained demo models are kept (default: $CATDOG_CACHE or ~/.cache/catdog)")
     p.add_argument("--workers", type=int, default=8, help="parallel uploads (default 8)")
-    p.add_argument("--stack-name", default="catdog",
+    p.add_argument("--stack-name", default=DEFAULT_STACK,
                    help="the stack's name (resource names, and the local stack --keep-running leaves; "
-                        "default catdog)")
+                        f"default {DEFAULT_STACK})")
     p.add_argument("--keep-running", action="store_true",
                    help="keep the local AWS up afterwards so `catdog results` and `aws` can query it")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from catdog_cli import demo  # the work, imported when the command runs (commands/__init__.py)
+
+    return demo.run_demo(demo.DemoConfig(
+        data=args.data or default_data(), limit=args.limit, port=args.port, train_limit=args.train_limit,
+        epochs=args.epochs, min_accuracy=args.min_accuracy, model_dir=args.model_dir, no_cache=args.no_cache,
+        cache_dir=args.cache_dir, workers=args.workers, keep_running=args.keep_running,
+        stack_name=args.stack_name))

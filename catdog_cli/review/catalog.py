@@ -9,12 +9,11 @@ rollback shows up on the page without a restart.
 from __future__ import annotations
 
 import threading
-import time
-from typing import Any
 
 from catdog.manifest import Manifest, ModelPointer
 from catdog.model_repo import ModelRepo
 from catdog.results import UNKNOWN_LABEL
+from catdog_cli.review.cache import TtlCache
 
 
 class Catalog:
@@ -23,27 +22,16 @@ class Catalog:
         self.ttl = ttl
         self._lock = threading.Lock()
         self._manifests: dict[str, Manifest | None] = {}
-        self._cached: dict[str, tuple[float, Any]] = {}
-
-    def _fresh(self, name: str, compute: Any) -> Any:
-        with self._lock:
-            hit = self._cached.get(name)
-            if hit is not None and time.monotonic() - hit[0] < self.ttl:
-                return hit[1]
-        value = compute()
-        with self._lock:
-            self._cached[name] = (time.monotonic(), value)
-        return value
+        self._cache = TtlCache(ttl)
 
     def refresh(self) -> None:
-        with self._lock:
-            self._cached.clear()
+        self._cache.clear()
 
     def live(self) -> ModelPointer | None:
-        return self._fresh("live", self.repo.live)
+        return self._cache.get("live", self.repo.live)
 
     def versions(self) -> list[str]:
-        return self._fresh("versions", self.repo.list_versions)
+        return self._cache.get("versions", self.repo.list_versions)
 
     def manifest(self, version: str) -> Manifest | None:
         with self._lock:

@@ -13,20 +13,34 @@ only this page's own nonce-tagged script.
 from __future__ import annotations
 
 import secrets
+import signal
+import sys
 import threading
+import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.serving import make_server
+
+from catdog.model_repo import ModelRepo
 from catdog.results import UNKNOWN_LABEL, ResultsTable, ReviewResult
+from catdog_cli import exit_codes
 from catdog_cli.display import printable
+from catdog_cli.dynamo_items import plain_item
 from catdog_cli.identity import caller_identity
 from catdog_cli.review import stats
+from catdog_cli.review.cache import TtlCache
 from catdog_cli.review.catalog import Catalog
+from catdog_cli.review.preflight import aws_message, preflight
 from catdog_cli.review.templates import render, shown_key, shown_label
 from catdog_cli.review.thumbnails import Thumb, Thumbnailer, placeholder
-from catdog_cli.review.views import DEFAULT_THRESHOLD, MAX_PAGE_SIZE, View, ViewError, fetch_page, plain_item
+from catdog_cli.review.views import DEFAULT_THRESHOLD, MAX_PAGE_SIZE, View, ViewError, fetch_page
+from catdog_cli.targets import table_and_bucket
 
 DEFAULT_PAGE_SIZE = 60
 #: How long the counts and the reviewed accuracy are reused (each is a read of whole partitions).
@@ -44,13 +58,6 @@ class Reply:
     html: str | None = None
 
 
-def _aws_message(exc: Exception) -> str:
-    error = (getattr(exc, "response", None) or {}).get("Error", {})
-    if error:
-        return f"{error.get('Code', '')}: {error.get('Message', '')}".strip(": ")
-    return f"{type(exc).__name__}: {exc}"
-
-
 @dataclass
 class ReviewService:
     """Everything the page does, against one table and one bucket, with the caller's credentials."""
@@ -66,13 +73,11 @@ class ReviewService:
     threshold: float = DEFAULT_THRESHOLD
     token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     _write_lock: threading.Lock = field(default_factory=threading.Lock)
-    _stats: stats.TtlCache = field(default_factory=lambda: stats.TtlCache(STATS_TTL_SECONDS))
+    _stats: TtlCache = field(default_factory=lambda: TtlCache(STATS_TTL_SECONDS))
 
     # -- the grid ----------------------------------------------------------------------------------
     def page(self, args: dict[str, str], nonce: str) -> Reply:
         """The grid for the URL's parameters; a clear message in the page when it cannot be made."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
         context: dict[str, Any] = {
             "token": self.token, "nonce": nonce, "table": self.table, "bucket": self.bucket, "live": None,
             "labels": [], "items": [], "counts": None, "links": [], "version_links": [], "accuracy": [],
@@ -100,7 +105,7 @@ class ReviewService:
         except (ClientError, BotoCoreError) as exc:
             status = 502
             context["error"] = (f"could not read the results table {self.table} or the bucket "
-                                f"{self.bucket}: {printable(_aws_message(exc))}")
+                                f"{self.bucket}: {printable(aws_message(exc))}")
         return Reply(status, html=render("page", **context))
 
     def _size(self, raw: str | None) -> int:
@@ -149,8 +154,6 @@ class ReviewService:
     # -- the one write -------------------------------------------------------------------------------
     def review(self, body: Any) -> Reply:
         """Record a human label; nothing is written unless every check passes."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
         nothing = "nothing was written"
         if not isinstance(body, dict):
             return _refuse(400, f"send a JSON object {{image, etag, label}}; {nothing}")
@@ -176,7 +179,7 @@ class ReviewService:
                 outcome = self.writer.record_review(image, etag=etag, human_label=label,
                                                     reviewer=self.reviewer)
         except (ClientError, BotoCoreError) as exc:
-            return _refuse(502, f"not saved: the results table said {printable(_aws_message(exc))}")
+            return _refuse(502, f"not saved: the results table said {printable(aws_message(exc))}")
         if outcome.result is ReviewResult.WRITTEN:
             self._stats.clear()
             return Reply(200, json={"ok": True, "image": image, "label": label,
@@ -198,8 +201,6 @@ def _refuse(status: int, message: str) -> Reply:
 
 def create_app(service: ReviewService, allowed_hosts: set[str] | None = None) -> Any:
     """The Flask app: `/` (the grid), `/thumb`, `POST /review`."""
-    from flask import Flask, Response, g, jsonify, request
-
     app = Flask("catdog_review")
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
 
@@ -258,35 +259,6 @@ def create_app(service: ReviewService, allowed_hosts: set[str] | None = None) ->
     return app
 
 
-def preflight(ddb: Any, s3: Any, table: str, bucket: str) -> None:
-    """A missing table, index or bucket is a one-line error before any page is served."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from catdog.errors import CatdogError
-    from catdog_cli.review.views import REQUIRED_INDEXES
-
-    try:
-        described = ddb.describe_table(TableName=table)["Table"]
-    except ClientError as exc:
-        if "ResourceNotFound" in _aws_message(exc):
-            raise CatdogError(f"no results table {table!r} here (pass --table, set CATDOG_TABLE, or start "
-                              "`catdog local up`)") from None
-        raise CatdogError(f"cannot read the results table {table!r}: {_aws_message(exc)}") from None
-    except BotoCoreError as exc:
-        raise CatdogError(f"cannot reach DynamoDB for table {table!r}: {exc}") from None
-    present = {g["IndexName"] for g in described.get("GlobalSecondaryIndexes", [])}
-    missing = [name for name in REQUIRED_INDEXES if name not in present]
-    if missing:
-        raise CatdogError(f"table {table!r} has no {', '.join(missing)}: deploy the current template "
-                          "(docs/deploying.md, 'Upgrading a stack deployed before the review indexes')")
-    try:
-        s3.head_bucket(Bucket=bucket)
-    except ClientError as exc:
-        raise CatdogError(f"cannot read bucket {bucket!r}: {_aws_message(exc)}") from None
-    except BotoCoreError as exc:
-        raise CatdogError(f"cannot reach S3 for bucket {bucket!r}: {exc}") from None
-
-
 @dataclass
 class ReviewSettings:
     table: str
@@ -294,15 +266,11 @@ class ReviewSettings:
     reviewer: str | None = None
     page_size: int = DEFAULT_PAGE_SIZE
     threshold: float = DEFAULT_THRESHOLD
-    models_prefix: str = "models/"
+    models_prefix: str = ModelRepo.prefix
 
 
 def build_service(settings: ReviewSettings, thumbnailer: Thumbnailer | None = None) -> ReviewService:
     """The service over the named table and bucket, after `preflight` (with the caller's credentials)."""
-    import boto3
-
-    from catdog.model_repo import ModelRepo
-
     ddb, s3 = boto3.client("dynamodb"), boto3.client("s3")
     preflight(ddb, s3, settings.table, settings.bucket)
     if not 1 <= settings.page_size <= MAX_PAGE_SIZE:
@@ -319,10 +287,6 @@ def build_service(settings: ReviewSettings, thumbnailer: Thumbnailer | None = No
 def serve(service: ReviewService, host: str, port: int, *, open_browser: bool = False,
           on_ready: Callable[[str], None] | None = None) -> None:
     """Serve until Ctrl-C or SIGTERM; `on_ready(url)` once the socket listens (port 0 = a free one)."""
-    import signal
-
-    from werkzeug.serving import make_server
-
     server = make_server(host, port, None, threaded=True)  # type: ignore[arg-type]
     bound = server.server_port
     names = {host, "127.0.0.1", "localhost"} if host in ("127.0.0.1", "localhost", "::1") else None
@@ -332,8 +296,6 @@ def serve(service: ReviewService, host: str, port: int, *, open_browser: bool = 
     if on_ready:
         on_ready(url)
     if open_browser:
-        import webbrowser
-
         webbrowser.open(url)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
     try:
@@ -343,3 +305,25 @@ def serve(service: ReviewService, host: str, port: int, *, open_browser: bool = 
     finally:
         server.server_close()
         service.thumbnailer.close()
+
+
+#: Hosts that only this machine can reach: anything else gets a warning before the page is served.
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def run(*, table: str | None, bucket: str | None, stack: str | None, reviewer: str | None, page_size: int,
+        threshold: float, host: str, port: int, open_browser: bool) -> int:
+    """`catdog review`: serve the page until Ctrl-C; the exit code."""
+    table_name, bucket_name = table_and_bucket(table, bucket, stack)
+    service = build_service(ReviewSettings(table=table_name, bucket=bucket_name, reviewer=reviewer,
+                                           page_size=page_size, threshold=threshold))
+    if host not in LOOPBACK:
+        print(f"catdog review: listening on {printable(host)}: anyone who can reach it can read the "
+              "photos and write reviews with your AWS credentials", file=sys.stderr)
+
+    def ready(url: str) -> None:
+        print(f"catdog review: {url}  (table {printable(table_name)}, bucket {printable(bucket_name)}, "
+              f"reviewer {printable(service.reviewer)}; Ctrl-C to stop)", flush=True)
+
+    serve(service, host, port, open_browser=open_browser, on_ready=ready)
+    return exit_codes.OK

@@ -8,25 +8,22 @@ label, grouped by the model version that gave that answer.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from catdog.results import UNKNOWN_LABEL
 from catdog.status import Status
+from catdog_cli.dynamo_items import plain_item
 from catdog_cli.review.views import (
     LABEL_INDEX,
     STATUS_INDEX,
     Stream,
     View,
-    plain_item,
     reviewed_streams,
 )
 
-T = TypeVar("T")
 HISTOGRAM_BINS = 10
 
 
@@ -120,26 +117,3 @@ def confidence_histograms(ddb: Any, table: str, bins: int = HISTOGRAM_BINS) -> d
         row = histograms.setdefault(label, [0] * bins)
         row[min(bins - 1, max(0, int(confidence * bins)))] += 1
     return dict(sorted(histograms.items()))
-
-
-class TtlCache:
-    """Values recomputed at most every `ttl` seconds (the counts cost a partition read each)."""
-
-    def __init__(self, ttl: float) -> None:
-        self.ttl = ttl
-        self._lock = threading.Lock()
-        self._values: dict[Any, tuple[float, Any]] = {}
-
-    def get(self, key: Any, compute: Callable[[], T]) -> T:
-        with self._lock:
-            hit = self._values.get(key)
-            if hit is not None and time.monotonic() - hit[0] < self.ttl:
-                return hit[1]
-        value = compute()
-        with self._lock:
-            self._values[key] = (time.monotonic(), value)
-        return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._values.clear()

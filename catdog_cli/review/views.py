@@ -25,6 +25,7 @@ from typing import Any
 
 from catdog.results import UNKNOWN_LABEL
 from catdog.status import Status
+from catdog_cli.dynamo_items import plain_item
 from catdog_cli.review import DEFAULT_THRESHOLD
 
 LABEL_INDEX = "label-index"
@@ -243,16 +244,6 @@ class _Reader:
 
     def head_sort(self) -> str:
         return str(self.buffer[0].get(self.stream.sort_attr, ""))
-
-
-def plain_item(item: dict[str, Any]) -> dict[str, Any]:
-    """A low-level DynamoDB item as plain Python (ints, floats, str, dicts)."""
-    from boto3.dynamodb.types import TypeDeserializer
-
-    from catdog_cli.results_query import _plain as plain_value
-
-    deserialize = TypeDeserializer().deserialize
-    return {k: plain_value(deserialize(v)) for k, v in item.items()}
 
 
 def fetch_page(ddb: Any, table: str, streams: Sequence[Stream], cursor: str | None, size: int,

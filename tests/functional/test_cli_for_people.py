@@ -175,7 +175,7 @@ def test_results_piped_into_head_ends_quietly(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    script = ("import sys, catdog_cli.commands.local as c, catdog_cli.main as m\n"
+    script = ("import sys, catdog_cli.commands.results as c, catdog_cli.main as m\n"
               "c.cmd_results = lambda args: [print(f'row {i}') for i in range(200000)] and 0\n"
               "sys.exit(m.main(['results', '--table', 't']))\n")
     run = subprocess.run(f"{sys.executable} -c \"{script}\" | head -1", shell=True, capture_output=True,

@@ -19,7 +19,8 @@ from catdog.model_repo import ModelRepo
 from catdog.results import ResultsTable
 from catdog_cli.main import main
 from catdog_cli.review.catalog import Catalog
-from catdog_cli.review.server import ReviewService, create_app, preflight
+from catdog_cli.review.preflight import preflight
+from catdog_cli.review.server import ReviewService, create_app
 from catdog_cli.review.thumbnails import Thumbnailer
 from catdog_local.provision import Stack
 from tests.functional.conftest import REGION

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import pytest
 from moto import mock_aws
 
 from catdog.model_repo import load_model
-from catdog_cli.commands.training import register
+from catdog_cli.main import main
 from tests.support.images import jpeg_bytes
 from tests.support.model_factory import build_tiny_model_dir
 from tests.support.nonphotos import nonphotos
@@ -63,10 +62,7 @@ def labelled(tmp_path: Path) -> Path:
 
 
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    code = args.func(args)
+    code = main(argv)
     return code, capsys.readouterr().out
 
 

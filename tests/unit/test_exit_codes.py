@@ -53,7 +53,7 @@ def test_every_way_a_command_can_end_has_its_code(exc: BaseException, code: int)
 def test_main_prints_one_line_and_returns_the_code(raised: BaseException, code: int, words: str,
                                                    monkeypatch: pytest.MonkeyPatch,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    import catdog_cli.commands.local as commands
+    import catdog_cli.commands.results as commands
 
     def fail(_: object) -> int:
         raise raised
