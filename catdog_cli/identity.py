@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import getpass
 import logging
 from collections.abc import Callable
 from typing import Any
+
+import boto3
 
 log = logging.getLogger(__name__)
 
@@ -14,12 +17,8 @@ def caller_identity(explicit: str | None = None, sts: Callable[[], Any] | None =
     if explicit:
         return explicit
     try:
-        import boto3
-
         client = sts() if sts else boto3.client("sts")
         return str(client.get_caller_identity()["Arn"])
     except Exception as exc:  # no STS (offline, a local endpoint without it): a name is still useful
-        import getpass
-
         log.debug("no AWS identity (%s); using the local user name", exc)
         return getpass.getuser()

@@ -103,7 +103,7 @@ class LocalAws:
                 f"port {self.port} on {self.host} is already in use (another `catdog local up`?); "
                 "pick another with --port"
             )
-        try:
+        try:  # moto takes ~270 ms to import: only a command that serves a stack pays for it
             from moto.server import ThreadedMotoServer
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise CatdogError("moto is not installed: run `make install` (the [local] extra)") from exc

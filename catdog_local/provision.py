@@ -23,6 +23,10 @@ from catdog_local.resources import TEMPLATE
 
 log = logging.getLogger(__name__)
 
+# boto3 is imported where a stack is provisioned, not above: every `catdog` command, `--help`
+# included, imports this module (through catdog_local.state's StackError), and boto3 alone takes
+# ~130 ms to import (benchmarks/cli_startup.py measures what the parser imports).
+
 #: moto's (and the AWS docs') example account: used when STS cannot tell us the account.
 DEFAULT_ACCOUNT = "123456789012"
 
@@ -156,7 +160,7 @@ def _s3_encryption(cfn: Mapping[str, Any]) -> dict[str, Any]:
 class _Provisioner:
     def __init__(self, template: dict[str, Any], stack_name: str, region: str,
                  account: str, parameters: Mapping[str, Any] | None) -> None:
-        import boto3
+        import boto3  # lazy: see the note on imports at the top of this module
 
         self.template = template
         self.region = region
@@ -283,7 +287,7 @@ class _Provisioner:
 
 
 def _account(region: str) -> str:
-    import boto3
+    import boto3  # lazy: see the note on imports at the top of this module
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
@@ -317,7 +321,7 @@ def provision(
     account: str | None = None,
 ) -> Stack:
     """Create the template's S3/SQS/DynamoDB resources in the endpoint boto3 targets; idempotent."""
-    import boto3
+    import boto3  # lazy: see the note on imports at the top of this module
 
     region = region or boto3.session.Session().region_name or "us-east-1"
     template = load_template(template_path)

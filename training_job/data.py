@@ -19,7 +19,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+import boto3
 import numpy as np
+from botocore.exceptions import BotoCoreError, ClientError
 from tqdm import tqdm
 
 from catdog.errors import BadInputError, CatdogError
@@ -217,9 +219,6 @@ def _download(url: str) -> Path:
 
 
 def _s3_entries(uri: str, every_file: bool = False) -> list[Entry]:
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
     loc = S3Uri.parse(uri)
     prefix = loc.key if not loc.key or loc.key.endswith("/") else loc.key + "/"
     s3 = boto3.client("s3")

@@ -15,13 +15,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from catdog.manifest import H5_FILE, TFLITE_FILE, Manifest
+from catdog.model_repo import write_manifest
+from training_job.quiet import swallow_stdout
+
+# Keras and TensorFlow are imported inside the functions that need them (see training_job/train.py).
 if TYPE_CHECKING:
     import keras
 
     from training_job.novelty import NoveltyFit
-
-from catdog.manifest import H5_FILE, TFLITE_FILE, Manifest
-from catdog.model_repo import write_manifest
 
 PROBABILITY, NOVELTY = "probability", "novelty"
 
@@ -60,8 +62,6 @@ def load_keras_model(path: str | Path) -> keras.Model:
 def to_tflite(model: keras.Model) -> bytes:  # type only: TF is imported lazily
     """Convert with default float32 kernels (no quantization): the export must agree with the `.h5`."""
     import tensorflow as tf
-
-    from training_job.quiet import swallow_stdout
 
     with swallow_stdout():  # the export prints every TensorSpec of the graph
         converter = tf.lite.TFLiteConverter.from_keras_model(model)

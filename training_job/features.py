@@ -17,13 +17,17 @@ import sys
 from typing import TYPE_CHECKING
 
 import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+from tqdm import tqdm
+
+from training_job.export import to_tflite
+from training_job.settings import ENGINES
 
 if TYPE_CHECKING:
     import keras
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("auto", "keras", "litert")
 #: Below this many images the `.tflite` conversion costs more than LiteRT saves.
 LITERT_MIN_IMAGES = 1000
 BATCH = 32
@@ -49,10 +53,6 @@ class FeatureExtractor:
         self.model, self.engine = model, engine
         self._interpreter = None
         if engine == "litert":
-            from ai_edge_litert.interpreter import Interpreter
-
-            from training_job.export import to_tflite
-
             self._interpreter = Interpreter(model_content=to_tflite(model), num_threads=os.cpu_count() or 1)
             self._input = self._interpreter.get_input_details()[0]
             self._output = self._interpreter.get_output_details()[0]
@@ -60,8 +60,6 @@ class FeatureExtractor:
 
     def __call__(self, images: np.ndarray, mirror: bool = False, what: str = "images") -> np.ndarray:
         """`what` names the pass on its progress bar (stderr): `backbone features (fit)`."""
-        from tqdm import tqdm
-
         out = []
         label = f"backbone features ({what}{', mirrored' if mirror else ''})"
         with tqdm(total=len(images), desc=label, unit="img", file=sys.stderr) as bar:

@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+# Keras is imported inside each builder: `catdog --help` reads ARCHS and the input sizes from here,
+# and Keras must not load before `prepare_keras_home()` (see training_job/train.py).
 if TYPE_CHECKING:
     import keras
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from catdog.classifier import Classifier
 from catdog.errors import CatdogError, QualityGateError
 from catdog.manifest import H5_FILE, MANIFEST_FILE, POINTER_FILE, Manifest, ModelPointer, sha256_bytes
 from catdog.model_history import RESERVED_VERSIONS, record_change
@@ -53,8 +54,7 @@ def check_gate(model_dir: Path, manifest: Manifest, min_accuracy: float) -> floa
     tflite = model_dir / manifest.tflite_file
     if not tflite.is_file():
         raise QualityGateError(f"{tflite}: missing; not publishing")
-    from catdog.classifier import Classifier  # the Lambda's own loader: what passes here will serve
-
+    # the Lambda's own loader: what passes here will serve
     try:
         probs, novelty = Classifier(tflite, manifest, num_threads=1).infer(
             np.zeros((1, *manifest.input_size, 3), dtype=np.float32)

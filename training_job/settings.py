@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from catdog.manifest import check_version
-from training_job.features import ENGINES
 from training_job.models import ARCHS, MOBILENET_INPUT_SIZE, SEED_INPUT_SIZE
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,6 +25,8 @@ CANONICAL_DATA_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dog
 SHARED_DIR = Path(os.environ.get("CATDOG_SHARED") or REPO.parent / "shared")
 #: The quality gate: the least validation accuracy a model needs to be published.
 DEFAULT_MIN_ACCURACY = 0.9
+#: What may compute the frozen backbone's features (training_job/features.py).
+ENGINES = ("auto", "keras", "litert")
 
 #: What `None` means for the per-architecture settings: seed is the tutorial's exact schedule.
 ARCH_DEFAULTS: dict[str, dict[str, Any]] = {

@@ -25,27 +25,34 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from catdog.manifest import ModelPointer
+from catdog.manifest import Manifest, ModelPointer
 from catdog.model_repo import upload_dir, write_manifest
 from catdog.preprocess import PREPROCESSING_SPEC
 from catdog.s3uri import is_s3
 from training_job import models
 from training_job.calibration import as_class_logits, calibration_report, fit_temperature, softmax
 from training_job.data import LoadedData, load_data
+from training_job.export import build_serving_model, write_model_files
+from training_job.features import FeatureExtractor, choose_engine
 from training_job.metrics import classification_report
 from training_job.novelty import NoveltyFit, fit_novelty, with_mirrors
+from training_job.plots import plot_confusion_matrix, plot_learning_curves, plot_reliability
+from training_job.publish import publish_model
 from training_job.settings import TrainConfig
 from training_job.splits import Splits, carve_splits, stratified_folds
+from training_job.weights import prepare_keras_home
 
+# Keras and TensorFlow are imported inside the functions that train, never above: Keras reads
+# KERAS_HOME once, at its first import, so `prepare_keras_home()` must run first, and importing
+# this module (as `catdog evaluate` and the tests do) must not cost TensorFlow's ~2 s.
 if TYPE_CHECKING:
     import keras
-
-    from catdog.manifest import Manifest
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +201,6 @@ def _train_transfer(cfg: TrainConfig, data: LoadedData, splits: Splits) -> Train
     """Frozen backbone → cached features → head (early stopping on stop); optional fine-tuning."""
     import keras
 
-    from training_job.features import FeatureExtractor, choose_engine
 
     n_classes = len(data.labels)
     _, activation, loss = models.output_spec(n_classes)
@@ -334,8 +340,6 @@ def _evaluate_validation(data: LoadedData, trained: Trained, temperature: float,
 
 
 def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
     found = {"python": platform.python_version()}
     for dist in ("tensorflow", "tensorflow-cpu", "keras", "numpy", "pillow", "ai-edge-litert"):
         try:
@@ -347,8 +351,6 @@ def library_versions() -> dict[str, str]:
 
 def run_training(config: TrainConfig) -> TrainResult:
     """Load + split → features + fit → calibrate → novelty → validation (once) → export → publish."""
-    from training_job.weights import prepare_keras_home
-
     prepare_keras_home()  # before the first `import keras`
     import keras
 
@@ -381,8 +383,6 @@ def run_training(config: TrainConfig) -> TrainResult:
                        ece_bins=reliability["bins"], measured_on="validation")
     clock.lap("evaluate_seconds")
 
-    from training_job.export import build_serving_model
-
     serving = build_serving_model(trained.features, (trained.kernel, trained.bias), trained.activation,
                                   temperature, novelty)
     manifest = _manifest(cfg, data, metrics, novelty, calibration, trained, clock.timings)
@@ -394,8 +394,6 @@ def run_training(config: TrainConfig) -> TrainResult:
 
     pointer = None
     if cfg.publish:
-        from training_job.publish import publish_model
-
         pointer = publish_model(local, cfg.publish, cfg.min_accuracy)
     clock.lap("total_seconds", since_start=True)
     return TrainResult(output_dir=local, manifest=manifest, metrics=metrics, history=trained.history,
@@ -422,8 +420,6 @@ MANIFEST_METRICS = ("accuracy", "n", "roc_auc", "per_class", "confusion_matrix",
 
 def _manifest(cfg: TrainConfig, data: LoadedData, metrics: dict[str, Any], novelty: NoveltyFit,
               calibration: dict[str, Any], trained: Trained, timings: dict[str, float]) -> Manifest:
-    from catdog.manifest import Manifest
-
     created = datetime.now(UTC)
     version = cfg.version or f"{created:%Y%m%d-%H%M%S}-{cfg.arch.replace('_', '')}-{data.fingerprint[:8]}"
     return Manifest(
@@ -448,9 +444,6 @@ def _manifest(cfg: TrainConfig, data: LoadedData, metrics: dict[str, Any], novel
 def _export(cfg: TrainConfig, model: keras.Model, manifest: Manifest, history: dict[str, list[float]],
             metrics: dict[str, Any], reliability: dict[str, Any], data: LoadedData) -> tuple[Path, Manifest]:
     """Every artifact into the output dir (a temp dir first when the output is on S3)."""
-    from training_job.export import write_model_files
-    from training_job.plots import plot_confusion_matrix, plot_learning_curves, plot_reliability
-
     local = Path(tempfile.mkdtemp(prefix="catdog-model-")) if is_s3(cfg.output) else Path(cfg.output)
     write_model_files(model, local, manifest)
     (local / HISTORY_FILE).write_text(json.dumps(history, indent=2) + "\n")

@@ -6,7 +6,7 @@ does the work, so no Namespace travels further than this package.
 
 Each handler imports its work module when the command runs: the one import kept inside functions
 on purpose. The work modules import boto3, Pillow, LiteRT, tqdm and Jinja2 at their top, and
-loading all of them for every `catdog --help` would make it about 2.4x slower (0.28 s -> 0.66 s,
+loading all of them for every `catdog --help` would make it about 4x slower (0.11 s -> 0.46 s,
 `benchmarks/cli_startup.py`, results in benchmarks/results/cli_startup.md);
 tests/integration/test_cli_startup.py checks what building the parser imports. The parsers
 themselves import only constants.

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from markupsafe import escape
 
 from catdog.aws_errors import is_not_found, is_precondition_failed
@@ -111,8 +112,6 @@ class Thumbnailer:
         return thumb
 
     def _make(self, key: str, etag: str) -> Thumb:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         try:
             response = self.s3.get_object(Bucket=self.bucket, Key=key, IfMatch=f'"{etag}"')
         except ClientError as exc:

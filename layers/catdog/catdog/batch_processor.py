@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
@@ -73,8 +74,6 @@ class ImageBatchProcessor(BatchProcessor):
     @property
     def runtime(self) -> Runtime:
         if self._runtime is None:
-            import boto3
-
             settings = Settings.from_env()
             # Started first: the decoder process imports Pillow while this one loads the model.
             sandbox = DecodeSandbox(cpu_seconds=settings.decode_cpu_seconds,

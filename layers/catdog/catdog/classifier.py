@@ -50,7 +50,9 @@ class Classifier:
                  *, chunk: int = DEFAULT_INFERENCE_CHUNK) -> None:
         """`num_threads`: LiteRT's CPU threads; None or 0 means one per CPU (Settings.litert_threads).
         `chunk`: images per LiteRT call in `classify` (inference memory grows with the call's size)."""
-        from ai_edge_litert.interpreter import Interpreter  # deferred: keeps `import catdog` light
+        # Deferred: LiteRT takes ~70 ms to import, and most CLI commands import this module (through
+        # model_repo) without ever running a model.
+        from ai_edge_litert.interpreter import Interpreter
 
         self.manifest = manifest
         self.chunk = max(1, chunk)

@@ -17,12 +17,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import boto3
+from botocore.exceptions import ClientError
+
 from catdog.aws_errors import is_not_found
 from catdog.classifier import Classifier
 from catdog.errors import ManifestError, ModelError
 from catdog.manifest import (
     MANIFEST_FILE,
     POINTER_FILE,
+    VERSION_PATTERN,
     Manifest,
     ModelPointer,
     sha256_bytes,
@@ -38,15 +42,11 @@ def as_prefix(key: str) -> str:
 
 
 def _s3_client() -> Any:
-    import boto3
-
     return boto3.client("s3")
 
 
 def read_object(s3: Any, bucket: str, key: str) -> bytes:
     """The object's bytes; a missing object is a `ModelError` naming it (nothing is published there)."""
-    from botocore.exceptions import ClientError
-
     try:
         return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     except ClientError as exc:
@@ -64,8 +64,6 @@ def model_files(local: Path) -> list[Path]:
 
 def _same_object(s3: Any, bucket: str, key: str, path: Path) -> bool:
     """True when S3 already holds these bytes (single-part ETag = MD5), so re-uploading is a no-op."""
-    from botocore.exceptions import ClientError
-
     try:
         etag = str(s3.head_object(Bucket=bucket, Key=key)["ETag"]).strip('"')
     except ClientError:
@@ -188,8 +186,6 @@ class ModelRepo:
 
     def list_versions(self) -> list[str]:
         """The version folders directly under the prefix (`history/` is not one), sorted."""
-        from catdog.manifest import VERSION_PATTERN
-
         found = [p["Prefix"][len(self.prefix):].rstrip("/")
                  for page in self.s3.get_paginator("list_objects_v2").paginate(
                      Bucket=self.bucket, Prefix=self.prefix, Delimiter="/")

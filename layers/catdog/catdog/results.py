@@ -31,6 +31,9 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+import boto3
+from boto3.dynamodb.types import TypeDeserializer
+
 from catdog.classifier import Prediction
 from catdog.s3_events import ObjectEvent
 from catdog.status import Status
@@ -100,8 +103,6 @@ class ResultsTable:
 
     @classmethod
     def named(cls, name: str, session: Any = None) -> ResultsTable:
-        import boto3
-
         return cls((session or boto3).resource("dynamodb").Table(name))
 
     # -- the three kinds of answer ------------------------------------------------------------------
@@ -225,8 +226,6 @@ class ResultsTable:
 
 def _refused_review(exc: Exception) -> ReviewOutcome:
     """Why the review's condition failed, from the item DynamoDB returned with the refusal."""
-    from boto3.dynamodb.types import TypeDeserializer
-
     raw = (getattr(exc, "response", None) or {}).get("Item")
     if not raw:
         return ReviewOutcome(ReviewResult.MISSING)

@@ -12,6 +12,7 @@ Frames: 4-byte big-endian length + JSON header, then 4-byte length + payload byt
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import json
 import os
@@ -23,6 +24,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+# Pillow, numpy and the decoders are imported inside `main` and the request handlers, not above:
+# only after stdout is pointed at stderr (an import that prints must never corrupt a protocol frame)
+# and before the memory cap is set (they are part of the baseline, not of an image's budget).
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 #: Room for the request and reply buffers on top of the decode budget.
@@ -94,8 +98,6 @@ def _limit_memory(budget_bytes: int) -> int:
 def _errno_cell() -> Any:
     """libc's errno of this thread, as a ctypes int (None where libc cannot be loaded)."""
     try:
-        import ctypes
-
         where = ctypes.CDLL(None).__errno_location
         where.restype = ctypes.POINTER(ctypes.c_int)
         return where().contents
