@@ -72,8 +72,8 @@ def train(name: str, retrain: bool = False, **overrides: Any) -> dict[str, Any]:
     if record.exists() and not retrain:
         return dict(json.loads(record.read_text()))
     started = time.perf_counter()
-    result = run_training(TrainConfig(data=[str(DATA)], output=str(OUT / name), version=f"option-{name}",
-                                      **overrides))
+    result = run_training(TrainConfig.of(data=[str(DATA)], output=str(OUT / name), version=f"option-{name}",
+                                         **overrides))
     row = {"option": name, "val_accuracy": result.metrics["accuracy"],
            "answered_accuracy": result.metrics["answered_accuracy"],
            "unknown_rate": result.metrics["unknown_rate"], "best_epoch": result.metrics["best_epoch"],

@@ -25,7 +25,7 @@ def main() -> int:
     data = sys.argv[1] if len(sys.argv) > 1 else str(DEFAULT_DATA)
     result = run_profile(
         "seed (the tutorial, full schedule)",
-        TrainConfig(
+        TrainConfig.of(
             data=data, output=str(REPO / "build" / "bench" / "seed"), arch="seed", version="benchmark-seed"
         ),
     )

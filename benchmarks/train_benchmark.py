@@ -124,13 +124,13 @@ def run_profile(name: str, config: Any, evaluate_limit: int | None = None) -> di
         generated = write_generated(Path(tmp))
         t = time.perf_counter()
         sources = [str(FLOWERS), *(str(p) for p in generated.values())]
-        report = evaluate(load_model(result.output_dir), str(config.data[0]), limit=evaluate_limit,
+        report = evaluate(load_model(result.output_dir), str(config.data.sources[0]), limit=evaluate_limit,
                           ood=sources)
         eval_seconds = time.perf_counter() - t
         by_kind = {kind: report["ood"][str(p)] for kind, p in generated.items()}
     n_gen = sum(r["n"] for r in by_kind.values())
     gen_unknown = sum(r["unknown"] for r in by_kind.values())
-    skew = skew_check(result.output_dir, str(config.data[0]))
+    skew = skew_check(result.output_dir, str(config.data.sources[0]))
     m = result.metrics
     return {
         "profile": name,
@@ -296,7 +296,7 @@ def main() -> int:
     else:
         result = run_profile(
             "default (frozen MobileNetV2 0.35, cached features, novelty, temperature)",
-            TrainConfig(
+            TrainConfig.of(
                 data=args.data,
                 output=args.output,
                 fine_tune_epochs=args.fine_tune_epochs,

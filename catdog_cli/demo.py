@@ -115,8 +115,8 @@ def trained_model(cfg: DemoConfig) -> tuple[Path, str]:
         return target, f"cached ({target}, fingerprint {time.perf_counter() - t:.1f}s)"
     building = target.with_name(target.name + ".partial")
     shutil.rmtree(building, ignore_errors=True)
-    result = run_training(TrainConfig(data=[cfg.data], output=str(building), limit=cfg.train_limit,
-                                      epochs=cfg.epochs))
+    result = run_training(TrainConfig.of(data=[cfg.data], output=str(building), limit=cfg.train_limit,
+                                         epochs=cfg.epochs))
     shutil.rmtree(target, ignore_errors=True)
     building.rename(target)  # only a finished model is ever found in the cache
     accuracy = result.metrics.get("accuracy")

@@ -31,7 +31,7 @@ def _connect(stack: str | None, *uris: str | None) -> None:
 
 def train(config: TrainConfig, *, stack: str | None, debug: bool = False) -> int:
     """Progress (Keras bars, tqdm) on stderr; stdout is the one JSON line of the result."""
-    _connect(stack, config.output, config.publish, *config.data)
+    _connect(stack, config.publish.output, config.publish.uri, *config.data.sources)
     print(json.dumps(summary(run_job(config, debug=debug))))
     return exit_codes.OK
 

@@ -1,16 +1,22 @@
 """Every setting of a training run, declared ONCE: a dataclass field carrying its default, help and env var.
 
-The argument parser (`catdog train`, `python -m training_job`) and the environment handling for
-containers are generated from these fields, and the whole config is written into the manifest,
-so a flag, its default, its help text and its variable can never disagree. A flag always wins over
-its environment variable; `None` defaults are filled per architecture by `TrainConfig.resolved()`.
+The settings come in groups, the way Hugging Face's example scripts split theirs into model, data
+and training arguments: `DataSettings` (which images, how they are split), `ModelSettings` (the
+network), `TrainingSettings` (the fit), `NoveltySettings` (when to answer `unknown`) and
+`PublishSettings` (where the model goes). `TrainConfig` holds one of each.
+
+The argument parser (`catdog train`, `python -m training_job`; one help section per group) and the
+environment handling for containers are generated from these fields, and the whole config is
+written into the manifest (flat, by flag name), so a flag, its default, its help text and its
+variable can never disagree. A flag always wins over its environment variable; `None` defaults are
+filled per architecture by `TrainConfig.resolved()`.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -56,38 +62,29 @@ def parse_weights(text: str) -> str | None:
     return None if text.lower() == "none" else text
 
 
-def setting(default: Any, help: str, *, env: str | None = None, parse: Callable[[str], Any] | None = None,
-            metavar: str | None = None, choices: tuple[str, ...] | None = None, flag: str | None = None,
-            many: bool = False) -> Any:
-    """A dataclass field that also describes its flag: `help`, `env` (the variable that sets its
-    default), `parse` (str → value), `metavar`, `choices`, `flag` (a different spelling, e.g.
-    `--no-flip` for a True boolean) and `many` (the flag may be given several times)."""
-    meta = {"help": help, "env": env, "parse": parse, "metavar": metavar, "choices": choices, "flag": flag,
-            "many": many}
+def setting(default: Any, help: str, *, name: str | None = None, env: str | None = None,
+            parse: Callable[[str], Any] | None = None, metavar: str | None = None,
+            choices: tuple[str, ...] | None = None, flag: str | None = None, many: bool = False) -> Any:
+    """A dataclass field that also describes its flag: `help`, `name` (the setting's name as flags,
+    argparse and the manifest know it, when the field is called otherwise), `env` (the variable that
+    sets its default), `parse` (str → value), `metavar`, `choices`, `flag` (a different spelling,
+    e.g. `--no-flip` for a True boolean) and `many` (the flag may be given several times)."""
+    meta = {"help": help, "name": name, "env": env, "parse": parse, "metavar": metavar, "choices": choices,
+            "flag": flag, "many": many}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
 @dataclass
-class TrainConfig:
-    """Every knob of a training run; written into the manifest so the run can be reproduced."""
+class DataSettings:
+    """which images, and how they are split"""
 
-    data: list[str] = setting(
+    sources: list[str] = setting(
         [], "data set: a dir, .zip, http(s) URL of a zip (cached) or s3://bucket/prefix/ with "
         "train/ and validation/ class folders; give it several times to merge data sets "
         "(default: ../shared/data/cats_and_dogs_filtered.zip when present, else the canonical URL)",
-        env="DATA_URI", metavar="SRC", many=True)
-    output: str = setting("build/model", "where the artifacts go: a dir or s3://…", env="OUTPUT_URI",
-                          metavar="DIR|s3://…")
-    publish: str | None = setting(None, "also publish to s3://bucket/models/ behind the quality gate",
-                                  env="PUBLISH_URI", metavar="s3://bucket/models/")
-    min_accuracy: float = setting(DEFAULT_MIN_ACCURACY, "quality gate for --publish", env="MIN_ACCURACY",
-                                  parse=float)
-    arch: str = setting("mobilenet_v2", "mobilenet_v2, or seed (the tutorial's CNN)", env="ARCH",
-                        choices=ARCHS)
-    epochs: int | None = setting(None, "training epochs (early stopping may end sooner)", env="EPOCHS",
-                                 parse=int)
+        name="data", env="DATA_URI", metavar="SRC", many=True)
     limit: int | None = setting(None, "use only the first N images per class per split (quick runs)",
                                 parse=int, metavar="N")
     validation_split: float = setting(
@@ -98,12 +95,32 @@ class TrainConfig:
     calibration_fraction: float = setting(
         0.1, "fraction of each class's train/ images held out to fit the temperature and the novelty "
         "threshold (with out-of-fold scores of the rest)", parse=float)
-    accept_rate: float = setting(
-        0.99, "share of held-out photos of the trained labels the novelty threshold accepts; the rest, and "
-        "whatever looks less like them, is answered `unknown`", parse=float)
-    novelty_min_auroc: float = setting(
-        0.9, "export a novelty output only if the features separate a held-out class this well (class-"
-        "holdout AUROC on the calib split); 0 always exports one", parse=float)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.sources, str):  # DataSettings(sources="x.zip") in code means one source
+            self.sources = [self.sources]
+
+
+@dataclass
+class ModelSettings:
+    """the network"""
+
+    arch: str = setting("mobilenet_v2", "mobilenet_v2, or seed (the tutorial's CNN)", env="ARCH",
+                        choices=ARCHS)
+    alpha: float = setting(0.35, "MobileNetV2 width (0.35 is what ships offline in ../shared)", parse=float)
+    input_size: tuple[int, int] | None = setting(None, "model input, HxW or one number", parse=parse_size,
+                                                 metavar="HxW")
+    weights: str | None = setting("imagenet", "'imagenet' (through Keras' cache, KERAS_HOME), a weights "
+                                  "file, or 'none'", parse=parse_weights)
+    dropout: float = setting(0.2, "dropout before the classifier", parse=float)
+
+
+@dataclass
+class TrainingSettings:
+    """the fit"""
+
+    epochs: int | None = setting(None, "training epochs (early stopping may end sooner)", env="EPOCHS",
+                                 parse=int)
     batch_size: int | None = setting(None, "training batch size", parse=int)
     learning_rate: float = setting(1e-3, "Adam learning rate", parse=float)
     steps_per_epoch: int | None = setting(None, "batches per epoch (default: a full pass)", parse=int)
@@ -117,58 +134,117 @@ class TrainConfig:
     fine_tune_epochs: int = setting(0, "then unfreeze the backbone's top blocks for N epochs", parse=int,
                                     metavar="N")
     fine_tune_learning_rate: float = setting(1e-5, "learning rate while fine-tuning", parse=float)
-    alpha: float = setting(0.35, "MobileNetV2 width (0.35 is what ships offline in ../shared)", parse=float)
-    input_size: tuple[int, int] | None = setting(None, "model input, HxW or one number", parse=parse_size,
-                                                 metavar="HxW")
-    weights: str | None = setting("imagenet", "'imagenet' (through Keras' cache, KERAS_HOME), a weights "
-                                  "file, or 'none'", parse=parse_weights)
-    dropout: float = setting(0.2, "dropout before the classifier", parse=float)
     feature_engine: str = setting(
         "auto", "what computes the frozen backbone's features: keras, litert (the .tflite of the feature "
         "model; 5-10x faster on CPUs), or auto (litert on a CPU-only machine for 1000+ images)",
         choices=ENGINES)
     seed: int = setting(1337, "random seed (data split, augmentation, initialisation)", parse=int)
+
+
+@dataclass
+class NoveltySettings:
+    """when the model answers `unknown`"""
+
+    accept_rate: float = setting(
+        0.99, "share of held-out photos of the trained labels the novelty threshold accepts; the rest, and "
+        "whatever looks less like them, is answered `unknown`", parse=float)
+    novelty_min_auroc: float = setting(
+        0.9, "export a novelty output only if the features separate a held-out class this well (class-"
+        "holdout AUROC on the calib split); 0 always exports one", parse=float)
+
+
+@dataclass
+class PublishSettings:
+    """where the model goes"""
+
+    output: str = setting("build/model", "where the artifacts go: a dir or s3://…", env="OUTPUT_URI",
+                          metavar="DIR|s3://…")
+    uri: str | None = setting(None, "also publish to s3://bucket/models/ behind the quality gate",
+                              name="publish", env="PUBLISH_URI", metavar="s3://bucket/models/")
+    min_accuracy: float = setting(DEFAULT_MIN_ACCURACY, "quality gate for --publish", env="MIN_ACCURACY",
+                                  parse=float)
     version: str | None = setting(None, "model version id (default: UTC time + arch + data fingerprint)")
 
-    def __post_init__(self) -> None:
-        if isinstance(self.data, str):  # TrainConfig(data="x.zip") in code means one source
-            self.data = [self.data]
+
+#: The groups, in the order `--help` shows them: TrainConfig's attribute → its settings class.
+GROUPS: dict[str, type] = {"data": DataSettings, "model": ModelSettings, "training": TrainingSettings,
+                           "novelty": NoveltySettings, "publish": PublishSettings}
+
+
+def setting_name(f: Field[Any]) -> str:
+    """A setting's one name: its flag without dashes, its argparse dest, its key in the manifest."""
+    return str(f.metadata["name"] or f.name)
+
+
+def all_settings() -> Iterator[tuple[str, Field[Any]]]:
+    """(group, field) for every setting, groups in `GROUPS` order."""
+    for group, cls in GROUPS.items():
+        for f in fields(cls):
+            yield group, f
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a training run, by group; written into the manifest so the run can be reproduced."""
+
+    data: DataSettings = field(default_factory=DataSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    novelty: NoveltySettings = field(default_factory=NoveltySettings)
+    publish: PublishSettings = field(default_factory=PublishSettings)
+
+    @classmethod
+    def of(cls, **settings: Any) -> TrainConfig:
+        """A config from settings named as their flags are: `TrainConfig.of(data=[...], epochs=2)`."""
+        where = {setting_name(f): (group, f.name) for group, f in all_settings()}
+        unknown = sorted(set(settings) - set(where))
+        if unknown:
+            raise TypeError(f"no such training setting: {', '.join(unknown)}")
+        by_group: dict[str, dict[str, Any]] = {group: {} for group in GROUPS}
+        for name, value in settings.items():
+            group, attr = where[name]
+            by_group[group][attr] = value
+        return cls(**{group: GROUPS[group](**values) for group, values in by_group.items()})
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every setting by its name, flat (what the manifest's `training` block records)."""
+        return {setting_name(f): asdict(getattr(self, group))[f.name] for group, f in all_settings()}
 
     @property
     def model_input_size(self) -> tuple[int, int]:
         """`input_size` once `resolved()` has filled the architecture's default (never None then)."""
-        if self.input_size is None:
+        if self.model.input_size is None:
             raise ValueError("input_size is unset: use TrainConfig.resolved()")
-        return self.input_size
+        return self.model.input_size
 
     def resolved(self) -> TrainConfig:
         """Fill the defaults that depend on the architecture (and the data set), so that the
         manifest records what actually ran."""
-        if self.arch not in ARCHS:
-            raise ValueError(f"unknown --arch {self.arch!r}; choose from {', '.join(ARCHS)}")
-        c = TrainConfig(**asdict(self))
-        c.data = list(self.data) or [default_data()]
-        arch_defaults = ARCH_DEFAULTS[c.arch]
-        for name, value in arch_defaults.items():
-            if getattr(c, name) is None:
-                setattr(c, name, value)
-        if c.validation_batch_size is None:
-            c.validation_batch_size = c.batch_size
-        h, w = c.model_input_size  # a list when the settings came from JSON
-        c.input_size = (int(h), int(w))
-        if c.version is not None:
-            check_version(c.version, "--version")
-        if not 0 < c.accept_rate <= 1:
-            raise ValueError(f"--accept-rate {c.accept_rate} must be in (0, 1]")
-        return c
+        if self.model.arch not in ARCHS:
+            raise ValueError(f"unknown --arch {self.model.arch!r}; choose from {', '.join(ARCHS)}")
+        values = self.as_dict()
+        values["data"] = list(values["data"]) or [default_data()]
+        for name, value in ARCH_DEFAULTS[values["arch"]].items():
+            if values[name] is None:
+                values[name] = value
+        if values["validation_batch_size"] is None:
+            values["validation_batch_size"] = values["batch_size"]
+        h, w = values["input_size"]  # a list when the settings came from JSON
+        values["input_size"] = (int(h), int(w))
+        if values["version"] is not None:
+            check_version(values["version"], "--version")
+        if not 0 < values["accept_rate"] <= 1:
+            raise ValueError(f"--accept-rate {values['accept_rate']} must be in (0, 1]")
+        return TrainConfig.of(**values)
 
 
 def _flag(f: Field[Any]) -> str:
-    return str(f.metadata.get("flag") or "--" + f.name.replace("_", "-"))
+    return str(f.metadata.get("flag") or "--" + setting_name(f).replace("_", "-"))
 
 
 def _default_text(f: Field[Any]) -> str:
-    per_arch = {arch: d[f.name] for arch, d in ARCH_DEFAULTS.items() if f.name in d}
+    name = setting_name(f)
+    per_arch = {arch: d[name] for arch, d in ARCH_DEFAULTS.items() if name in d}
     if per_arch:
         shown = {k: "x".join(map(str, v)) if isinstance(v, tuple) else v for k, v in per_arch.items()}
         return "default " + ", ".join(f"{v} for {k}" for k, v in shown.items())
@@ -191,32 +267,39 @@ class _Many(argparse.Action):
 
 
 def add_train_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] | None = None) -> None:
-    """One flag per `TrainConfig` field; an env var named by the field supplies the default."""
+    """One flag per setting, in one help section per group; an env var named by the field supplies
+    the default."""
     env = os.environ if env is None else env
-    for f in fields(TrainConfig):
-        meta = f.metadata
-        extras = [x for x in (f"env {meta['env']}" if meta["env"] else "", _default_text(f)) if x]
-        text = meta["help"] + (f" [{'; '.join(extras)}]" if extras else "")
-        kwargs: dict[str, Any] = {"dest": f.name, "help": text}
-        if isinstance(f.default, bool):
-            kwargs["action"] = "store_false" if f.default else "store_true"
-            parser.add_argument(_flag(f), **kwargs)
-            continue
-        parse = meta["parse"] or str
-        raw = env.get(meta["env"]) if meta["env"] else None
-        if meta["many"]:
-            kwargs["action"] = _Many
-            default: Any = [parse(x) for x in raw.split(",") if x.strip()] if raw else None
-        else:
-            default = parse(raw) if raw not in (None, "") else (None if f.default is MISSING else f.default)
-        kwargs.update(type=parse, default=default, metavar=meta["metavar"], choices=meta["choices"])
-        parser.add_argument(_flag(f), **{k: v for k, v in kwargs.items() if v is not None or k == "default"})
+    for group, cls in GROUPS.items():
+        section = parser.add_argument_group(f"{group} settings", (cls.__doc__ or "").strip())
+        for f in fields(cls):
+            _add_setting(section, f, env)
+
+
+def _add_setting(section: argparse._ArgumentGroup, f: Field[Any], env: Mapping[str, str]) -> None:
+    meta = f.metadata
+    extras = [x for x in (f"env {meta['env']}" if meta["env"] else "", _default_text(f)) if x]
+    text = meta["help"] + (f" [{'; '.join(extras)}]" if extras else "")
+    kwargs: dict[str, Any] = {"dest": setting_name(f), "help": text}
+    if isinstance(f.default, bool):
+        kwargs["action"] = "store_false" if f.default else "store_true"
+        section.add_argument(_flag(f), **kwargs)
+        return
+    parse = meta["parse"] or str
+    raw = env.get(meta["env"]) if meta["env"] else None
+    if meta["many"]:
+        kwargs["action"] = _Many
+        default: Any = [parse(x) for x in raw.split(",") if x.strip()] if raw else None
+    else:
+        default = parse(raw) if raw not in (None, "") else (None if f.default is MISSING else f.default)
+    kwargs.update(type=parse, default=default, metavar=meta["metavar"], choices=meta["choices"])
+    section.add_argument(_flag(f), **{k: v for k, v in kwargs.items() if v is not None or k == "default"})
 
 
 def env_default(name: str, env: Mapping[str, str] | None = None) -> Any:
     """A setting's default as its environment variable makes it (e.g. `min_accuracy` for `publish`)."""
     env = os.environ if env is None else env
-    f = next(f for f in fields(TrainConfig) if f.name == name)
+    f = next(f for _, f in all_settings() if setting_name(f) == name)
     raw = env.get(f.metadata["env"] or "")
     if raw not in (None, ""):
         return (f.metadata["parse"] or str)(raw)
@@ -224,12 +307,13 @@ def env_default(name: str, env: Mapping[str, str] | None = None) -> Any:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+    values = {setting_name(f): getattr(args, setting_name(f)) for _, f in all_settings()}
     values["data"] = list(values["data"] or [])
-    return TrainConfig(**values)
+    return TrainConfig.of(**values)
 
 
 #: The environment variables the trainer reads (flags win): for help texts and the docs check.
-ENV_VARS: dict[str, str] = {f.name: f.metadata["env"] for f in fields(TrainConfig) if f.metadata["env"]}
+ENV_VARS: dict[str, str] = {setting_name(f): f.metadata["env"]
+                             for _, f in all_settings() if f.metadata["env"]}
 #: The sentence both training parsers (`catdog train`, `python -m training_job`) end their description with.
 ENV_HELP = "Flags win over the env vars " + ", ".join(ENV_VARS.values()) + "."

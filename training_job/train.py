@@ -23,7 +23,7 @@ import platform
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -171,17 +171,18 @@ def _train_seed(cfg: TrainConfig, data: LoadedData, splits: Splits) -> Trained:
     _, activation, loss = models.output_spec(len(data.labels))
     with _strategy().scope():
         model = models.build_seed(len(data.labels), cfg.model_input_size)
-        model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=loss, metrics=["accuracy"])
+        model.compile(optimizer=keras.optimizers.Adam(cfg.training.learning_rate), loss=loss,
+                      metrics=["accuracy"])
     model.summary(print_fn=log.info)
     images, labels = data.train.images, data.train.labels
-    train = batches(images[splits.fit], labels[splits.fit], batch_size=cfg.batch_size, shuffle=True,
-                    augment=models.seed_augmentation(cfg.seed), seed=cfg.seed)
+    train = batches(images[splits.fit], labels[splits.fit], batch_size=cfg.training.batch_size, shuffle=True,
+                    augment=models.seed_augmentation(cfg.training.seed), seed=cfg.training.seed)
     # flow_from_directory shuffles the validation files too, so its 8 batches mix both classes
-    stop = batches(images[splits.stop], labels[splits.stop], batch_size=cfg.validation_batch_size,
-                   shuffle=True, seed=cfg.seed + 1)
-    steps = min(cfg.steps_per_epoch or len(train), len(train))
-    stop_steps = min(cfg.validation_steps or len(stop), len(stop))
-    fit = model.fit(train, epochs=cfg.epochs, steps_per_epoch=steps, validation_data=stop,
+    stop = batches(images[splits.stop], labels[splits.stop], batch_size=cfg.training.validation_batch_size,
+                   shuffle=True, seed=cfg.training.seed + 1)
+    steps = min(cfg.training.steps_per_epoch or len(train), len(train))
+    stop_steps = min(cfg.training.validation_steps or len(stop), len(stop))
+    fit = model.fit(train, epochs=cfg.training.epochs, steps_per_epoch=steps, validation_data=stop,
                     validation_steps=stop_steps, verbose=2)
     features = models.seed_features(model)
 
@@ -192,7 +193,7 @@ def _train_seed(cfg: TrainConfig, data: LoadedData, splits: Splits) -> Trained:
 
     kernel, bias = model.layers[-1].get_weights()
     return Trained(features=features, extract=extract, kernel=kernel, bias=bias, activation=activation,
-                   history=_merge({}, fit.history), best_epoch=cfg.epochs or 0,
+                   history=_merge({}, fit.history), best_epoch=cfg.training.epochs or 0,
                    x_fit=extract(images[splits.fit], what="fit"), x_mirror=None,
                    x_calib=extract(images[splits.calib], what="calib"))
 
@@ -205,60 +206,63 @@ def _train_transfer(cfg: TrainConfig, data: LoadedData, splits: Splits) -> Train
     n_classes = len(data.labels)
     _, activation, loss = models.output_spec(n_classes)
     with _strategy().scope():
-        tm = models.build_mobilenet_v2(n_classes, input_size=cfg.model_input_size, alpha=cfg.alpha,
-                                       weights=cfg.weights, dropout=cfg.dropout)
+        tm = models.build_mobilenet_v2(n_classes, input_size=cfg.model_input_size, alpha=cfg.model.alpha,
+                                       weights=cfg.model.weights, dropout=cfg.model.dropout)
     images, labels = data.train.images, data.train.labels
     y_fit, y_stop = labels[splits.fit], labels[splits.stop]
-    n_images = len(labels) + (len(splits.fit) if cfg.flip else 0) + len(data.validation.labels)
-    engine = choose_engine(cfg.feature_engine, n_images)
+    n_images = len(labels) + (len(splits.fit) if cfg.training.flip else 0) + len(data.validation.labels)
+    engine = choose_engine(cfg.training.feature_engine, n_images)
     log.info("computing backbone features once with %s (%d fit%s, %d stop, %d calib images)", engine,
-             len(y_fit), " + mirrored" if cfg.flip else "", len(y_stop), len(splits.calib))
+             len(y_fit), " + mirrored" if cfg.training.flip else "", len(y_stop), len(splits.calib))
     extract = FeatureExtractor(tm.features, engine)
     x_fit = extract(images[splits.fit], what="fit")
-    x_mirror = extract(images[splits.fit], mirror=True, what="fit") if cfg.flip else None
+    x_mirror = extract(images[splits.fit], mirror=True, what="fit") if cfg.training.flip else None
     x_stop = extract(images[splits.stop], what="stop")
     x_train, y_train = with_mirrors(x_fit, y_fit, x_mirror)
 
     def compile_head(head: keras.Model) -> None:
-        head.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=loss, metrics=["accuracy"])
+        head.compile(optimizer=keras.optimizers.Adam(cfg.training.learning_rate), loss=loss,
+                     metrics=["accuracy"])
 
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True)
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.training.patience,
+                                         restore_best_weights=True)
     compile_head(tm.head)
-    fit = tm.head.fit(x_train, y_train.astype(np.float32), batch_size=cfg.batch_size, epochs=cfg.epochs,
-                      validation_data=(x_stop, y_stop.astype(np.float32)), callbacks=[stop], shuffle=True,
-                      verbose=2)
+    fit = tm.head.fit(x_train, y_train.astype(np.float32), batch_size=cfg.training.batch_size,
+                      epochs=cfg.training.epochs, validation_data=(x_stop, y_stop.astype(np.float32)),
+                      callbacks=[stop], shuffle=True, verbose=2)
     history = _merge({}, fit.history)
     best_epoch = int(stop.best_epoch) + 1
 
     def refit(x: np.ndarray, y: np.ndarray, epochs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """The same head recipe on other rows, for a fixed number of epochs (no stop split involved)."""
         keras.utils.set_random_seed(seed)
-        head = models.build_head(x.shape[1], n_classes, cfg.dropout)
+        head = models.build_head(x.shape[1], n_classes, cfg.model.dropout)
         compile_head(head)
-        head.fit(x, y.astype(np.float32), batch_size=cfg.batch_size, epochs=epochs, shuffle=True, verbose=0)
+        head.fit(x, y.astype(np.float32), batch_size=cfg.training.batch_size, epochs=epochs, shuffle=True,
+                 verbose=0)
         kernel, bias = head.get_layer("classifier").get_weights()
         return kernel, bias
 
     head_refit: HeadRefit | None = refit
-    if cfg.fine_tune_epochs > 0:
+    if cfg.training.fine_tune_epochs > 0:
         batches = _batches_class()
         count = models.unfreeze_top(tm.backbone)
-        log.info("fine-tuning %d backbone layers at lr %g", count, cfg.fine_tune_learning_rate)
-        tm.model.compile(optimizer=keras.optimizers.Adam(cfg.fine_tune_learning_rate), loss=loss,
+        log.info("fine-tuning %d backbone layers at lr %g", count, cfg.training.fine_tune_learning_rate)
+        tm.model.compile(optimizer=keras.optimizers.Adam(cfg.training.fine_tune_learning_rate), loss=loss,
                          metrics=["accuracy"])
-        train = batches(images[splits.fit], y_fit, batch_size=cfg.batch_size, shuffle=True,
-                        augment=models.finetune_augmentation(cfg.seed), seed=cfg.seed)
+        train = batches(images[splits.fit], y_fit, batch_size=cfg.training.batch_size, shuffle=True,
+                        augment=models.finetune_augmentation(cfg.training.seed), seed=cfg.training.seed)
         stop_images = batches(images[splits.stop], y_stop, batch_size=64)
-        tune_stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience,
+        tune_stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.training.patience,
                                                   restore_best_weights=True)
-        tuned = tm.model.fit(train, epochs=cfg.fine_tune_epochs, validation_data=stop_images,
+        tuned = tm.model.fit(train, epochs=cfg.training.fine_tune_epochs, validation_data=stop_images,
                              callbacks=[tune_stop], verbose=2)
         history = _merge(history, tuned.history)
         best_epoch = len(fit.history["loss"]) + int(tune_stop.best_epoch) + 1
         # the backbone changed: features again, from the tuned layers
         extract = FeatureExtractor(tm.features, engine)
         x_fit = extract(images[splits.fit], what="fit, tuned")
-        x_mirror = extract(images[splits.fit], mirror=True, what="fit, tuned") if cfg.flip else None
+        x_mirror = extract(images[splits.fit], mirror=True, what="fit, tuned") if cfg.training.flip else None
         head_refit = None  # the backbone was tuned on every fit image: no out-of-fold head exists
     kernel, bias = tm.head.get_layer("classifier").get_weights()
     return Trained(features=tm.features, extract=extract, kernel=kernel, bias=bias, activation=activation,
@@ -277,13 +281,13 @@ def _fit_temperature(cfg: TrainConfig, data: LoadedData, splits: Splits,
     logits, labels = trained.logits(trained.x_calib), y_calib
     source = f"calib split ({len(y_calib)} images)"
     if trained.refit is not None:
-        folds = stratified_folds(y_fit, max(2, min(OOF_FOLDS, len(y_fit))), cfg.seed)
+        folds = stratified_folds(y_fit, max(2, min(OOF_FOLDS, len(y_fit))), cfg.training.seed)
         oof = np.empty((len(y_fit), trained.kernel.shape[1]))
         for f in np.unique(folds):
             kept = folds != f
             x, y = with_mirrors(trained.x_fit[kept], y_fit[kept],
                                 None if trained.x_mirror is None else trained.x_mirror[kept])
-            kernel, bias = trained.refit(x, y, trained.best_epoch, cfg.seed + int(f))
+            kernel, bias = trained.refit(x, y, trained.best_epoch, cfg.training.seed + int(f))
             oof[folds == f] = trained.x_fit[folds == f] @ kernel + bias
         logits, labels = np.concatenate([oof, logits]), np.concatenate([y_fit, y_calib])
         source = (f"out-of-fold logits over the fit split ({len(y_fit)} images, {int(folds.max()) + 1} head "
@@ -298,8 +302,8 @@ def _fit_temperature(cfg: TrainConfig, data: LoadedData, splits: Splits,
 
 def _fit_novelty(cfg: TrainConfig, data: LoadedData, splits: Splits, trained: Trained) -> NoveltyFit:
     fitted = fit_novelty(trained.x_fit, data.train.labels[splits.fit], trained.x_mirror, trained.x_calib,
-                         data.train.labels[splits.calib], accept_rate=cfg.accept_rate,
-                         min_auroc=cfg.novelty_min_auroc, seed=cfg.seed)
+                         data.train.labels[splits.calib], accept_rate=cfg.novelty.accept_rate,
+                         min_auroc=cfg.novelty.novelty_min_auroc, seed=cfg.training.seed)
     log.info("novelty: class-holdout AUROC %s -> %s, %s", fitted.holdout_auroc, fitted.method,
              "exported" if fitted.enabled else "NOT exported (never unknown)")
     return fitted
@@ -355,18 +359,18 @@ def run_training(config: TrainConfig) -> TrainResult:
     import keras
 
     cfg = config.resolved()
-    keras.utils.set_random_seed(cfg.seed)
+    keras.utils.set_random_seed(cfg.training.seed)
     clock = _Clock()
 
-    data = load_data(cfg.data, cfg.model_input_size, limit=cfg.limit, validation_split=cfg.validation_split,
-                     seed=cfg.seed)
-    splits = carve_splits(data.train.labels, cfg.stop_fraction, cfg.calibration_fraction, cfg.seed,
-                          data.labels)
+    data = load_data(cfg.data.sources, cfg.model_input_size, limit=cfg.data.limit,
+                     validation_split=cfg.data.validation_split, seed=cfg.training.seed)
+    splits = carve_splits(data.train.labels, cfg.data.stop_fraction, cfg.data.calibration_fraction,
+                          cfg.training.seed, data.labels)
     clock.lap("data_seconds")
     log.info("data: %s of train/, %d validation images, labels %s, %d skipped", splits.counts(),
              len(data.validation.labels), data.labels, len(data.skipped))
 
-    train = _train_seed if cfg.arch == "seed" else _train_transfer
+    train = _train_seed if cfg.model.arch == "seed" else _train_transfer
     trained = train(cfg, data, splits)
     clock.lap("train_seconds")
 
@@ -390,15 +394,15 @@ def run_training(config: TrainConfig) -> TrainResult:
     clock.lap("export_seconds")
     log.info("validation accuracy %.4f on %d images (%d answered unknown, %.4f among the answered); "
              "artifacts in %s", metrics["accuracy"], metrics["n"], metrics["unknown"],
-             metrics["answered_accuracy"] or 0.0, cfg.output)
+             metrics["answered_accuracy"] or 0.0, cfg.publish.output)
 
     pointer = None
-    if cfg.publish:
-        pointer = publish_model(local, cfg.publish, cfg.min_accuracy)
+    if cfg.publish.uri:
+        pointer = publish_model(local, cfg.publish.uri, cfg.publish.min_accuracy)
     clock.lap("total_seconds", since_start=True)
     return TrainResult(output_dir=local, manifest=manifest, metrics=metrics, history=trained.history,
-                       output_uri=cfg.output, wall_seconds=clock.timings["total_seconds"], pointer=pointer,
-                       timings=clock.timings)
+                       output_uri=cfg.publish.output, wall_seconds=clock.timings["total_seconds"],
+                       pointer=pointer, timings=clock.timings)
 
 
 class _Clock:
@@ -421,18 +425,19 @@ MANIFEST_METRICS = ("accuracy", "n", "roc_auc", "per_class", "confusion_matrix",
 def _manifest(cfg: TrainConfig, data: LoadedData, metrics: dict[str, Any], novelty: NoveltyFit,
               calibration: dict[str, Any], trained: Trained, timings: dict[str, float]) -> Manifest:
     created = datetime.now(UTC)
-    version = cfg.version or f"{created:%Y%m%d-%H%M%S}-{cfg.arch.replace('_', '')}-{data.fingerprint[:8]}"
+    arch_tag = cfg.model.arch.replace("_", "")
+    version = cfg.publish.version or f"{created:%Y%m%d-%H%M%S}-{arch_tag}-{data.fingerprint[:8]}"
     return Manifest(
         version=version,
         labels=data.labels,
         input_size=cfg.model_input_size,
-        arch=cfg.arch if cfg.arch == "seed" else f"mobilenet_v2_{cfg.alpha}",
+        arch=cfg.model.arch if cfg.model.arch == "seed" else f"mobilenet_v2_{cfg.model.alpha}",
         output_activation=trained.activation,
         preprocessing=dict(PREPROCESSING_SPEC),
         metrics={k: metrics[k] for k in MANIFEST_METRICS},
         data={**data.summary(), "splits": metrics["splits"]},
-        training={**{k: v for k, v in asdict(cfg).items() if k != "publish"},
-                  "input_size": list(cfg.input_size or ()), "epochs_run": metrics["epochs_run"],
+        training={**{k: v for k, v in cfg.as_dict().items() if k != "publish"},
+                  "input_size": list(cfg.model.input_size or ()), "epochs_run": metrics["epochs_run"],
                   "best_epoch": trained.best_epoch, "feature_engine_used": trained.feature_engine, **timings},
         library_versions=library_versions(),
         created_at=created.isoformat(timespec="seconds"),
@@ -444,7 +449,8 @@ def _manifest(cfg: TrainConfig, data: LoadedData, metrics: dict[str, Any], novel
 def _export(cfg: TrainConfig, model: keras.Model, manifest: Manifest, history: dict[str, list[float]],
             metrics: dict[str, Any], reliability: dict[str, Any], data: LoadedData) -> tuple[Path, Manifest]:
     """Every artifact into the output dir (a temp dir first when the output is on S3)."""
-    local = Path(tempfile.mkdtemp(prefix="catdog-model-")) if is_s3(cfg.output) else Path(cfg.output)
+    output = cfg.publish.output
+    local = Path(tempfile.mkdtemp(prefix="catdog-model-")) if is_s3(output) else Path(output)
     write_model_files(model, local, manifest)
     (local / HISTORY_FILE).write_text(json.dumps(history, indent=2) + "\n")
     summary = {**metrics, "version": manifest.version, "skipped": len(data.skipped),
@@ -456,6 +462,6 @@ def _export(cfg: TrainConfig, model: keras.Model, manifest: Manifest, history: d
     plot_confusion_matrix(metrics["confusion_matrix"], data.labels, local / CONFUSION_FILE)
     plot_reliability(reliability, local / RELIABILITY_FILE, title=f"model {manifest.version}")
     manifest = write_manifest(local, manifest)  # again, last: its checksums now cover every artifact
-    if is_s3(cfg.output):
-        upload_dir(local, cfg.output)
+    if is_s3(output):
+        upload_dir(local, output)
     return local, manifest

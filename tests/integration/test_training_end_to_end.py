@@ -36,8 +36,8 @@ def trained(data_zip: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainRe
     """The default profile (ImageNet MobileNetV2, cached features) on 4 images per class per split;
     novelty exported whatever its (meaningless, 1 calib image per class) holdout AUROC."""
     out = tmp_path_factory.mktemp("model")
-    return run_training(TrainConfig(data=str(data_zip), output=str(out), limit=4, epochs=2, seed=3,
-                                    novelty_min_auroc=0.0))
+    return run_training(TrainConfig.of(data=str(data_zip), output=str(out), limit=4, epochs=2, seed=3,
+                                       novelty_min_auroc=0.0))
 
 
 def validation_pixels(data_zip: Path, size: tuple[int, int], n: int = 48) -> np.ndarray:
@@ -106,8 +106,8 @@ def test_no_train_serve_skew(trained: TrainResult, data_zip: Path) -> None:
 
 
 def test_training_is_reproducible(trained: TrainResult, data_zip: Path, tmp_path: Path) -> None:
-    again = run_training(TrainConfig(data=str(data_zip), output=str(tmp_path), limit=4, epochs=2, seed=3,
-                                     novelty_min_auroc=0.0))
+    again = run_training(TrainConfig.of(data=str(data_zip), output=str(tmp_path), limit=4, epochs=2,
+                                        seed=3, novelty_min_auroc=0.0))
     np.testing.assert_allclose(again.history["loss"], trained.history["loss"], rtol=1e-4)
     assert again.manifest.data["fingerprint"] == trained.manifest.data["fingerprint"]
 
@@ -135,7 +135,7 @@ def test_seed_arch_from_s3_to_s3_and_published(aws: object, data_zip: Path) -> N
             )
     aws.put_object(Bucket="catdog", Key="data/train/cats/x.jpg", Body=b"a text file named x.jpg")
     result = run_training(
-        TrainConfig(
+        TrainConfig.of(
             data="s3://catdog/data/",
             output="s3://catdog/runs/1/",
             arch="seed",
@@ -169,7 +169,7 @@ def test_fine_tuning_trains_only_the_top_blocks(data_zip: Path, tmp_path: Path) 
     prepare_keras_home()
     fresh = keras.applications.MobileNetV2(input_shape=(224, 224, 3), alpha=0.35, include_top=False)
     result = run_training(
-        TrainConfig(
+        TrainConfig.of(
             data=str(data_zip),
             output=str(tmp_path),
             limit=3,
@@ -206,8 +206,8 @@ def test_three_classes_get_a_softmax_head_and_a_three_class_novelty_detector(
             dest = root / split / folder.replace("daisy", "daisies") / f"{i}.jpg"
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(e.read())
-    result = run_training(TrainConfig(data=str(root), output=str(tmp_path / "m"), epochs=1,
-                                      novelty_min_auroc=0.0))
+    result = run_training(TrainConfig.of(data=str(root), output=str(tmp_path / "m"), epochs=1,
+                                         novelty_min_auroc=0.0))
     manifest = result.manifest
     assert manifest.labels == ["cat", "daisy", "dog"] and manifest.output_activation == "softmax"
     assert manifest.novelty["detector"]["classes"] == 3
