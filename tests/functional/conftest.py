@@ -13,16 +13,13 @@ REGION = "eu-west-1"
 
 
 @pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Dummy credentials and no endpoint override, so boto3 can only reach moto."""
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(key, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def aws_region() -> str:
+    """Not us-east-1, AWS's default: a region taken from the wrong place shows up here."""
+    return REGION
 
 
 @pytest.fixture
-def stack(aws_env: None) -> Iterator[Stack]:
+def stack(aws_env: str) -> Iterator[Stack]:
     """The bucket, queues and table of template.yaml, created in moto."""
     with mock_aws():
-        yield provision(stack_name="t", region=REGION)
+        yield provision(stack_name="t", region=aws_env)

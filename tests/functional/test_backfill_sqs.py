@@ -10,21 +10,8 @@ from catdog.s3uri import S3Uri
 from catdog_cli.backfill import backfill
 from catdog_cli.main import main
 from catdog_local.provision import Stack
-
-REGION = "eu-west-1"
-
-
-def _drain(url: str) -> list[str]:
-    sqs = boto3.client("sqs", region_name=REGION)
-    bodies = []
-    while True:
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
-        if not got:
-            return bodies
-        for m in got:
-            bodies.append(m["Body"])
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-
+from tests.functional.conftest import REGION
+from tests.support.aws import drain
 
 #: A "folder" marker some consoles create (zero bytes): not an object to classify.
 FOLDER = "uploads/folder/"
@@ -40,7 +27,7 @@ def objects(stack: Stack) -> Stack:
     s3 = boto3.client("s3", region_name=REGION)
     for key in KEYS:
         s3.put_object(Bucket=stack.bucket, Key=key, Body=b"" if key == FOLDER else b"x" * 7)
-    _drain(stack.queue_url)  # the uploads' own notifications
+    drain(stack.queue_url)  # the uploads' own notifications
     return stack
 
 
@@ -48,7 +35,7 @@ def test_every_object_under_the_prefix_is_queued_once(objects: Stack) -> None:
     report = backfill(boto3.client("s3", region_name=REGION), boto3.client("sqs", region_name=REGION),
                       S3Uri.parse(f"s3://{objects.bucket}/uploads/"), objects.queue_url, region=REGION,
                       progress=False)
-    events = [e for body in _drain(objects.queue_url) for e in events_from_sqs_body(body)]
+    events = [e for body in drain(objects.queue_url) for e in events_from_sqs_body(body)]
     expected = {k for k in KEYS if k.startswith("uploads/") and k != FOLDER}
     assert report.queued == len(expected) and report.failed == {}
     assert sorted(e.key for e in events) == sorted(expected)  # once each, odd names decoded
@@ -59,7 +46,7 @@ def test_cli_backfill_of_a_narrower_prefix(objects: Stack, capsys: pytest.Captur
     uri = f"s3://{objects.bucket}/uploads/sub"
     code = main(["backfill", uri, "--queue-url", objects.queue_url, "--quiet"])
     assert code == 0
-    keys = [e.key for body in _drain(objects.queue_url) for e in events_from_sqs_body(body)]
+    keys = [e.key for body in drain(objects.queue_url) for e in events_from_sqs_body(body)]
     assert keys == ["uploads/sub dir/b+1.PNG"]
     assert "queued 1 objects" in capsys.readouterr().out
 
@@ -69,4 +56,4 @@ def test_an_empty_prefix_queues_nothing(objects: Stack) -> None:
                       S3Uri.parse(f"s3://{objects.bucket}/nothing-here/"), objects.queue_url, region=REGION,
                       progress=False)
     assert report.queued == 0
-    assert _drain(objects.queue_url) == []
+    assert drain(objects.queue_url) == []

@@ -25,20 +25,15 @@ from catdog_cli.upload import UploadItem, upload_items
 from catdog_local.provision import Stack, provision
 from catdog_local.state import LocalState
 from catdog_local.worker import EventSourceMapping, QueueDepth, Worker
+from tests.functional.conftest import REGION
 from tests.support.images import jpeg_bytes
 from tests.support.model_factory import build_tiny_model_dir
 from training_job.publish import publish_model
 
-REGION = "eu-west-1"
-
 
 @pytest.fixture
-def stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Stack]:
+def stack(aws_env: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Stack]:
     """The template's stack in moto, registered as a running local stack (this process serves it)."""
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(key, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("CATDOG_STATE_DIR", str(tmp_path / "stacks"))
     for var in ("CATDOG_BUCKET", "CATDOG_TABLE", "CATDOG_QUEUE_URL", "CATDOG_STACK"):
         monkeypatch.delenv(var, raising=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from urllib.parse import unquote_plus
 
 import boto3
@@ -11,30 +10,12 @@ import pytest
 from moto import mock_aws
 
 from catdog_local.provision import Stack, provision
-
-REGION = "eu-west-1"
-
-
-@pytest.fixture
-def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(key, "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield provision(stack_name="t", region=REGION)
+from tests.functional.conftest import REGION
+from tests.support.aws import drain
 
 
 def _drain(url: str) -> list[dict]:
-    sqs = boto3.client("sqs", region_name=REGION)
-    bodies = []
-    while True:
-        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
-        msgs = msgs.get("Messages", [])
-        if not msgs:
-            return bodies
-        for m in msgs:
-            bodies.append(json.loads(m["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return [json.loads(body) for body in drain(url, REGION)]
 
 
 def test_resources_match_the_template(stack: Stack) -> None:
@@ -104,7 +85,7 @@ def test_function_environment_leaves_out_empty_values(stack: Stack) -> None:
     ("1", ["label-index", "status-index"]),
     ("2", ["label-index", "model-index", "status-index"]),
 ])
-def test_review_indexes_can_be_added_one_per_update(aws_env: None, count: str, expected: list[str]) -> None:
+def test_review_indexes_can_be_added_one_per_update(aws_env: str, count: str, expected: list[str]) -> None:
     """CloudFormation creates one GSI per stack update: ReviewIndexes=1, 2, then 3 upgrades an old stack."""
     with mock_aws():
         stack = provision(stack_name="t", region=REGION, parameters={"ReviewIndexes": count})

@@ -17,12 +17,11 @@ from catdog.s3_events import ObjectEvent
 from catdog_cli.main import main
 from catdog_cli.results_query import fetch
 from catdog_local.provision import Stack, provision
-
-REGION = "eu-west-1"
+from tests.functional.conftest import REGION
 
 
 @pytest.fixture
-def stack(aws_env: None) -> Iterator[Stack]:
+def stack(aws_env: str) -> Iterator[Stack]:
     with mock_aws():
         st = provision(stack_name="t", region=REGION)
         table = ResultsTable.named(st.table)

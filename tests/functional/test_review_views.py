@@ -21,6 +21,7 @@ from catdog_cli.review.stats import counts, reviewed_accuracy
 from catdog_cli.review.views import View, ViewError, fetch_page
 from catdog_local.provision import Stack, provision
 from tests.functional.conftest import REGION
+from tests.support.aws import fake_aws_env
 
 LABELS = ["cat", "dog"]
 N = 260
@@ -30,10 +31,7 @@ N = 260
 def table() -> Iterator[tuple[Stack, list[dict[str, Any]]]]:
     """N answers (classified by two versions, some unknown, some failed), a few reviewed."""
     with pytest.MonkeyPatch.context() as mp, mock_aws():
-        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-            mp.setenv(key, "testing")
-        mp.setenv("AWS_DEFAULT_REGION", REGION)
-        mp.delenv("AWS_ENDPOINT_URL", raising=False)
+        fake_aws_env(mp, REGION)  # the aws_env fixture's own helper: this fixture lives per module
         stack = provision(stack_name="t", region=REGION)
         writer = ResultsTable.named(stack.table)
         rng = random.Random(7)

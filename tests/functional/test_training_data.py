@@ -102,11 +102,12 @@ def test_limit_takes_the_first_n_per_class_per_split(dataset: Path) -> None:
     assert data.train.names[0].endswith("cat.train.0.jpg")
 
 
-def test_s3_source(dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+@pytest.fixture
+def aws_region() -> str:
+    return "us-east-1"  # its buckets are created without a location constraint
+
+
+def test_s3_source(dataset: Path, aws_env: str) -> None:
     with mock_aws():
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket="training")

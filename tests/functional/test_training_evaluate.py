@@ -177,16 +177,12 @@ def test_model_dir_without_manifest_is_named(tmp_path: Path) -> None:
         load_model(tmp_path)
 
 
-def test_evaluate_the_live_model_from_s3(
-    tiny_model: Path, labelled: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    for key, value in (
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "t"),
-        ("AWS_SECRET_ACCESS_KEY", "t"),
-    ):
-        monkeypatch.setenv(key, value)
+@pytest.fixture
+def aws_region() -> str:
+    return "us-east-1"  # its buckets are created without a location constraint
+
+
+def test_evaluate_the_live_model_from_s3(tiny_model: Path, labelled: Path, aws_env: str) -> None:
     with mock_aws():
         boto3.client("s3").create_bucket(Bucket="live-models")
         publish_model(tiny_model, "s3://live-models/models/", min_accuracy=0.5)

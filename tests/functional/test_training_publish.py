@@ -22,14 +22,12 @@ BUCKET = "catdog-models"
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    for key, value in (
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ):
-        monkeypatch.setenv(key, value)
+def aws_region() -> str:
+    return "us-east-1"  # its buckets are created without a location constraint
+
+
+@pytest.fixture
+def s3(aws_env: str) -> Iterator[object]:
     with mock_aws():
         client = boto3.client("s3")
         client.create_bucket(Bucket=BUCKET)

@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
-import pytest
-from moto import mock_aws
 
-from catdog_local.provision import Stack, provision
+from catdog_local.provision import Stack
 from catdog_local.worker import EventSourceMapping, Worker
-
-REGION = "eu-west-1"
-
-
-@pytest.fixture
-def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(key, "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield provision(stack_name="t", region=REGION)
+from tests.functional.conftest import REGION
 
 
 class RecordingHandler:

@@ -14,7 +14,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
@@ -22,6 +21,7 @@ import pytest
 from catdog.s3_events import events_from_sqs_body
 from catdog_local.cfn import DEFAULT_TEMPLATE, load_template
 from catdog_local.state import LocalState
+from tests.support.aws import drain, fake_aws_env
 from tests.support.images import jpeg_bytes
 
 pytestmark = pytest.mark.slow
@@ -63,29 +63,14 @@ def server(cli_env: dict[str, str]) -> Iterator[LocalState]:
 @pytest.fixture
 def aws(server: LocalState, monkeypatch: pytest.MonkeyPatch) -> LocalState:
     """Point this test process's boto3 at the server (the CLI subprocesses find it via the state file)."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", server.region)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    fake_aws_env(monkeypatch, server.region, server.endpoint)
     for url in (server.queue_url, server.dlq_url):
-        _drain(url)
+        drain(url)
     return server
 
 
-def _drain(url: str) -> list[dict[str, Any]]:
-    sqs = boto3.client("sqs")
-    out = []
-    while True:
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
-        if not got:
-            return out
-        for m in got:
-            out.append(m)
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-
-
-def _keys(messages: list[dict[str, Any]]) -> list[str]:
-    return sorted(e.key for m in messages for e in events_from_sqs_body(m["Body"]))
+def _keys(bodies: list[str]) -> list[str]:
+    return sorted(e.key for body in bodies for e in events_from_sqs_body(body))
 
 
 def _catdog(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -128,7 +113,7 @@ def test_an_image_put_into_the_bucket_reaches_the_queue(aws: LocalState) -> None
     s3.put_object(Bucket=aws.bucket, Key="models/not-an-upload.jpg", Body=jpeg_bytes())  # must not trigger
     s3.put_object(Bucket=aws.bucket, Key="uploads/SCAN.Jpeg", Body=jpeg_bytes())  # any suffix, any case
     time.sleep(0.5)
-    assert _keys(_drain(aws.queue_url)) == ["uploads/SCAN.Jpeg", "uploads/holiday pics/ça va+1.jpg"]
+    assert _keys(drain(aws.queue_url)) == ["uploads/SCAN.Jpeg", "uploads/holiday pics/ça va+1.jpg"]
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +134,7 @@ def test_a_message_that_keeps_failing_ends_in_the_dlq(aws: LocalState, cli_env: 
                   "--batch-window", "0")
     assert run.returncode == 0, run.stderr
     assert f"{aws.max_receive_count} deliveries to retry" in run.stderr and "DLQ holds 1" in run.stderr
-    assert _keys(_drain(aws.dlq_url)) == ["uploads/orphan.jpg"]
+    assert _keys(drain(aws.dlq_url)) == ["uploads/orphan.jpg"]
     assert "Item" not in boto3.client("dynamodb").get_item(
         TableName=aws.table, Key={"image": {"S": f"s3://{aws.bucket}/uploads/orphan.jpg"}})
 
@@ -179,7 +164,7 @@ def test_upload_worker_results_end_to_end(aws: LocalState, tiny_model: Path, cli
     assert [i["image"] for i in dogs] == [f"s3://{aws.bucket}/uploads/blue dog.png"]
     failed = json.loads(_catdog(cli_env, "results", "--status", "failed", "--format", "json").stdout)
     assert [(i["image"].rsplit("/", 1)[-1], i["reason"]) for i in failed] == [("broken.jpg", "not_an_image")]
-    assert _drain(aws.dlq_url) == []
+    assert drain(aws.dlq_url) == []
 
 
 def test_invoke_runs_the_handler_on_the_shipped_event_file(aws: LocalState, tiny_model: Path,

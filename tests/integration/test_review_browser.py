@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from catdog_local.state import LocalState
+from tests.support.aws import fake_aws_env
 from tests.support.browser import chromium, require_browser
 from tests.support.paths import REPO
 from tests.support.processes import local_up, review_server, user_env
@@ -40,9 +41,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalState
 @pytest.fixture
 def aws(stack: tuple[LocalState, dict[str, str]], monkeypatch: pytest.MonkeyPatch) -> tuple[LocalState, Any]:
     state, env = stack
-    for key, value in (("AWS_ENDPOINT_URL", state.endpoint), ("AWS_DEFAULT_REGION", state.region),
-                       ("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
-        monkeypatch.setenv(key, value)
+    fake_aws_env(monkeypatch, state.region, state.endpoint)
     return state, env
 
 

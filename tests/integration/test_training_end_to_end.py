@@ -113,14 +113,7 @@ def test_training_is_reproducible(trained: TrainResult, data_zip: Path, tmp_path
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    for key, value in (
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ):
-        monkeypatch.setenv(key, value)
+def aws(aws_env: str) -> Iterator[object]:
     with mock_aws():
         yield boto3.client("s3")
 

@@ -22,13 +22,11 @@ from catdog.manifest import MANIFEST_FILE, TFLITE_FILE, ModelPointer
 from catdog_local.lambda_runtime import LambdaContext, load_module
 from catdog_local.provision import Stack, provision
 from catdog_local.worker import EventSourceMapping, Worker, WorkerStats
+from tests.support.aws import FAKE_CREDENTIALS
 
 REGION = "us-east-1"
-_FAKE_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": REGION, "POWERTOOLS_TRACE_DISABLED": "true",
-    "POWERTOOLS_METRICS_NAMESPACE": "catdog",
-}
+_FAKE_ENV = {**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "POWERTOOLS_TRACE_DISABLED": "true",
+             "POWERTOOLS_METRICS_NAMESPACE": "catdog"}
 
 
 @contextmanager
