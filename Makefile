@@ -70,8 +70,11 @@ sam-build: install
 security: $(TOOLS_STAMP)
 	$(TOOLS)/bin/checkov --config-file .checkov.yaml -f template.yaml $(wildcard infra/*.yaml)
 
+# The unit layer first, in a process of its own: its guard (tests/unit/conftest.py: no TensorFlow,
+# Keras or moto) sees only what a test loads first.
 test: install lint security
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests/unit
+	$(BIN)/python -m pytest tests/functional tests/integration
 
 # Seconds, no I/O: the inner loop while editing (the gate is `make test`).
 test-unit: install
