@@ -168,7 +168,9 @@ def _boto_calls(roots: list[Path]) -> set[str]:
     """Method names called anywhere in the code, e.g. {'put_item', 'get_object', ...}."""
     names: set[str] = set()
     for root in roots:
-        for path in root.rglob("*.py"):
+        paths = list(root.rglob("*.py"))
+        assert paths, f"{root}: no Python files to scan (moved?)"
+        for path in paths:
             for node in ast.walk(ast.parse(path.read_text(), str(path))):
                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                     names.add(node.func.attr)
