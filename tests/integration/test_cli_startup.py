@@ -12,7 +12,7 @@ import sys
 
 from tests.support.paths import REPO
 
-HEAVY = ("boto3", "tensorflow", "keras", "moto", "flask", "jinja2", "ai_edge_litert", "PIL",
+HEAVY = ("boto3", "numpy", "tensorflow", "keras", "moto", "flask", "jinja2", "ai_edge_litert", "PIL",
          "tqdm", "matplotlib")
 SCRIPT = f"""
 import json, sys
