@@ -1,4 +1,6 @@
-"""The `catdog` command line and the local stand-ins for AWS (moto server, SQS worker).
+"""The `catdog` command line: `commands/` parses every subcommand, the other modules do the work.
 
-Not part of the Lambda layer: nothing on the function's path imports this package.
+The local stand-ins for AWS (moto server, provisioning, the SQS worker) are `catdog_local`; the
+trainer is `training_job`. Not part of the Lambda layer: nothing on the function's path imports
+this package.
 """
