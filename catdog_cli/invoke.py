@@ -3,11 +3,11 @@ and say plainly when the handler had nothing to classify because every object wa
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from catdog.json_text import json_object
 from catdog_cli import exit_codes
 from catdog_cli.display import safe_json
 from catdog_cli.targets import connect
@@ -45,13 +45,7 @@ def run(event_path: str, *, env_vars: str | None, use_local_stack: bool, stack: 
 
 def read_event(path: str | Path) -> dict[str, Any]:
     text = sys.stdin.read() if str(path) == "-" else event_file(path).read_text()
-    try:
-        event = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not a JSON event ({exc})") from None
-    if not isinstance(event, dict):
-        raise ValueError(f"{path}: an event must be a JSON object")
-    return event
+    return json_object(text, str(path), expected="an event (a JSON object)")
 
 
 def all_gone(response: Any) -> int:

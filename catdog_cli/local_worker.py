@@ -8,18 +8,17 @@ happened. The polling itself is `catdog_local.worker`.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import sys
 import time
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 import boto3
 
+from catdog.native_stderr import native_stderr_to
 from catdog_cli import exit_codes
 from catdog_cli.display import printable
 from catdog_cli.local_stack import logs_dir
@@ -150,20 +149,11 @@ def run(stack: str | None, options: WorkerOptions) -> int:
     return exit_codes.OK
 
 
-@contextlib.contextmanager
-def _native_stderr_to(stream: TextIO) -> Iterator[None]:
+def _native_stderr_to(stream: TextIO) -> contextlib.AbstractContextManager[None]:
     if stream is sys.stderr:
-        yield
-        return
-    sys.stderr.flush()
+        return contextlib.nullcontext()
     stream.flush()
-    saved = os.dup(2)
-    os.dup2(stream.fileno(), 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    return native_stderr_to(stream.fileno())
 
 
 def _dlq_depth(state: LocalState) -> int:

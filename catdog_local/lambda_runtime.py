@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import json
 import os
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from catdog.json_text import json_object
 from catdog_local.resources import HANDLER_FILE as FUNCTION_FILE
 
 #: A Lambda handler: `handler(event, context) -> response`.
@@ -88,12 +88,7 @@ def apply_function_environment(variables: Mapping[str, str]) -> None:
 
 def load_env_vars_file(path: str | Path, function_id: str = "ClassifyFunction") -> dict[str, str]:
     """SAM's `--env-vars` format: `{"ClassifyFunction": {...}}`, `{"Parameters": {...}}` or flat."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object of variables")
+    data = json_object(Path(path).read_text(), str(path), expected="a JSON object of variables")
     for key in (function_id, "Parameters"):
         if isinstance(data.get(key), dict):
             data = data[key]

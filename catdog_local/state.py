@@ -16,9 +16,9 @@ import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from catdog.errors import CatdogError
+from catdog.json_text import json_object
 from catdog_local.provision import Stack, StackResources
 
 STATE_DIR_ENV = "CATDOG_STATE_DIR"
@@ -98,11 +98,11 @@ class LocalState(StackResources):
     @classmethod
     def load(cls, path: Path) -> LocalState:
         try:
-            data: dict[str, Any] = json.loads(path.read_text())
+            data = json_object(path.read_text(), str(path), error=StackError)
         except FileNotFoundError:
             raise StackError(f"no local stack state at {path}: start one with `catdog local up`") from None
-        except json.JSONDecodeError as exc:
-            raise StackError(f"{path} is not valid JSON ({exc}); run `catdog local up` again") from exc
+        except StackError as exc:  # not JSON, or JSON but not an object
+            raise StackError(f"{exc}; run `catdog local up` again") from None
         known = set(cls.__dataclass_fields__)
         try:
             return cls(**{k: v for k, v in data.items() if k in known})

@@ -14,8 +14,9 @@ import logging
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterator
+
+from catdog.native_stderr import native_stderr_without
 
 #: What TensorFlow's C++ side prints at import, before any log level applies (static initialisers).
 _IMPORT_CHATTER = re.compile(r"All log messages before absl::InitializeLog|port\.cc:\d+\] oneDNN|"
@@ -44,16 +45,5 @@ def import_tensorflow_quietly() -> None:
     if "tensorflow" in sys.modules:
         return
     quiet_tensorflow()
-    sys.stderr.flush()
-    with tempfile.TemporaryFile() as captured:
-        saved = os.dup(2)
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow  # noqa: F401
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        captured.seek(0)
-        for line in captured.read().decode(errors="replace").splitlines():
-            if line.strip() and not _IMPORT_CHATTER.search(line):
-                print(line, file=sys.stderr)
+    with native_stderr_without(lambda line: bool(_IMPORT_CHATTER.search(line))):
+        import tensorflow  # noqa: F401

@@ -78,7 +78,7 @@ def test_invoke_with_an_event_that_is_not_json(tmp_path: Path, capsys: pytest.Ca
     bad = tmp_path / "event.json"
     bad.write_text("{not json")
     err = _one_line_error(["invoke", "--event", str(bad), "--no-local"], capsys)
-    assert f"{bad}: not a JSON event" in err
+    assert f"{bad}: not valid JSON" in err
 
 
 def test_worker_without_a_stack(capsys: pytest.CaptureFixture[str]) -> None:
@@ -176,10 +176,11 @@ def test_the_state_of_a_stack_whose_process_died_is_ignored_and_removed(
     assert not state_file("catdog").exists()
 
 
-def test_a_corrupt_state_file_is_skipped_not_a_crash(tmp_path: Path,
+@pytest.mark.parametrize("content", ["{half", "[]", '"a string"'], ids=["not JSON", "a list", "a string"])
+def test_a_corrupt_state_file_is_skipped_not_a_crash(content: str, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "stacks").mkdir()
-    (tmp_path / "stacks" / "catdog.json").write_text("{half")
+    (tmp_path / "stacks" / "catdog.json").write_text(content)
     err = _one_line_error(["results"], capsys)
     assert "no local stack is running" in err and "catdog local up" in err
 

@@ -14,9 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import sys
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ import numpy as np
 from catdog.config import DEFAULT_INFERENCE_CHUNK
 from catdog.errors import ModelError
 from catdog.manifest import UNKNOWN_LABEL, Manifest
+from catdog.native_stderr import native_stderr_without
 
 PROBABILITY_OUTPUT, NOVELTY_OUTPUT = "probability", "novelty"
 
@@ -119,24 +118,11 @@ class Classifier:
         return predictions
 
 
-@contextlib.contextmanager
-def _without_delegate_banner() -> Iterator[None]:
+def _without_delegate_banner() -> contextlib.AbstractContextManager[None]:
     """LiteRT's C++ prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." straight to
     file descriptor 2 on every model load, whatever the log level: keep it out of people's terminals
     (every other line it writes there is passed on)."""
-    sys.stderr.flush()
-    with tempfile.TemporaryFile() as captured:
-        saved = os.dup(2)
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            for line in captured.read().decode(errors="replace").splitlines():
-                if line.strip() and "XNNPACK delegate for CPU" not in line:
-                    print(line, file=sys.stderr)
+    return native_stderr_without(lambda line: "XNNPACK delegate for CPU" in line)
 
 
 def _named_outputs(interpreter: Any) -> dict[str, int]:

@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from catdog.errors import ManifestError
+from catdog.json_text import json_object
 
 MANIFEST_FILE = "manifest.json"
 TFLITE_FILE = "model.tflite"
@@ -141,10 +142,7 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str | bytes, where: str = MANIFEST_FILE) -> Manifest:
-        try:
-            return cls.from_dict(json.loads(text), where)
-        except json.JSONDecodeError as exc:
-            raise ManifestError(f"{where}: not valid JSON ({exc})") from exc
+        return cls.from_dict(json_object(text, where, error=ManifestError), where)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -169,12 +167,7 @@ class ModelPointer:
 
     @classmethod
     def from_json(cls, text: str | bytes, where: str = POINTER_FILE) -> ModelPointer:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ManifestError(f"{where}: not valid JSON ({exc})") from exc
-        if not isinstance(data, dict):
-            raise ManifestError(f"{where}: expected a JSON object")
+        data = json_object(text, where, error=ManifestError)
         accuracy = data.get("accuracy")
         version = check_version(_require(data, "version", str, where), where)
         manifest_key = _require(data, "manifest_key", str, where)

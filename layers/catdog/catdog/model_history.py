@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from catdog.errors import CatdogError, ManifestError
+from catdog.json_text import json_object
 from catdog.manifest import ModelPointer
 from catdog.model_repo import ModelRepo
 
@@ -46,12 +46,8 @@ class PointerChange:
 
     @classmethod
     def from_json(cls, raw: str | bytes, where: str) -> PointerChange:
-        try:
-            data: Any = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ManifestError(f"{where}: not valid JSON ({exc})") from exc
-        if (not isinstance(data, dict) or data.get("action") not in ACTIONS
-                or not isinstance(data.get("at"), str)):
+        data = json_object(raw, where, error=ManifestError, expected="a pointer change (a JSON object)")
+        if data.get("action") not in ACTIONS or not isinstance(data.get("at"), str):
             raise ManifestError(f"{where}: not a pointer change (needs 'at', 'action' and 'pointer')")
         pointer = ModelPointer.from_json(json.dumps(data.get("pointer")), where=where)
         previous = data.get("previous")
