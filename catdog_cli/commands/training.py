@@ -19,25 +19,28 @@ from training_job.settings import (
     env_default,
 )
 
+#: Where a model comes from, for `evaluate` and `predict`.
+MODEL_HELP = "model dir, s3://…/<version>/, or s3://…/models/ (follows latest.json)"
+EVALUATE = ("Prints one JSON object (accuracy, n, per-class figures, confusion matrix, unknown_rate, "
+            "answered_accuracy, per --ood set the share answered unknown, version) as the last line of "
+            "stdout.")
+PREDICT = ("Prints `IMAGE<TAB>label<TAB>confidence<TAB>top_label<TAB>novelty` per image (label is "
+           "`unknown` when the image looks like none of the labels; novelty is `-` for a model that does "
+           "not score it); exit 1 if any failed.")
+PUBLISH = ("Uploads MODEL_DIR to DEST<version>/ and then replaces DEST/latest.json, only if its validation "
+           "accuracy ≥ --min-accuracy; otherwise exits non-zero and the live model stays. Re-publishing a "
+           "version is harmless.")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    train = sub.add_parser(
-        "train",
-        help="train a model and write .h5 + .tflite + manifest",
-        description="Train a cat/dog (or any classes) model. " + ENV_HELP,
-    )
+    train = sub.add_parser("train", help="train a model and write .h5 + .tflite + manifest",
+                           description="Train a cat/dog (or any classes) model. " + ENV_HELP)
     add_train_arguments(train)
     train.set_defaults(func=cmd_train)
 
-    ev = sub.add_parser(
-        "evaluate",
-        help="score a model's .tflite on labelled images (the serving path)",
-        description="Prints one JSON object (accuracy, n, per-class figures, confusion "
-        "matrix, unknown_rate, answered_accuracy, per --ood set the share answered unknown, version) "
-        "as the last line of stdout.",
-    )
-    ev.add_argument("--model", required=True, metavar="DIR|s3://…",
-                    help="model dir, s3://…/<version>/, or s3://…/models/ (follows latest.json)")
+    ev = sub.add_parser("evaluate", help="score a model's .tflite on labelled images (the serving path)",
+                        description=EVALUATE)
+    ev.add_argument("--model", required=True, metavar="DIR|s3://…", help=MODEL_HELP)
     ev.add_argument("--data", required=True, metavar="SRC",
                     help="a folder per class (cats/, dogs/), or a data set whose validation split is used")
     ev.add_argument("--batch-size", type=int, default=32)
@@ -47,24 +50,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                          "reports the share answered unknown; repeatable")
     ev.set_defaults(func=cmd_evaluate)
 
-    pr = sub.add_parser(
-        "predict",
-        help="label images with a model's .tflite",
-        description="Prints `IMAGE<TAB>label<TAB>confidence<TAB>top_label<TAB>novelty` per image "
-        "(label is `unknown` when the image looks like none of the labels; novelty is `-` for a model "
-        "that does not score it); exit 1 if any failed.",
-    )
-    pr.add_argument("--model", required=True, metavar="DIR|s3://…")
+    pr = sub.add_parser("predict", help="label images with a model's .tflite", description=PREDICT)
+    pr.add_argument("--model", required=True, metavar="DIR|s3://…", help=MODEL_HELP)
     pr.add_argument("images", nargs="+", metavar="IMAGE")
     pr.set_defaults(func=cmd_predict)
 
-    pub = sub.add_parser(
-        "publish",
-        help="upload a model dir to s3://…/models/<version>/ behind a quality gate",
-        description="Uploads MODEL_DIR to DEST<version>/ and then replaces DEST/latest.json, "
-        "only if its validation accuracy ≥ --min-accuracy; otherwise exits "
-        "non-zero and the live model stays. Re-publishing a version is harmless.",
-    )
+    pub = sub.add_parser("publish", description=PUBLISH,
+                         help="upload a model dir to s3://…/models/<version>/ behind a quality gate")
     pub.add_argument("model_dir", metavar="MODEL_DIR", help="a local model dir or s3://…/<version>/")
     pub.add_argument("dest", metavar="DEST", nargs="?",
                      help="s3://bucket/models/ (default: the running local stack's models/ prefix)")
