@@ -233,6 +233,11 @@ def package_sizes(build: bool) -> dict[str, Any]:
             "naive_installed_mb_local": round(naive_mb, 1)}
 
 
+def cold_summary(runs: list[float]) -> dict[str, Any]:
+    """Cold starts are few and noisy: the median, and every run as measured."""
+    return {"median": round(statistics.median(runs), 3), "runs": [round(x, 3) for x in runs]}
+
+
 def summarize(values: list[float]) -> dict[str, float]:
     return {"p50_ms": round(percentile(values, 0.5) * 1000, 2),
             "p95_ms": round(percentile(values, 0.95) * 1000, 2)}
@@ -287,8 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         "images": len(images),
         "batch": args.batch,
         "ours": {
-            "cold_init_s": {"median": round(statistics.median(cold_ours), 3),
-                            "runs": [round(x, 3) for x in cold_ours]},
+            "cold_init_s": cold_summary(cold_ours),
             "warm_single_image": summarize(ours["per_image_s"]),
             "warm_per_invocation": {**summarize(ours["per_batch_s"]), "images": args.batch},
             "warm_per_image_in_batch_p50_ms": round(
@@ -298,16 +302,14 @@ def main(argv: list[str] | None = None) -> int:
             "package_unzipped_mb": sizes["ours"],
         },
         "naive": {
-            "cold_init_s": {"median": round(statistics.median(cold_naive), 3),
-                            "runs": [round(x, 3) for x in cold_naive]},
+            "cold_init_s": cold_summary(cold_naive),
             "warm_single_image": summarize(naive["per_image_s"]),
             "throughput_img_s": round(thr_naive, 1),
             "accuracy": round(acc["naive"], 4),
             "package_installed_mb_local": sizes["naive_installed_mb_local"],
         },
         "single_output": {
-            "cold_init_s": {"median": round(statistics.median(cold_single), 3),
-                            "runs": [round(x, 3) for x in cold_single]},
+            "cold_init_s": cold_summary(cold_single),
             "serving": {k: v for k, v in cost["single_output"].items() if k != "labels"},
         },
         "two_outputs": {k: v for k, v in cost["two_outputs"].items() if k != "labels"},
