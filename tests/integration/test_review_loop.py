@@ -11,7 +11,6 @@ import dataclasses
 import json
 import re
 import subprocess
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -22,7 +21,7 @@ import pytest
 from catdog.manifest import Manifest
 from catdog.model_repo import write_manifest
 from tests.support.model_factory import build_tiny_model_dir
-from tests.support.processes import CATDOG, review_server, stop, user_env
+from tests.support.processes import CATDOG, follow, review_server, stop, user_env
 
 pytestmark = pytest.mark.slow
 
@@ -76,17 +75,7 @@ def test_demo_review_export_train_publish_backfill_rollback(data_zip: Path, tmp_
             "--model-dir", str(_demo_model(tmp_path)), "--min-accuracy", "0"]
     demo = subprocess.Popen([*CATDOG, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
-    lines: list[str] = []
-    up = threading.Event()
-
-    def read() -> None:
-        assert demo.stdout is not None
-        for line in demo.stdout:
-            lines.append(line)
-            if "local AWS still up" in line:
-                up.set()
-
-    threading.Thread(target=read, daemon=True).start()
+    lines, up, _ = follow(demo, "local AWS still up")
     try:
         assert up.wait(240), "".join(lines)
         state = json.loads((tmp_path / "stacks" / "catdog.json").read_text())

@@ -58,23 +58,29 @@ def local_up(env: dict[str, str]) -> Iterator[LocalState]:
         stop(proc)
 
 
-@contextmanager
-def review_server(env: dict[str, str], *args: str) -> Iterator[tuple[str, list[str]]]:
-    """`catdog review --port 0 ARGS` until the block ends; yields (its URL, its output so far)."""
-    proc = subprocess.Popen([*CATDOG, "review", "--port", "0", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+def follow(proc: subprocess.Popen[str], pattern: str) -> tuple[list[str], threading.Event, threading.Thread]:
+    """Read `proc`'s output in a thread: (the lines so far, set once one matches `pattern`, the thread)."""
     lines: list[str] = []
-    found = threading.Event()
+    seen = threading.Event()
 
     def read() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
             lines.append(line)
-            if re.search(r"catdog review: http://", line):
-                found.set()
+            if re.search(pattern, line):
+                seen.set()
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
+    return lines, seen, reader
+
+
+@contextmanager
+def review_server(env: dict[str, str], *args: str) -> Iterator[tuple[str, list[str]]]:
+    """`catdog review --port 0 ARGS` until the block ends; yields (its URL, its output so far)."""
+    proc = subprocess.Popen([*CATDOG, "review", "--port", "0", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    lines, found, reader = follow(proc, r"catdog review: http://")
     try:
         if not found.wait(60):
             raise RuntimeError(f"catdog review did not print its URL: {''.join(lines)}")
