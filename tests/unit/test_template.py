@@ -55,8 +55,9 @@ def test_role_reads_only_uploads_and_models(template: dict[str, Any]) -> None:
     for st in statements:
         for action in [st["Action"]] if isinstance(st["Action"], str) else st["Action"]:
             by_action[action] = resolver.resolve(st)
-    bucket_arn = "arn:aws:s3:::st-images-111122223333-eu-west-1"
+    bucket_arn = "arn:ImagesBucket"  # the stack's own bucket, by reference
     assert by_action["s3:GetObject"]["Resource"] == [f"{bucket_arn}/uploads/*", f"{bucket_arn}/models/*"]
+    assert by_action["s3:ListBucket"]["Resource"] == bucket_arn
     assert by_action["s3:ListBucket"]["Condition"]["StringLike"]["s3:prefix"] == ["uploads/*", "models/*"]
     assert not any(a.startswith("s3:Put") or a.startswith("s3:Delete") for a in by_action)
     assert by_action["dynamodb:UpdateItem"]["Resource"] == "arn:ResultsTable"
@@ -77,7 +78,9 @@ def test_function_environment_defaults(template: dict[str, Any]) -> None:
         template["Resources"]["ClassifyFunction"]["Properties"]["Environment"]["Variables"])
     assert env["MODEL_KEY"] == "models/latest.json"
     assert env["MAX_OBJECT_BYTES"] == str(20 * 1024 * 1024)
-    assert env["MODEL_BUCKET"] == "st-images-111122223333-eu-west-1"
+    # By reference, not a second copy of the name: `sam local` then resolves it to the logical id
+    # (events/env.json overrides it) instead of a plausible but wrong `local-images-…` bucket.
+    assert env["MODEL_BUCKET"] == env["UPLOAD_BUCKET"] == "ref-ImagesBucket"
 
 
 def test_reserved_concurrency_condition(template: dict[str, Any]) -> None:
