@@ -19,7 +19,7 @@ ARCH ?= arm64
 # Where the data set and the ImageNet weights live (read in place, never copied into git).
 SHARED ?= $(abspath ../shared)
 
-.PHONY: install test test-unit lint security sam-validate sam-build demo layer benchmark-train benchmark-lambda benchmark-hostile train-aws clean
+.PHONY: install test test-unit lint security sam-validate sam-build demo layer layer-lock benchmark-train benchmark-lambda benchmark-hostile train-aws clean
 
 # Re-runs only when the dependency pins change: a no-op on an up-to-date checkout.
 $(STAMP): pyproject.toml constraints.txt
@@ -82,6 +82,12 @@ demo: install
 
 layer: install
 	$(BIN)/python layers/build_layers.py
+
+# After an edit to layers/*/requirements.txt (or a pin in constraints.txt): re-resolve every layer's
+# lock for Lambda's python3.12 on both CPUs (uv, from PyPI). `make layer` and `sam build` install
+# exactly the locks, and refuse one older than its requirements.txt.
+layer-lock: install
+	$(BIN)/python layers/build_layers.py --write-locks
 
 benchmark-train: install
 	$(BIN)/python benchmarks/train_benchmark.py
