@@ -108,3 +108,13 @@ def test_a_lock_line_that_is_not_an_exact_pin_is_refused(bl: ModuleType, tmp_pat
         bl.lock_entries(lock)
     lock.write_text("Pillow==13.0.0 \\\n    --hash=sha256:aa \\\n    --hash=sha256:bb\n    # via x\n")
     assert bl.lock_entries(lock) == {"pillow": ("13.0.0", "Pillow==13.0.0 --hash=sha256:aa --hash=sha256:bb")}
+
+
+def test_the_two_layers_install_no_distribution_twice(bl: ModuleType) -> None:
+    """Lambda merges layers into one /opt/python: a package in both would be whichever came last.
+    And the catdog layer carries no X-Ray SDK: that is the xray layer's, for Tracing=Active only."""
+    for arch in ARCHES:
+        catdog, xray = ({n for n in bl.lock_entries(bl.LAYERS[name].lock(arch))
+                         if n not in bl.RUNTIME_PROVIDED_DISTS} for name in ("catdog", "xray"))
+        assert catdog & xray == set(), arch
+        assert "aws-xray-sdk" in xray and "aws-xray-sdk" not in catdog

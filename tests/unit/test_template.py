@@ -48,13 +48,13 @@ def test_the_function_classifies_only_the_prefix_the_bucket_notifies(template: d
 
 
 def test_role_reads_only_uploads_and_models(template: dict[str, Any]) -> None:
-    statements = template["Resources"]["ClassifyFunctionRole"]["Properties"]["Policies"][0][
-        "PolicyDocument"]["Statement"]
     resolver = _resolver(template)
+    statements = resolver.resolve(template["Resources"]["ClassifyFunctionRole"]["Properties"]["Policies"][0][
+        "PolicyDocument"]["Statement"])
     by_action: dict[str, Any] = {}
     for st in statements:
         for action in [st["Action"]] if isinstance(st["Action"], str) else st["Action"]:
-            by_action[action] = resolver.resolve(st)
+            by_action[action] = st
     bucket_arn = "arn:ImagesBucket"  # the stack's own bucket, by reference
     assert by_action["s3:GetObject"]["Resource"] == [f"{bucket_arn}/uploads/*", f"{bucket_arn}/models/*"]
     assert by_action["s3:ListBucket"]["Resource"] == bucket_arn
@@ -145,4 +145,32 @@ def test_the_layer_is_built_by_build_layers_for_the_template_architecture(templa
         makefile = (REPO / "layers" / "sam" / arch / "Makefile").read_text()
         assert f"LAYER_ARCH := {arch}" in makefile
     recipe = (REPO / "layers" / "sam" / "layer.mk").read_text()
-    assert "build_layers.py --arch $(LAYER_ARCH) --target" in recipe
+    assert "build_layers.py --layer catdog --arch $(LAYER_ARCH) --target" in recipe
+
+
+@pytest.mark.parametrize("tracing", ["PassThrough", "Active"])
+def test_tracing_adds_the_xray_layer_grant_and_powertools_switch_together(template: dict[str, Any],
+                                                                          tracing: str) -> None:
+    """One parameter turns on all four, so a function can never trace without its SDK or grant
+    (Lambda refuses active tracing without the grant), nor carry the SDK while tracing is off."""
+    resolver = _resolver(template, Tracing=tracing)
+    fn = resolver.resolve(template["Resources"]["ClassifyFunction"]["Properties"])
+    statements = resolver.resolve(template["Resources"]["ClassifyFunctionRole"]["Properties"]["Policies"][0][
+        "PolicyDocument"]["Statement"])
+    xray_grants = [st for st in statements if any(str(a).startswith("xray:") for a in st["Action"])]
+    active = tracing == "Active"
+    assert fn["Tracing"] == tracing
+    assert fn["Layers"] == (["ref-CatdogLayer", "ref-XRayLayer"] if active else ["ref-CatdogLayer"])
+    assert fn["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == ("false" if active else "true")
+    assert len(xray_grants) == (1 if active else 0)
+    assert resolver.condition(template["Resources"]["XRayLayer"]["Condition"]) is active
+    assert template["Parameters"]["Tracing"]["Default"] == "PassThrough"
+
+
+def test_the_xray_layer_is_built_like_the_catdog_layer(template: dict[str, Any]) -> None:
+    from tests.support.paths import REPO
+
+    catdog, xray = (template["Resources"][n] for n in ("CatdogLayer", "XRayLayer"))
+    assert xray["Metadata"] == catdog["Metadata"]
+    assert xray["Properties"]["ContentUri"] == "layers/xray/"
+    assert "build-XRayLayer:" in (REPO / "layers" / "sam" / "layer.mk").read_text()

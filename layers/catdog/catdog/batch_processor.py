@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -29,10 +29,11 @@ from catdog.results import ResultsTable, WriteResult
 from catdog.s3_events import ObjectEvent, ParsedMessage, parse_payload, parse_sqs_body
 from catdog.sandbox import DecodeSandbox
 from catdog.status import Status
+from catdog.tracing import tracer as make_tracer
 
 log = logging.getLogger(__name__)
 metrics = Metrics()  # Powertools shares one metric set between instances: the handler's flushes these
-tracer = Tracer()
+tracer = make_tracer()
 
 #: The pseudo message id under which a direct S3 event's outcomes are kept.
 DIRECT = "direct-s3-event"
