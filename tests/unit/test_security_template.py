@@ -250,3 +250,21 @@ def test_the_function_queue_dead_letters_so_no_lambda_dlq_is_needed(app_template
                 queue = app_template["Resources"][queue_id]["Properties"]
                 assert queue["RedrivePolicy"]["deadLetterTargetArn"], queue_id
                 assert "ReportBatchItemFailures" in event["Properties"]["FunctionResponseTypes"]
+
+
+def test_the_alarm_topic_only_takes_this_stacks_alarms_over_tls(app_template: dict[str, Any]) -> None:
+    """.checkov.yaml skips CKV_AWS_26 (SNS encryption) because of exactly this; and the AWS-managed
+    SNS key would make CloudWatch's publish fail, so every alarm would go nowhere."""
+    topics = dict(_resources(app_template, "AWS::SNS::Topic"))
+    assert set(topics) == {"AlarmTopic"}
+    assert "aws/sns" not in str(topics["AlarmTopic"].get("KmsMasterKeyId", ""))
+    (policy,) = [p for _, p in _resources(app_template, "AWS::SNS::TopicPolicy")]
+    assert policy["Topics"] == [{"Ref": "AlarmTopic"}]
+    statements = _as_list(policy["PolicyDocument"]["Statement"])
+    allows = [st for st in statements if st["Effect"] == "Allow"]
+    assert [st["Principal"] for st in allows] == [{"Service": "cloudwatch.amazonaws.com"}]
+    assert allows[0]["Action"] == "sns:Publish"
+    assert ":alarm:${AWS::StackName}-*" in _text(allows[0]["Condition"]["ArnLike"]["aws:SourceArn"])
+    assert "aws:SourceAccount" in allows[0]["Condition"]["StringEquals"]
+    assert any(st["Effect"] == "Deny" and st["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+               for st in statements)

@@ -174,3 +174,47 @@ def test_the_xray_layer_is_built_like_the_catdog_layer(template: dict[str, Any])
     assert xray["Metadata"] == catdog["Metadata"]
     assert xray["Properties"]["ContentUri"] == "layers/xray/"
     assert "build-XRayLayer:" in (REPO / "layers" / "sam" / "layer.mk").read_text()
+
+
+PAGER = "arn:aws:sns:eu-west-1:111122223333:pager"
+
+
+@pytest.mark.parametrize(("params", "targets"), [
+    ({}, []),
+    ({"AlertEmail": "ops@example.com"}, ["ref-AlarmTopic"]),
+    ({"AlarmTopicArn": PAGER}, [PAGER]),
+    ({"AlertEmail": "ops@example.com", "AlarmTopicArn": PAGER}, ["ref-AlarmTopic", PAGER]),
+])
+def test_every_alarm_reaches_the_topics_the_parameters_name(template: dict[str, Any], params: dict[str, str],
+                                                            targets: list[str]) -> None:
+    """The DLQ alarm once had no AlarmActions and notified nobody: every alarm of the template,
+    including any added later, notifies (and says when it is back to OK) wherever the stack says."""
+    resolver = _resolver(template, **params)
+    alarms = {n: r for n, r in template["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert set(alarms) == {"DeadLetterQueueDepthAlarm", "FailedImagesAlarm", "UnknownShareAlarm"}
+    for name, alarm in alarms.items():
+        props = resolver.resolve(alarm["Properties"])
+        assert props.get("AlarmActions", []) == targets, name
+        assert props.get("OKActions", []) == targets, name
+    assert resolver.condition("HasAlertEmail") is ("AlertEmail" in params)
+
+
+def test_the_email_subscription_is_for_the_alert_email(template: dict[str, Any]) -> None:
+    resolver = _resolver(template, AlertEmail="ops@example.com")
+    sub = resolver.resolve(template["Resources"]["AlarmEmailSubscription"]["Properties"])
+    assert sub == {"TopicArn": "ref-AlarmTopic", "Protocol": "email", "Endpoint": "ops@example.com"}
+    for name in ("AlarmTopic", "AlarmTopicPolicy", "AlarmEmailSubscription"):
+        assert template["Resources"][name]["Condition"] == "HasAlertEmail", name
+
+
+def test_alarm_parameters_refuse_what_sns_would(template: dict[str, Any]) -> None:
+    """Input: an address without a domain, an ARN of another service: refused at deploy time by
+    CloudFormation (AllowedPattern), not as a subscription that never confirms."""
+    import re
+
+    email = re.compile(template["Parameters"]["AlertEmail"]["AllowedPattern"])
+    topic = re.compile(template["Parameters"]["AlarmTopicArn"]["AllowedPattern"])
+    assert email.fullmatch("") and email.fullmatch("ops@example.com")
+    assert not any(email.fullmatch(bad) for bad in ("ops", "ops@localhost", "a b@c.d"))
+    assert topic.fullmatch("") and topic.fullmatch("arn:aws:sns:eu-west-1:111122223333:pager")
+    assert not topic.fullmatch("arn:aws:sqs:eu-west-1:111122223333:pager")

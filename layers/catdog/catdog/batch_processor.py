@@ -209,12 +209,14 @@ class ImageBatchProcessor(BatchProcessor):
             if outcome.status == Status.CLASSIFIED:
                 assert outcome.prediction is not None
                 metrics.add_metric(name="ImagesClassified", unit=MetricUnit.Count, value=1)
+                if outcome.prediction.is_unknown:  # the UnknownShareAlarm's numerator (template.yaml)
+                    metrics.add_metric(name="ImagesUnknown", unit=MetricUnit.Count, value=1)
                 self._labels[outcome.prediction.label] += 1
                 p = outcome.prediction
                 novelty = None if p.novelty is None else round(p.novelty, 4)
                 self.log.info("classified", extra={"label": p.label, "top_label": p.top_label,
                                                    "confidence": round(p.confidence, 4), "novelty": novelty})
-            elif outcome.status == Status.FAILED:
+            elif outcome.status == Status.FAILED:  # the FailedImagesAlarm's numerator
                 metrics.add_metric(name="ImagesFailed", unit=MetricUnit.Count, value=1)
 
     def _emit_label_counts(self) -> None:
