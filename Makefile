@@ -44,7 +44,12 @@ $(SAM_STAMP): .ci/sam-requirements.txt
 	$(SAM_VENV)/bin/python -m pip install --quiet -r .ci/sam-requirements.txt
 	touch $(SAM_STAMP)
 
-install: $(STAMP) $(TOOLS_STAMP) $(SAM_STAMP)
+# `sam` in .venv/bin: the README's shell (`source .venv/bin/activate`) then has `sam validate`,
+# `sam build` and `sam deploy --guided` (samconfig.toml holds the deploy parameters) on its PATH.
+$(BIN)/sam: | $(STAMP) $(SAM_STAMP)
+	ln -sfn ../../$(SAM) $(BIN)/sam
+
+install: $(STAMP) $(TOOLS_STAMP) $(SAM_STAMP) $(BIN)/sam
 
 lint: install
 	$(BIN)/ruff check .
