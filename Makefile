@@ -19,7 +19,7 @@ ARCH ?= arm64
 # Where the data set and the ImageNet weights live (read in place, never copied into git).
 SHARED ?= $(abspath ../shared)
 
-.PHONY: install test test-unit lint security sam-validate sam-build demo layer layer-lock benchmark-train benchmark-lambda benchmark-hostile train-aws clean
+.PHONY: install test test-unit lint security sam-validate sam-build demo layer layer-lock benchmark-train benchmark-lambda benchmark-sam-artifact benchmark-hostile train-aws clean
 
 # Re-runs only when the dependency pins change: a no-op on an up-to-date checkout.
 $(STAMP): pyproject.toml constraints.txt
@@ -99,6 +99,10 @@ benchmark-train: install
 
 benchmark-lambda: install
 	$(BIN)/python benchmarks/lambda_benchmark.py
+
+# Sizes of both `sam build` outputs and the cold start of the built x86_64 artifact under Python 3.12.
+benchmark-sam-artifact: install
+	$(BIN)/python -m benchmarks.sam_artifact
 
 benchmark-hostile: install
 	$(BIN)/python -m benchmarks.hostile_report
