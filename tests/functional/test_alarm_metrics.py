@@ -15,50 +15,28 @@ import operator
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
 import numpy as np
 import pytest
-from moto import mock_aws
 
-from catdog.manifest import MANIFEST_FILE, TFLITE_FILE, ModelPointer
 from catdog_local.cfn import Resolver
 from catdog_local.events import to_event
 from catdog_local.lambda_runtime import LambdaContext, load_module
-from catdog_local.provision import Stack, provision
+from catdog_local.provision import Stack
 from tests.support.images import jpeg_bytes
 from tests.support.model_factory import build_tiny_model_dir
 from tests.support.nonphotos import nonphotos
+from tests.support.pipeline import REGION, Pipeline, function_stack
 
-REGION = "us-east-1"
 FUNCTION_ALARMS = ("FailedImagesAlarm", "UnknownShareAlarm")
 Series = dict[tuple[str, str, frozenset[tuple[str, str]]], float]
 
 
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Stack]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        stack = provision(stack_name="shop", region=REGION)
-        for name, value in stack.function_environment.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "model-cache"))
-        yield stack
-
-
-def _publish(stack: Stack, model_dir: Path) -> None:
-    manifest = json.loads((model_dir / MANIFEST_FILE).read_text())
-    pointer = ModelPointer.for_version("models/", manifest["version"])
-    s3 = boto3.client("s3", region_name=REGION)
-    s3.upload_file(str(model_dir / MANIFEST_FILE), stack.bucket, pointer.manifest_key)
-    s3.upload_file(str(model_dir / TFLITE_FILE), stack.bucket, pointer.model_key)
-    s3.put_object(Bucket=stack.bucket, Key="models/latest.json", Body=pointer.to_json().encode())
+    yield from function_stack(monkeypatch, tmp_path, stack_name="shop")
 
 
 def _queued_event(stack: Stack) -> dict[str, Any]:
@@ -137,17 +115,16 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def one_batch(stack: Stack, model_dir: Path, capsys: pytest.CaptureFixture[str]) -> Series:
     """2 cat-red photos (cat), 1 noise image (unknown), 1 text file named .jpg (failed)."""
-    _publish(stack, model_dir)
-    s3 = boto3.client("s3", region_name=REGION)
+    pipeline = Pipeline(stack, load_module())
+    pipeline.publish(model_dir)
     for key in ("uploads/a.jpg", "uploads/b.jpg"):
-        s3.put_object(Bucket=stack.bucket, Key=key, Body=jpeg_bytes((80, 60), (220, 30, 30)))
+        pipeline.put(key, jpeg_bytes((80, 60), (220, 30, 30)))
     name, noise = next(nonphotos(per_kind=1, kinds=("uniform_noise",)))
-    s3.put_object(Bucket=stack.bucket, Key=f"uploads/{name}", Body=noise)
-    s3.put_object(Bucket=stack.bucket, Key="uploads/notes.jpg", Body=b"not an image at all")
+    pipeline.put(f"uploads/{name}", noise)
+    pipeline.put("uploads/notes.jpg", b"not an image at all")
     event = _queued_event(stack)
-    app: ModuleType = load_module()
     capsys.readouterr()
-    assert app.handler(event, LambdaContext())["batchItemFailures"] == []
+    assert pipeline.app.handler(event, LambdaContext())["batchItemFailures"] == []
     return emf_series(capsys.readouterr().out)
 
 

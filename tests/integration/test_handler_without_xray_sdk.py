@@ -29,10 +29,10 @@ import json, os
 from pathlib import Path
 import boto3
 from moto import mock_aws
-from catdog.manifest import ModelPointer
 from catdog_local.events import s3_notification, s3_record, to_event
 from catdog_local.provision import provision
 from catdog_local.lambda_runtime import LambdaContext, load_handler
+from tests.support.pipeline import publish_model
 
 model_dir, image = Path(sys.argv[1]), Path(sys.argv[2])
 with mock_aws():
@@ -40,10 +40,7 @@ with mock_aws():
     os.environ.update(stack.function_environment)
     os.environ["POWERTOOLS_TRACE_DISABLED"] = "false"  # what Tracing=Active sets: asked for, no SDK
     s3 = boto3.client("s3", region_name="us-east-1")
-    pointer = ModelPointer.for_version("models/", "test-v1")
-    s3.upload_file(str(model_dir / "manifest.json"), stack.bucket, pointer.manifest_key)
-    s3.upload_file(str(model_dir / "model.tflite"), stack.bucket, pointer.model_key)
-    s3.put_object(Bucket=stack.bucket, Key="models/latest.json", Body=pointer.to_json())
+    publish_model(s3, stack.bucket, model_dir)
     s3.upload_file(str(image), stack.bucket, "uploads/my cat.jpg")
     s3.upload_file(str(image), stack.bucket, "uploads/queued.jpg")
     handler = load_handler()

@@ -22,8 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.layers import build_layers
-from tests.support.paths import REPO
+from tests.support.layers import build_layers, constraints
 
 BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
 #: Points at a Python 3.12 when none of the usual places has one.
@@ -76,11 +75,7 @@ def require_python312() -> str:
 def runtime_stand_in(dest: Path) -> Path:
     """boto3 and its dependencies at constraints.txt's versions: what Lambda's runtime provides and
     the layers leave out (layers/build_layers.py RUNTIME_PROVIDED_DISTS). Pure Python, any CPU."""
-    pins = {}
-    for line in (REPO / "constraints.txt").read_text().splitlines():
-        if "==" in line and not line.startswith("#"):
-            name, version = line.split("==")
-            pins[name.strip().lower().replace("_", "-")] = version.strip()
+    pins = constraints()
     wanted = [f"{name}=={pins[name]}" for name in sorted(build_layers().RUNTIME_PROVIDED_DISTS)]
     if not (dest / "boto3").is_dir():
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",

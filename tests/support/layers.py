@@ -30,6 +30,16 @@ def build_layers() -> ModuleType:
     return module
 
 
+def constraints() -> dict[str, str]:
+    """{canonical name: version} of constraints.txt: what `.venv`, and so every test, runs."""
+    pins = {}
+    for line in (REPO / "constraints.txt").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[canonicalize_name(name.strip())] = version.strip()
+    return pins
+
+
 def installed(site: Path) -> dict[str, str]:
     """{canonical name: version} of every distribution in a layer's `python/` dir (its dist-info)."""
     found = {}

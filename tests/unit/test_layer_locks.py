@@ -15,8 +15,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.support.layers import build_layers
-from tests.support.paths import REPO
+from tests.support.layers import build_layers, constraints
 
 ARCHES = ("x86_64", "arm64")
 
@@ -24,15 +23,6 @@ ARCHES = ("x86_64", "arm64")
 @pytest.fixture(scope="module")
 def bl() -> ModuleType:
     return build_layers()
-
-
-def _constraints() -> dict[str, str]:
-    pins = {}
-    for line in (REPO / "constraints.txt").read_text().splitlines():
-        if "==" in line and not line.startswith("#"):
-            name, version = line.split("==")
-            pins[canonicalize_name(name)] = version.strip()
-    return pins
 
 
 def _requirements(path: Path) -> list[Requirement]:
@@ -55,14 +45,14 @@ def test_every_layer_has_a_current_lock_for_each_architecture(bl: ModuleType) ->
 def test_each_lock_satisfies_its_requirements_and_the_project_pins(bl: ModuleType) -> None:
     """The layer gets the versions `.venv` has: the ml_dtypes 0.7.0 a floating build once shipped
     against 0.6.0 in constraints.txt is what this catches."""
-    constraints = _constraints()
+    pins_run = constraints()
     for layer, arch in _every_lock(bl):
         pins = {name: version for name, (version, _) in bl.lock_entries(layer.lock(arch)).items()}
         for req in _requirements(layer.requirements):
             name = canonicalize_name(req.name)
             assert name in pins, f"{layer.lock(arch).name}: {req} is not locked"
             assert req.specifier.contains(pins[name]), f"{layer.lock(arch)}: {name}=={pins[name]} vs {req}"
-        differ = {n: (v, constraints[n]) for n, v in pins.items() if n in constraints and constraints[n] != v}
+        differ = {n: (v, pins_run[n]) for n, v in pins.items() if n in pins_run and pins_run[n] != v}
         assert differ == {}, f"{layer.name} {arch}: lock vs constraints.txt {differ}"
 
 
