@@ -7,10 +7,11 @@ under `.venv`'s Python (what the tests run), interleaved in the same run.
   counts against Lambda's 250 MB), and their zipped size (what is uploaded);
 - cold start: a `catdog local up` stack with the model published (`--model`, default build/model:
   `catdog train --output build/model --limit 100` makes one) and `--batch` validation photos
-  uploaded; each run is a fresh process (tests/support/lambda_artifact.py: `python3.12 -I -S`,
+  uploaded; each run is a fresh process (tests/support/lambda_artifact.py: `python3.12 -I -S -B`,
   only the build's dirs and a boto3 stand-in on the path, a fresh /tmp) that imports the handler
   (init), classifies the batch (the first invocation: model download, load, decode, one LiteRT call)
-  and classifies it again (warm). `--runs` of each, artifact and baseline alternating.
+  and classifies it again (warm). `--runs` of each, alternating: the artifact as built, the same
+  with Python 3.12 bytecode compiled next to it (what shipping .pyc would save), and the baseline.
 
 Results: benchmarks/results/sam_artifact.json and the "What `sam build` ships" section of
 benchmarks/results/lambda.md.
@@ -24,6 +25,7 @@ import argparse
 import io
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(report["sizes"], indent=2), flush=True)
 
     tmp = Path(tempfile.mkdtemp(prefix="catdog-sam-artifact-"))
-    runtime = runtime_stand_in(tmp / "runtime")
+    runtime = runtime_stand_in(tmp / "runtime", python312)
     env = user_env(tmp / "stacks")
     site_packages = Path(sysconfig.get_paths()["purelib"])
     with local_up(env) as stack:
@@ -152,12 +154,17 @@ def main(argv: list[str] | None = None) -> int:
                        "AWS_LAMBDA_FUNCTION_NAME": f"{stack.name}-classify",
                        "POWERTOOLS_LOG_LEVEL": "WARNING"}
         x86 = builds["x86_64"]
-        runs: dict[str, list[Any]] = {"artifact": [], "baseline": []}
+        # The same build with Python 3.12 bytecode next to each module: what shipping .pyc would save.
+        compiled = tmp / "compiled"
+        shutil.copytree(x86, compiled, ignore=shutil.ignore_patterns("XRayLayer"))
+        subprocess.run([python312, "-I", "-m", "compileall", "-q", str(compiled)], check=True)
+        runs: dict[str, list[Any]] = {"artifact": [], "compiled": [], "baseline": []}
         for i in range(args.runs):
-            for kind in ("artifact", "baseline"):
-                if kind == "artifact":
-                    result = run_artifact(python312, x86 / "ClassifyFunction", [x86 / "CatdogLayer"], runtime,
-                                          environment, [event, event])
+            for kind in runs:
+                if kind in ("artifact", "compiled"):
+                    build = x86 if kind == "artifact" else compiled
+                    result = run_artifact(python312, build / "ClassifyFunction", [build / "CatdogLayer"],
+                                          runtime, environment, [event, event])
                 else:  # the checkout under .venv's Python: the handler as the tests import it
                     result = run_artifact(sys.executable, REPO / "functions" / "classify", [], runtime,
                                           environment, [event, event],
@@ -191,11 +198,15 @@ def render(r: dict[str, Any]) -> str:
     lines = [f"## {SECTION}", "",
              f"`benchmarks/sam_artifact.py`, {r['when']}, {r['cpus']} CPUs (load {r['load']}): `sam build` "
              f"outputs, and the x86_64 one run under Python {c['artifact']['python']} "
-             "(`python3.12 -I -S`, only the function and layer dirs and a boto3 stand-in on the path) "
+             "(`python3.12 -I -S -B`, only the function and layer dirs and a boto3 stand-in on the path) "
              f"against `catdog local up`, {r['batch']} photos per invocation, model `{r['model']}` "
              f"({r['model_tflite_mb']} MB `.tflite`, downloaded at cold start), {len(r['runs']['artifact'])} "
-             "fresh processes each, interleaved with the same handler from the checkout under "
-             f"`.venv`'s Python {c['baseline']['python']}.", "",
+             "fresh processes each, interleaved with the same build given Python 3.12 bytecode "
+             "(`compileall`) and with the same handler from the checkout under "
+             f"`.venv`'s Python {c['baseline']['python']}. The layer ships no bytecode (pip's would be "
+             "the build Python's, so the build strips it, and Lambda's /opt is read-only, so none is "
+             "cached): its modules compile at every cold start. The boto3 stand-in is compiled, as the "
+             "runtime's own is.", "",
              "| `sam build` output, MB (unzipped / zipped) | x86_64 | arm64 |", "| --- | --- | --- |"]
     lines.append("| function (`app.py` alone), kB unzipped | " + " | ".join(
         f"{s[a]['unzipped_bytes']['ClassifyFunction'] / 1e3:.1f}" for a in ("x86_64", "arm64")) + " |")
@@ -208,14 +219,14 @@ def render(r: dict[str, Any]) -> str:
                  + " | ".join(str(s[a]["with_tracing_unzipped_mb"]) for a in ("x86_64", "arm64")) + " |")
     lines.append(f"| `sam build` wall time, s | {r['sam_build_s']['x86_64']} | {r['sam_build_s']['arm64']} |")
     lines += ["", "| cold start, median (min-max), s | built x86_64 artifact, Python "
-              f"{c['artifact']['python']} | checkout, `.venv` Python {c['baseline']['python']} |",
-              "| --- | --- | --- |"]
+              f"{c['artifact']['python']} | the same with 3.12 bytecode | checkout, `.venv` Python "
+              f"{c['baseline']['python']} |", "| --- | --- | --- | --- |"]
     for key, label in (("init_s", "init: import the handler (Powertools, catdog, LiteRT, numpy, boto3)"),
                        ("first_invoke_s", f"first invocation: model download + load, {r['batch']} photos"),
                        ("warm_invoke_s", f"warm invocation, the same {r['batch']} photos"),
                        ("process_s", "whole process, interpreter start to exit")):
         cells = [f"{c[k][key]['median']} ({c[k][key]['min']}-{c[k][key]['max']})"
-                 for k in ("artifact", "baseline")]
+                 for k in ("artifact", "compiled", "baseline")]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -86,6 +86,11 @@ def python312() -> str:
 
 
 @pytest.fixture(scope="module")
+def runtime(python312: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return runtime_stand_in(tmp_path_factory.mktemp("runtime"), python312)
+
+
+@pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("home")
     photo = home / "Pictures" / "pets" / "cat.jpg"
@@ -201,12 +206,12 @@ def _container_endpoint(record: dict[str, Any], stack: LocalState) -> str:
 
 def test_sam_local_invoke_as_documented_classifies_the_photo(
         invoked: dict[str, tuple[Path, dict[str, Any]]], stack: LocalState, python312: str,
-        tmp_path_factory: pytest.TempPathFactory) -> None:
+        runtime: Path) -> None:
     _, record = invoked["x86_64"]
     environment = {**record["environment"], "AWS_ENDPOINT_URL": _container_endpoint(record, stack)}
     layers = [Path(layer["codeuri"]) for layer in record["layers"]]
     run = run_artifact(python312, Path(record["code"]), layers,
-                       runtime_stand_in(tmp_path_factory.mktemp("runtime")), environment, [record["event"]],
+                       runtime, environment, [record["event"]],
                        handler=record["handler"], timeout_s=record["timeout"], memory_mb=record["memory"])
     (response,) = run.responses
     assert response == {"model_version": "sam-artifact-v1", "classified": 1}, run.stderr[-3000:]
@@ -216,7 +221,7 @@ def test_sam_local_invoke_as_documented_classifies_the_photo(
 
 def test_the_built_x86_64_artifact_classifies_an_sqs_batch_under_python_312(
         invoked: dict[str, tuple[Path, dict[str, Any]]], stack: LocalState, python312: str,
-        tmp_path_factory: pytest.TempPathFactory) -> None:
+        runtime: Path) -> None:
     """The deployed shape: the function dir and the layer dir of `sam build`, Lambda's environment
     for the stack (as `catdog local up` resolves the template), the SQS batch the event source
     mapping builds from the queue's real messages, and ReportBatchItemFailures."""
@@ -236,7 +241,7 @@ def test_the_built_x86_64_artifact_classifies_an_sqs_batch_under_python_312(
                    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                    "AWS_LAMBDA_FUNCTION_NAME": f"{stack.name}-classify"}
     run = run_artifact(python312, build / "ClassifyFunction", [build / "CatdogLayer"],
-                       runtime_stand_in(tmp_path_factory.mktemp("runtime")), environment,
+                       runtime, environment,
                        [to_event(messages, stack.queue_arn)])
     (response,) = run.responses
     assert response == {"batchItemFailures": []}, run.stderr[-3000:]

@@ -72,15 +72,19 @@ def require_python312() -> str:
     pytest.skip(why)
 
 
-def runtime_stand_in(dest: Path) -> Path:
+def runtime_stand_in(dest: Path, python312: str | None = None) -> Path:
     """boto3 and its dependencies at constraints.txt's versions: what Lambda's runtime provides and
-    the layers leave out (layers/build_layers.py RUNTIME_PROVIDED_DISTS). Pure Python, any CPU."""
+    the layers leave out (layers/build_layers.py RUNTIME_PROVIDED_DISTS). Pure Python, any CPU.
+    Given `python312`, compiled to its bytecode, as the runtime's own copy is (the function's code
+    and layers are not: /var/task and /opt are read-only, so they compile at every cold start)."""
     pins = constraints()
     wanted = [f"{name}=={pins[name]}" for name in sorted(build_layers().RUNTIME_PROVIDED_DISTS)]
     if not (dest / "boto3").is_dir():
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                         "--no-deps", "--target", str(dest), "--only-binary=:all:", *wanted], check=True,
                        timeout=600)
+    if python312 is not None:
+        subprocess.run([python312, "-I", "-m", "compileall", "-q", str(dest)], check=True, timeout=600)
     return dest
 
 
