@@ -19,7 +19,7 @@ ARCH ?= arm64
 # Where the data set and the ImageNet weights live (read in place, never copied into git).
 SHARED ?= $(abspath ../shared)
 
-.PHONY: install test test-unit lint security sam-validate sam-build demo layer benchmark-train benchmark-lambda benchmark-hostile train-aws clean
+.PHONY: install test test-unit lint security sam-validate sam-build demo layer layer-lock benchmark-train benchmark-lambda benchmark-sam-artifact benchmark-hostile train-aws clean
 
 # Re-runs only when the dependency pins change: a no-op on an up-to-date checkout.
 $(STAMP): pyproject.toml constraints.txt
@@ -44,7 +44,12 @@ $(SAM_STAMP): .ci/sam-requirements.txt
 	$(SAM_VENV)/bin/python -m pip install --quiet -r .ci/sam-requirements.txt
 	touch $(SAM_STAMP)
 
-install: $(STAMP) $(TOOLS_STAMP) $(SAM_STAMP)
+# `sam` in .venv/bin: the README's shell (`source .venv/bin/activate`) then has `sam validate`,
+# `sam build` and `sam deploy --guided` (samconfig.toml holds the deploy parameters) on its PATH.
+$(BIN)/sam: | $(STAMP) $(SAM_STAMP)
+	ln -sfn ../../$(SAM) $(BIN)/sam
+
+install: $(STAMP) $(TOOLS_STAMP) $(SAM_STAMP) $(BIN)/sam
 
 lint: install
 	$(BIN)/ruff check .
@@ -86,11 +91,21 @@ demo: install
 layer: install
 	$(BIN)/python layers/build_layers.py
 
+# After an edit to layers/*/requirements.txt (or a pin in constraints.txt): re-resolve every layer's
+# lock for Lambda's python3.12 on both CPUs (uv, from PyPI). `make layer` and `sam build` install
+# exactly the locks, and refuse one older than its requirements.txt.
+layer-lock: install
+	$(BIN)/python layers/build_layers.py --write-locks
+
 benchmark-train: install
 	$(BIN)/python benchmarks/train_benchmark.py
 
 benchmark-lambda: install
 	$(BIN)/python benchmarks/lambda_benchmark.py
+
+# Sizes of both `sam build` outputs and the cold start of the built x86_64 artifact under Python 3.12.
+benchmark-sam-artifact: install
+	$(BIN)/python -m benchmarks.sam_artifact
 
 benchmark-hostile: install
 	$(BIN)/python -m benchmarks.hostile_report

@@ -4,7 +4,10 @@ Local runs (`catdog local up` → a moto server via AWS_ENDPOINT_URL) and the te
 build their resources HERE, from the template's own definitions: names, keys, indexes, redrive
 policy and the S3 → SQS notification all come from `template.yaml`, so what is tested cannot drift
 from what is deployed. Only the resource types the data path needs are created; the function,
-its role, layer, alarms and policies exist only in AWS and are listed in `Stack.skipped`.
+its role, layers, alarms, their SNS topic and the policies exist only in AWS (`AWS_ONLY` says why
+each) and are listed in `Stack.skipped`; a resource whose `Condition` is false is in
+`Stack.disabled`. A type in neither list stops `provision` with its name: a new resource in the
+template is a decision (create it locally, or say why not), never a silent gap.
 """
 
 from __future__ import annotations
@@ -29,6 +32,23 @@ log = logging.getLogger(__name__)
 
 #: moto's (and the AWS docs') example account: used when STS cannot tell us the account.
 DEFAULT_ACCOUNT = "123456789012"
+
+#: Resource types that exist only in AWS, and why the local stack does without them.
+AWS_ONLY: dict[str, str] = {
+    "AWS::Serverless::Function": "runs as `catdog local worker` / `catdog invoke` (catdog_local/worker.py)",
+    "AWS::Lambda::Function": "runs as `catdog local worker` / `catdog invoke` (catdog_local/worker.py)",
+    "AWS::Serverless::LayerVersion": "the worker imports the layer's code from the checkout or the wheel",
+    "AWS::Lambda::LayerVersion": "the worker imports the layer's code from the checkout or the wheel",
+    "AWS::IAM::Role": "moto does not enforce IAM",
+    "AWS::IAM::Policy": "moto does not enforce IAM",
+    "AWS::S3::BucketPolicy": "moto does not enforce resource policies",
+    "AWS::SQS::QueuePolicy": "moto does not enforce resource policies",
+    "AWS::SNS::TopicPolicy": "moto does not enforce resource policies",
+    "AWS::Logs::LogGroup": "the worker writes the function's logs to a file (catdog local worker --log-file)",
+    "AWS::CloudWatch::Alarm": "no metrics are aggregated locally: the EMF lines stay in the worker's log",
+    "AWS::SNS::Topic": "only the alarms publish to it, and they exist only in AWS",
+    "AWS::SNS::Subscription": "only the alarms publish to it, and they exist only in AWS",
+}
 
 # ---------------------------------------------------------------------------------------- the stack
 
@@ -83,6 +103,7 @@ class Stack(StackResources):
     function_id: str = "ClassifyFunction"
     created: dict[str, str] = field(default_factory=dict)  # logical id → physical name / URL
     skipped: dict[str, str] = field(default_factory=dict)  # logical id → type (AWS-only)
+    disabled: dict[str, str] = field(default_factory=dict)  # logical id → its false Condition
 
     @property
     def resources(self) -> StackResources:
@@ -169,6 +190,7 @@ class _Provisioner:
         self.attrs: dict[str, dict[str, str]] = {}
         self.in_progress: set[str] = set()
         self.skipped: dict[str, str] = {}
+        self.disabled: dict[str, str] = {}
         self.resolver = Resolver(template, stack_name=stack_name, region=region, account=account,
                                  parameters=parameters, create=self.create)
         self._creators: dict[str, Callable[[str, dict[str, Any]], dict[str, str]]] = {
@@ -201,10 +223,18 @@ class _Provisioner:
 
     def create_all(self) -> None:
         for logical_id, resource in self.template["Resources"].items():
-            if resource["Type"] in self._creators:
+            rtype = resource["Type"]
+            condition = resource.get("Condition")
+            if condition and not self.resolver.condition(condition):
+                self.disabled[logical_id] = condition
+            elif rtype in self._creators:
                 self.create(logical_id)
+            elif rtype in AWS_ONLY:
+                self.skipped[logical_id] = rtype
             else:
-                self.skipped[logical_id] = resource["Type"]
+                raise ValueError(f"{logical_id} ({rtype}): the local stack neither creates this type "
+                                 "nor knows it exists only in AWS; add a creator or an AWS_ONLY entry "
+                                 "in catdog_local/provision.py")
 
     # SQS ------------------------------------------------------------------------------------
     def _queue(self, logical_id: str, props: dict[str, Any]) -> dict[str, str]:
@@ -369,6 +399,7 @@ def provision(
         function_id=function_id,
         created={lid: a["Ref"] for lid, a in prov.attrs.items()},
         skipped=dict(prov.skipped),
+        disabled=dict(prov.disabled),
     )
 
 

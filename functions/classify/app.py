@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from catdog.batch_processor import ImageBatchProcessor, is_sqs_event
+from catdog.tracing import tracer as make_tracer
 
 logger = Logger()
-tracer = Tracer()
+tracer = make_tracer()  # Powertools' Tracer, or a no-op without the X-Ray SDK (Tracing=Active adds it)
 metrics = Metrics()
 processor = ImageBatchProcessor(logger)
 copy_config_to_registered_loggers(source_logger=logger, include={"catdog"})

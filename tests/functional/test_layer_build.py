@@ -1,25 +1,21 @@
-"""`make layer`'s strip step and size gate, on a fake site-packages (no download)."""
+"""`make layer`'s install, strip step and size gate, on a fake site-packages (no download)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+import subprocess
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
+from tests.support import layers
 from tests.support.paths import REPO
 
 
 @pytest.fixture(scope="module")
 def build_layers() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_layers", REPO / "layers" / "build_layers.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["build_layers"] = module
-    spec.loader.exec_module(module)
-    return module
+    return layers.build_layers()
 
 
 def _touch(path: Path, size: int = 10) -> None:
@@ -67,27 +63,41 @@ def test_tensorflow_in_the_layer_fails_the_build(build_layers: ModuleType, tmp_p
         build_layers.refuse_tensorflow(tmp_path)
 
 
-def test_layer_requirements_match_the_pins(build_layers: ModuleType) -> None:
-    """The layer installs exactly the constraints.txt versions the tests ran against."""
-    pins = {}
-    for line in (REPO / "constraints.txt").read_text().splitlines():
-        if "==" in line and not line.startswith("#"):
-            name, version = line.split("==")
-            pins[name.lower().replace("_", "-")] = version.strip()
-    reqs = [x for x in (REPO / "layers" / "catdog" / "requirements.txt").read_text().splitlines()
-            if x and not x.startswith("#")]
-    assert reqs, "the layer has requirements"
-    for req in reqs:
-        name, version = req.split("==")
-        assert pins[name.split("[")[0].lower().replace("_", "-")] == version, req
-    assert not any(r.lower().startswith(("tensorflow", "keras")) for r in reqs)
+def test_layer_requirements_hold_no_tensorflow(build_layers: ModuleType) -> None:
+    for layer in build_layers.LAYERS.values():
+        for arch in ("x86_64", "arm64"):
+            names = list(build_layers.lock_entries(layer.lock(arch)))
+            assert names, f"{layer.name}: an empty lock"
+            assert not any(n.startswith(("tensorflow", "keras", "tf-keras")) for n in names), names
+
+
+def test_pip_installs_exactly_the_lock_less_the_runtime_with_hashes(build_layers: ModuleType, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Input: a lock of pillow, boto3 and six (the last two ship with the Lambda runtime)."""
+    lock = tmp_path / "lock.txt"
+    lock.write_text("# python: 3.12\nboto3==1.44.8 \\\n    --hash=sha256:b0\npillow==13.0.0 \\\n"
+                    "    --hash=sha256:aa \\\n    --hash=sha256:bb\n    # via -r requirements.txt\n"
+                    "six==1.17.0 \\\n    --hash=sha256:cc\n")
+    calls: list[tuple[list[str], str]] = []
+
+    def fake_run(cmd: list[str], **kwargs: Any) -> None:
+        calls.append((cmd, Path(cmd[cmd.index("-r") + 1]).read_text()))
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    build_layers.pip_install(tmp_path / "python", "arm64", "3.12", lock)
+    (cmd, requirements), = calls
+    assert requirements.splitlines() == ["pillow==13.0.0 --hash=sha256:aa --hash=sha256:bb"]
+    assert {"--no-deps", "--require-hashes", "--only-binary=:all:"} <= set(cmd)
+    assert cmd[cmd.index("--python-version") + 1] == "3.12"
+    assert "manylinux_2_34_aarch64" in cmd and "manylinux_2_34_x86_64" not in cmd
 
 
 def test_target_mode_builds_an_unzipped_tree_for_sam(build_layers: ModuleType, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """`--target DIR` (SAM's ARTIFACTS_DIR): python/ with catdog and the requirements, stripped,
     no zip and no build/layers/sizes.json (SAM zips it itself)."""
-    def fake_pip_install(site: Path, arch: str, python_version: str, requirements: Path) -> None:
+    def fake_pip_install(site: Path, arch: str, python_version: str, lock: Path) -> None:
+        assert lock == REPO / "layers" / "catdog" / "lock-arm64.txt"
         _touch(site / "numpy" / "__init__.py", 1000)
         _touch(site / "boto3" / "__init__.py")  # the runtime has it: stripped
         _touch(site / "ai_edge_litert" / "libLiteRtWebGpuAccelerator.so")
@@ -96,7 +106,7 @@ def test_target_mode_builds_an_unzipped_tree_for_sam(build_layers: ModuleType, t
     monkeypatch.setattr(build_layers, "OUT", tmp_path / "out")
     artifacts = tmp_path / "artifacts"
 
-    assert build_layers.main(["--arch", "arm64", "--target", str(artifacts)]) == 0
+    assert build_layers.main(["--layer", "catdog", "--arch", "arm64", "--target", str(artifacts)]) == 0
 
     site = artifacts / "python"
     assert (site / "catdog" / "pipeline.py").is_file() and (site / "numpy" / "__init__.py").is_file()
@@ -105,6 +115,8 @@ def test_target_mode_builds_an_unzipped_tree_for_sam(build_layers: ModuleType, t
     assert not (tmp_path / "out").exists(), "target mode writes no zip and no sizes.json"
 
 
-def test_target_mode_builds_one_architecture(build_layers: ModuleType, tmp_path: Path) -> None:
+def test_target_mode_builds_one_layer_for_one_architecture(build_layers: ModuleType, tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
-        build_layers.main(["--target", str(tmp_path)])  # --arch all with one target dir: refused
+        build_layers.main(["--layer", "catdog", "--target", str(tmp_path)])  # --arch all: refused
+    with pytest.raises(SystemExit):
+        build_layers.main(["--arch", "arm64", "--target", str(tmp_path)])  # --layer all: refused

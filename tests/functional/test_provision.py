@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from urllib.parse import unquote_plus
 
 import boto3
@@ -12,6 +13,7 @@ from moto import mock_aws
 from catdog_local.provision import Stack, provision
 from tests.functional.conftest import REGION
 from tests.support.aws import drain
+from tests.support.paths import REPO
 
 
 def _drain(url: str) -> list[dict]:
@@ -93,3 +95,33 @@ def test_review_indexes_can_be_added_one_per_update(aws_env: str, count: str, ex
         assert sorted(g["IndexName"] for g in table["GlobalSecondaryIndexes"]) == expected
         keys = {k["AttributeName"] for g in table["GlobalSecondaryIndexes"] for k in g["KeySchema"]}
         assert {a["AttributeName"] for a in table["AttributeDefinitions"]} == keys | {"image"}
+
+
+ALARMS = {"DeadLetterQueueDepthAlarm", "FailedImagesAlarm", "UnknownShareAlarm"}
+NOTIFY = {"AlarmTopic", "AlarmTopicPolicy", "AlarmEmailSubscription"}
+
+
+def test_alarms_and_their_topic_exist_only_in_aws_and_follow_their_condition(aws_env: None) -> None:
+    """Without AlertEmail the topic, its policy and subscription are disabled by their condition;
+    with it they are listed as AWS-only, like the alarms: never created in moto, never an error."""
+    with mock_aws():
+        plain = provision(stack_name="t", region=REGION)
+        emailed = provision(stack_name="t", region=REGION, parameters={"AlertEmail": "ops@example.com"})
+    assert set(plain.skipped) >= ALARMS and set(emailed.skipped) >= ALARMS
+    assert plain.disabled == {**dict.fromkeys(NOTIFY, "HasAlertEmail"), "XRayLayer": "TracingActive"}
+    assert set(emailed.skipped) >= NOTIFY and not NOTIFY & set(emailed.disabled)
+    assert emailed.skipped["AlarmTopic"] == "AWS::SNS::Topic"
+    data_path = {"ImagesDeadLetterQueue", "ImagesQueue", "ImagesBucket", "ResultsTable"}
+    assert set(plain.created) == set(emailed.created) == data_path
+
+
+def test_a_resource_type_the_local_stack_does_not_know_stops_provision(aws_env: None, tmp_path: Path) -> None:
+    """Input: template.yaml plus an `AWS::Events::Rule`, a type neither created locally nor listed
+    as AWS-only: provision names it instead of leaving a silent gap in the local stack."""
+    text = (REPO / "template.yaml").read_text().replace("\nResources:\n", "\nResources:\n  NightlyBackfill:\n"
+                                                         "    Type: AWS::Events::Rule\n"
+                                                         "    Properties:\n"
+                                                         "      ScheduleExpression: rate(1 day)\n", 1)
+    (tmp_path / "template.yaml").write_text(text)
+    with mock_aws(), pytest.raises(ValueError, match=r"NightlyBackfill \(AWS::Events::Rule\).*AWS_ONLY"):
+        provision(template_path=tmp_path / "template.yaml", stack_name="t", region=REGION)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.layers import build_layers, installed, unmet_requirements
 from tests.support.paths import REPO
 
 pytestmark = pytest.mark.slow
@@ -47,6 +48,12 @@ def test_sam_build_makes_the_stripped_layer_for_the_architecture(arch: str, tmp_
     (numpy_core,) = (site / "numpy" / "_core").glob("_multiarray_umath.*.so")
     assert _elf_machine(numpy_core) == ELF_MACHINE[arch]
     assert not (site / "boto3").exists(), "build_layers.py's strip step ran"
+    # every distribution in the layer is the locked one, and the lock is the whole layer
+    bl = build_layers()
+    lock = bl.lock_entries(REPO / "layers" / "catdog" / f"lock-{arch}.txt")
+    assert installed(site) == {n: v for n, (v, _) in lock.items() if n not in bl.RUNTIME_PROVIDED_DISTS}
+    # and it is complete: what each distribution requires on Lambda is in the layer or the runtime
+    assert unmet_requirements(site, arch, set(bl.RUNTIME_PROVIDED_DISTS)) == []
     assert not any(site.glob("tensorflow*"))
     assert _tree_mb(site) < 150, "the project's size target (Lambda's limit is 250 MB)"
     function = build_dir / "ClassifyFunction"

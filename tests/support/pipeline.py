@@ -29,6 +29,17 @@ _FAKE_ENV = {**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "POWERTOOLS_TRACE
              "POWERTOOLS_METRICS_NAMESPACE": "catdog"}
 
 
+def publish_model(s3: Any, bucket: str, model_dir: Path) -> str:
+    """The model files under models/<version>/, then models/latest.json: what `catdog publish` does,
+    without its quality gate. Returns the version."""
+    manifest = json.loads((model_dir / MANIFEST_FILE).read_text())
+    pointer = ModelPointer.for_version("models/", manifest["version"])
+    s3.upload_file(str(model_dir / MANIFEST_FILE), bucket, pointer.manifest_key)
+    s3.upload_file(str(model_dir / TFLITE_FILE), bucket, pointer.model_key)
+    s3.put_object(Bucket=bucket, Key="models/latest.json", Body=pointer.to_json().encode())
+    return str(manifest["version"])
+
+
 @contextmanager
 def _patched_environ(values: dict[str, str], remove: tuple[str, ...] = ()) -> Iterator[None]:
     saved = dict(os.environ)
@@ -63,13 +74,7 @@ class Pipeline:
         return f"s3://{self.stack.bucket}/{key}"
 
     def publish(self, model_dir: Path) -> str:
-        manifest = json.loads((model_dir / MANIFEST_FILE).read_text())
-        pointer = ModelPointer.for_version("models/", manifest["version"])
-        self.s3.upload_file(str(model_dir / MANIFEST_FILE), self.stack.bucket, pointer.manifest_key)
-        self.s3.upload_file(str(model_dir / TFLITE_FILE), self.stack.bucket, pointer.model_key)
-        self.s3.put_object(Bucket=self.stack.bucket, Key="models/latest.json",
-                           Body=pointer.to_json().encode())
-        return str(manifest["version"])
+        return publish_model(self.s3, self.stack.bucket, model_dir)
 
     def worker(self, *, batch_size: int = 10, retry_delay_s: int | None = 0) -> Worker:
         mapping = EventSourceMapping(self.stack.queue_url, self.stack.queue_arn, batch_size=batch_size)
@@ -135,9 +140,10 @@ def moto_pipeline(cache_dir: Path, **parameters: Any) -> Iterator[Pipeline]:
         yield Pipeline(stack, load_module())
 
 
-def function_stack(monkeypatch: Any, tmp_path: Path) -> Iterator[Stack]:
+def function_stack(monkeypatch: Any, tmp_path: Path, stack_name: str = "catdog") -> Iterator[Stack]:
     """For a pytest fixture: the default local stack (catdog, us-east-1, the name `events/*.json`
-    carry) in moto, with this process's environment set as the function's would be."""
+    carry; `stack_name` for another) in moto, with this process's environment set as the
+    function's would be."""
     from moto import mock_aws
 
     for name, value in _FAKE_ENV.items():
@@ -146,7 +152,7 @@ def function_stack(monkeypatch: Any, tmp_path: Path) -> Iterator[Stack]:
     monkeypatch.delenv("CATDOG_BUCKET", raising=False)
     monkeypatch.setenv("CATDOG_STATE_DIR", str(tmp_path / "no-local-stacks"))
     with mock_aws():
-        stack = provision(stack_name="catdog", region=REGION)
+        stack = provision(stack_name=stack_name, region=REGION)
         for name, value in stack.function_environment.items():
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "model-cache"))

@@ -67,9 +67,18 @@ def _policy_documents(template: dict[str, Any]) -> Iterator[tuple[str, dict[str,
                 yield name, pol
 
 
+def _statements(statements: Any) -> Iterator[dict[str, Any]]:
+    """Every statement a policy can have: both branches of a conditional (`!If`) one."""
+    for st in _as_list(statements or []):
+        if isinstance(st, dict) and set(st) == {"Fn::If"}:
+            yield from _statements([b for b in st["Fn::If"][1:] if b != {"Ref": "AWS::NoValue"}])
+        else:
+            yield st
+
+
 def _allow_statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     for where, doc in _policy_documents(template):
-        for st in _as_list(doc.get("Statement") or []):
+        for st in _statements(doc.get("Statement")):
             if st.get("Effect") == "Allow":
                 yield where, st
 
@@ -101,7 +110,7 @@ def test_the_unscopable_exceptions_are_only_telemetry(app_template: dict[str, An
     """The exception list must not become a loophole: on '*' we allow tracing and nothing else."""
     on_star = {a for _, st in _allow_statements(app_template) if "*" in _as_list(st.get("Resource"))
                for a in _as_list(st["Action"])}
-    assert on_star <= {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    assert on_star == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}, "(the Tracing=Active grant)"
 
 
 def test_buckets_are_private_encrypted_and_tls_only(template: dict[str, Any]) -> None:
@@ -158,7 +167,8 @@ def test_function_reads_only_uploads_and_models_and_writes_no_object(app_templat
     assert s3_actions <= {"s3:GetObject", "s3:ListBucket"}, f"the function must not write to S3: {s3_actions}"
     for st in statements:
         if "s3:GetObject" in _as_list(st["Action"]):
-            keys = [re.sub(r"^.*:::[^/]*", "", _text(r)) for r in _as_list(st["Resource"])]
+            # the part after the bucket: `arn:…:::name/uploads/*` or `${ImagesBucket.Arn}/uploads/*`
+            keys = [re.sub(r"^(.*:::[^/]*|\$\{\w+\.Arn\})", "", _text(r)) for r in _as_list(st["Resource"])]
             assert sorted(keys) == ["/models/*", "/uploads/*"], keys
         if "s3:ListBucket" in _as_list(st["Action"]):
             assert st["Condition"]["StringLike"]["s3:prefix"] == ["uploads/*", "models/*"]
@@ -242,3 +252,21 @@ def test_the_function_queue_dead_letters_so_no_lambda_dlq_is_needed(app_template
                 queue = app_template["Resources"][queue_id]["Properties"]
                 assert queue["RedrivePolicy"]["deadLetterTargetArn"], queue_id
                 assert "ReportBatchItemFailures" in event["Properties"]["FunctionResponseTypes"]
+
+
+def test_the_alarm_topic_only_takes_this_stacks_alarms_over_tls(app_template: dict[str, Any]) -> None:
+    """.checkov.yaml skips CKV_AWS_26 (SNS encryption) because of exactly this; and the AWS-managed
+    SNS key would make CloudWatch's publish fail, so every alarm would go nowhere."""
+    topics = dict(_resources(app_template, "AWS::SNS::Topic"))
+    assert set(topics) == {"AlarmTopic"}
+    assert "aws/sns" not in str(topics["AlarmTopic"].get("KmsMasterKeyId", ""))
+    (policy,) = [p for _, p in _resources(app_template, "AWS::SNS::TopicPolicy")]
+    assert policy["Topics"] == [{"Ref": "AlarmTopic"}]
+    statements = _as_list(policy["PolicyDocument"]["Statement"])
+    allows = [st for st in statements if st["Effect"] == "Allow"]
+    assert [st["Principal"] for st in allows] == [{"Service": "cloudwatch.amazonaws.com"}]
+    assert allows[0]["Action"] == "sns:Publish"
+    assert ":alarm:${AWS::StackName}-*" in _text(allows[0]["Condition"]["ArnLike"]["aws:SourceArn"])
+    assert "aws:SourceAccount" in allows[0]["Condition"]["StringEquals"]
+    assert any(st["Effect"] == "Deny" and st["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+               for st in statements)

@@ -48,15 +48,16 @@ def test_the_function_classifies_only_the_prefix_the_bucket_notifies(template: d
 
 
 def test_role_reads_only_uploads_and_models(template: dict[str, Any]) -> None:
-    statements = template["Resources"]["ClassifyFunctionRole"]["Properties"]["Policies"][0][
-        "PolicyDocument"]["Statement"]
     resolver = _resolver(template)
+    statements = resolver.resolve(template["Resources"]["ClassifyFunctionRole"]["Properties"]["Policies"][0][
+        "PolicyDocument"]["Statement"])
     by_action: dict[str, Any] = {}
     for st in statements:
         for action in [st["Action"]] if isinstance(st["Action"], str) else st["Action"]:
-            by_action[action] = resolver.resolve(st)
-    bucket_arn = "arn:aws:s3:::st-images-111122223333-eu-west-1"
+            by_action[action] = st
+    bucket_arn = "arn:ImagesBucket"  # the stack's own bucket, by reference
     assert by_action["s3:GetObject"]["Resource"] == [f"{bucket_arn}/uploads/*", f"{bucket_arn}/models/*"]
+    assert by_action["s3:ListBucket"]["Resource"] == bucket_arn
     assert by_action["s3:ListBucket"]["Condition"]["StringLike"]["s3:prefix"] == ["uploads/*", "models/*"]
     assert not any(a.startswith("s3:Put") or a.startswith("s3:Delete") for a in by_action)
     assert by_action["dynamodb:UpdateItem"]["Resource"] == "arn:ResultsTable"
@@ -77,7 +78,9 @@ def test_function_environment_defaults(template: dict[str, Any]) -> None:
         template["Resources"]["ClassifyFunction"]["Properties"]["Environment"]["Variables"])
     assert env["MODEL_KEY"] == "models/latest.json"
     assert env["MAX_OBJECT_BYTES"] == str(20 * 1024 * 1024)
-    assert env["MODEL_BUCKET"] == "st-images-111122223333-eu-west-1"
+    # By reference, not a second copy of the name: `sam local` then resolves it to the logical id
+    # (events/env.json overrides it) instead of a plausible but wrong `local-images-…` bucket.
+    assert env["MODEL_BUCKET"] == env["UPLOAD_BUCKET"] == "ref-ImagesBucket"
 
 
 def test_reserved_concurrency_condition(template: dict[str, Any]) -> None:
@@ -142,4 +145,76 @@ def test_the_layer_is_built_by_build_layers_for_the_template_architecture(templa
         makefile = (REPO / "layers" / "sam" / arch / "Makefile").read_text()
         assert f"LAYER_ARCH := {arch}" in makefile
     recipe = (REPO / "layers" / "sam" / "layer.mk").read_text()
-    assert "build_layers.py --arch $(LAYER_ARCH) --target" in recipe
+    assert "build_layers.py --layer catdog --arch $(LAYER_ARCH) --target" in recipe
+
+
+@pytest.mark.parametrize("tracing", ["PassThrough", "Active"])
+def test_tracing_adds_the_xray_layer_grant_and_powertools_switch_together(template: dict[str, Any],
+                                                                          tracing: str) -> None:
+    """One parameter turns on all four, so a function can never trace without its SDK or grant
+    (Lambda refuses active tracing without the grant), nor carry the SDK while tracing is off."""
+    resolver = _resolver(template, Tracing=tracing)
+    fn = resolver.resolve(template["Resources"]["ClassifyFunction"]["Properties"])
+    statements = resolver.resolve(template["Resources"]["ClassifyFunctionRole"]["Properties"]["Policies"][0][
+        "PolicyDocument"]["Statement"])
+    xray_grants = [st for st in statements if any(str(a).startswith("xray:") for a in st["Action"])]
+    active = tracing == "Active"
+    assert fn["Tracing"] == tracing
+    assert fn["Layers"] == (["ref-CatdogLayer", "ref-XRayLayer"] if active else ["ref-CatdogLayer"])
+    assert fn["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == ("false" if active else "true")
+    assert len(xray_grants) == (1 if active else 0)
+    assert resolver.condition(template["Resources"]["XRayLayer"]["Condition"]) is active
+    assert template["Parameters"]["Tracing"]["Default"] == "PassThrough"
+
+
+def test_the_xray_layer_is_built_like_the_catdog_layer(template: dict[str, Any]) -> None:
+    from tests.support.paths import REPO
+
+    catdog, xray = (template["Resources"][n] for n in ("CatdogLayer", "XRayLayer"))
+    assert xray["Metadata"] == catdog["Metadata"]
+    assert xray["Properties"]["ContentUri"] == "layers/xray/"
+    assert "build-XRayLayer:" in (REPO / "layers" / "sam" / "layer.mk").read_text()
+
+
+PAGER = "arn:aws:sns:eu-west-1:111122223333:pager"
+
+
+@pytest.mark.parametrize(("params", "targets"), [
+    ({}, []),
+    ({"AlertEmail": "ops@example.com"}, ["ref-AlarmTopic"]),
+    ({"AlarmTopicArn": PAGER}, [PAGER]),
+    ({"AlertEmail": "ops@example.com", "AlarmTopicArn": PAGER}, ["ref-AlarmTopic", PAGER]),
+])
+def test_every_alarm_reaches_the_topics_the_parameters_name(template: dict[str, Any], params: dict[str, str],
+                                                            targets: list[str]) -> None:
+    """The DLQ alarm once had no AlarmActions and notified nobody: every alarm of the template,
+    including any added later, notifies (and says when it is back to OK) wherever the stack says."""
+    resolver = _resolver(template, **params)
+    alarms = {n: r for n, r in template["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert set(alarms) == {"DeadLetterQueueDepthAlarm", "FailedImagesAlarm", "UnknownShareAlarm"}
+    for name, alarm in alarms.items():
+        props = resolver.resolve(alarm["Properties"])
+        assert props.get("AlarmActions", []) == targets, name
+        assert props.get("OKActions", []) == targets, name
+    assert resolver.condition("HasAlertEmail") is ("AlertEmail" in params)
+
+
+def test_the_email_subscription_is_for_the_alert_email(template: dict[str, Any]) -> None:
+    resolver = _resolver(template, AlertEmail="ops@example.com")
+    sub = resolver.resolve(template["Resources"]["AlarmEmailSubscription"]["Properties"])
+    assert sub == {"TopicArn": "ref-AlarmTopic", "Protocol": "email", "Endpoint": "ops@example.com"}
+    for name in ("AlarmTopic", "AlarmTopicPolicy", "AlarmEmailSubscription"):
+        assert template["Resources"][name]["Condition"] == "HasAlertEmail", name
+
+
+def test_alarm_parameters_refuse_what_sns_would(template: dict[str, Any]) -> None:
+    """Input: an address without a domain, an ARN of another service: refused at deploy time by
+    CloudFormation (AllowedPattern), not as a subscription that never confirms."""
+    import re
+
+    email = re.compile(template["Parameters"]["AlertEmail"]["AllowedPattern"])
+    topic = re.compile(template["Parameters"]["AlarmTopicArn"]["AllowedPattern"])
+    assert email.fullmatch("") and email.fullmatch("ops@example.com")
+    assert not any(email.fullmatch(bad) for bad in ("ops", "ops@localhost", "a b@c.d"))
+    assert topic.fullmatch("") and topic.fullmatch("arn:aws:sns:eu-west-1:111122223333:pager")
+    assert not topic.fullmatch("arn:aws:sqs:eu-west-1:111122223333:pager")

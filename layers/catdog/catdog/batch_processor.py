@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -29,10 +29,11 @@ from catdog.pipeline import BatchResult, Classified, ClassifyBatch, Failed, Imag
 from catdog.results import ResultsTable, WriteResult
 from catdog.s3_events import ObjectEvent, ParsedMessage, parse_payload, parse_sqs_body
 from catdog.sandbox import DecodeSandbox
+from catdog.tracing import tracer as make_tracer
 
 log = logging.getLogger(__name__)
 metrics = Metrics()  # Powertools shares one metric set between instances: the handler's flushes these
-tracer = Tracer()
+tracer = make_tracer()
 
 #: The pseudo message id under which a direct S3 event's outcomes are kept.
 DIRECT = "direct-s3-event"
@@ -207,11 +208,13 @@ class ImageBatchProcessor(BatchProcessor):
             if isinstance(outcome, Classified):
                 metrics.add_metric(name="ImagesClassified", unit=MetricUnit.Count, value=1)
                 p = outcome.prediction
+                if p.is_unknown:  # the UnknownShareAlarm's numerator (template.yaml)
+                    metrics.add_metric(name="ImagesUnknown", unit=MetricUnit.Count, value=1)
                 self._labels[p.label] += 1
                 novelty = None if p.novelty is None else round(p.novelty, 4)
                 self.log.info("classified", extra={"label": p.label, "top_label": p.top_label,
                                                    "confidence": round(p.confidence, 4), "novelty": novelty})
-            elif isinstance(outcome, Failed):
+            elif isinstance(outcome, Failed):  # the FailedImagesAlarm's numerator
                 metrics.add_metric(name="ImagesFailed", unit=MetricUnit.Count, value=1)
 
     def _emit_label_counts(self) -> None:
