@@ -6,10 +6,14 @@ split and size under build/bench/ so that a rerun does not decode 3,000 JPEGs ag
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -88,5 +92,24 @@ def invoke_ms(contents: dict[str, bytes], threads: int, size: tuple[int, int] = 
     return {name: round(float(np.median(t)) * 1000, 3) for name, t in times.items()}
 
 
-def machine() -> dict[str, object]:
+def machine() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2)}
+
+
+def measure_and_save(stem: str, measure: Callable[[], dict[str, Any]],
+                     render: Callable[[dict[str, Any]], str]) -> int:
+    """Run `measure` between two looks at the machine's load, then write results/STEM.json and .md.
+
+    The 2 CPU cores are shared, so the load before and after goes into the record: a busy machine
+    makes times worse, never better. `render` turns the record (as saved) into the Markdown page.
+    """
+    before = machine()
+    result = measure()
+    record = {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine_before": before,
+              "machine_after": machine(), **result}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(record, indent=2) + "\n")
+    md = render(record)
+    (RESULTS / f"{stem}.md").write_text(md)
+    print(md)
+    return 0

@@ -20,11 +20,9 @@ Prints and writes `benchmarks/results/efficientnet_lite0.json` and `.md`.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +118,8 @@ def measure() -> dict[str, Any]:
             "calibration_photos": CALIBRATION_PHOTOS}
 
 
-def markdown(result: dict[str, Any], when: str, before: dict[str, Any], after: dict[str, Any]) -> str:
+def markdown(result: dict[str, Any]) -> str:
+    when, before, after = result["measured_at"], result["machine_before"], result["machine_after"]
     rows = {r["model"]: r for r in result["rows"]}
     f32, mnv2 = rows["EfficientNet-Lite0, float32"], rows["MobileNetV2-0.35, float32"]
     kvl = result["keras_vs_litert"]
@@ -173,19 +172,9 @@ def main() -> int:
     from training_job.weights import prepare_keras_home
 
     prepare_keras_home()  # before the first `import keras`: MobileNetV2's weights from ../shared
-    from benchmarks.backbone_features import RESULTS, machine
+    from benchmarks.backbone_features import measure_and_save
 
-    before = machine()
-    result = measure()
-    after = machine()
-    when = datetime.now(UTC).isoformat(timespec="seconds")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "efficientnet_lite0.json").write_text(json.dumps(
-        {"measured_at": when, "machine_before": before, "machine_after": after, **result}, indent=2) + "\n")
-    md = markdown(result, when, before, after)
-    (RESULTS / "efficientnet_lite0.md").write_text(md)
-    print(md)
-    return 0
+    return measure_and_save("efficientnet_lite0", measure, markdown)
 
 
 if __name__ == "__main__":

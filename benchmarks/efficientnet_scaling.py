@@ -13,10 +13,8 @@ Prints and writes `benchmarks/results/efficientnet_scaling.json` and `.md` (Lite
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +62,8 @@ def scaling_rows() -> list[dict[str, Any]]:
     return rows
 
 
-def markdown(rows: list[dict[str, Any]], when: str, machine: dict[str, Any]) -> str:
+def markdown(record: dict[str, Any]) -> str:
+    rows, when, machine = record["rows"], record["measured_at"], record["machine_before"]
     winner = max(rows, key=lambda r: r["photos_top1_right_animal"])
     probe_winner = max(rows, key=lambda r: r["probe_cv_accuracy"])
     lines = [
@@ -91,19 +90,9 @@ def markdown(rows: list[dict[str, Any]], when: str, machine: dict[str, Any]) -> 
 
 
 def main() -> int:
-    from benchmarks.backbone_features import RESULTS, machine
+    from benchmarks.backbone_features import measure_and_save
 
-    before = machine()
-    rows = scaling_rows()
-    when = datetime.now(UTC).isoformat(timespec="seconds")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "efficientnet_scaling.json").write_text(json.dumps(
-        {"measured_at": when, "machine_before": before, "machine_after": machine(), "rows": rows},
-        indent=2) + "\n")
-    md = markdown(rows, when, before)
-    (RESULTS / "efficientnet_scaling.md").write_text(md)
-    print(md)
-    return 0
+    return measure_and_save("efficientnet_scaling", lambda: {"rows": scaling_rows()}, markdown)
 
 
 if __name__ == "__main__":

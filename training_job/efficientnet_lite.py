@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from catdog.errors import CatdogError
-from training_job.models import TransferModel, output_spec
+from training_job.models import TransferModel, transfer_model
 from training_job.torch_checkpoint import CheckpointError, read_legacy_state_dict
 
 if TYPE_CHECKING:
@@ -265,25 +265,9 @@ def build_efficientnet_lite0(
     The same pieces as `models.build_mobilenet_v2`, so the trainer can switch on `--arch`. `weights`:
     "imagenet" (`find_lite0_weights()`), a `.pth` file, or None (random, for tests of the plumbing).
     """
-    import keras
-
-    units, activation, _ = output_spec(n_classes)
     backbone = build_lite0(input_size)
     path = _weights_path(weights)
     if path is not None:
         load_lite0_weights(backbone, path)
-    backbone.trainable = False
-    rescale = input_scaler(scaling)
-    pool = keras.layers.GlobalAveragePooling2D(name="pool")
-    drop = keras.layers.Dropout(dropout, name="dropout")
-    dense = keras.layers.Dense(units, activation=activation, name="classifier")
-
-    pixels = keras.Input((*input_size, 3), name="pixels")
-    # training=False keeps BatchNorm in inference mode even when the top blocks are unfrozen later.
-    pooled = pool(backbone(rescale(pixels), training=False))
-    features = keras.Model(pixels, pooled, name="features")
-    model = keras.Model(pixels, dense(drop(pooled)), name="efficientnet_lite0_classifier")
-
-    vector = keras.Input((int(pooled.shape[-1]),), name="feature_vector")
-    head = keras.Model(vector, dense(drop(vector)), name="head")
-    return TransferModel(backbone=backbone, features=features, head=head, model=model)
+    return transfer_model(backbone, input_scaler(scaling), n_classes, dropout=dropout,
+                          name="efficientnet_lite0_classifier")

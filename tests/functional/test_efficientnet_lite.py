@@ -88,6 +88,22 @@ def test_the_transfer_model_is_built_like_mobilenets(n_classes: int) -> None:
     np.testing.assert_allclose(whole, parts, atol=1e-6)
 
 
+def test_fine_tuning_would_unfreeze_the_last_two_blocks_and_the_head_conv_but_no_batchnorm() -> None:
+    import keras
+
+    from training_job.models import unfreeze_top
+
+    backbone = lite.build_efficientnet_lite0(2, weights=None).backbone
+    count = unfreeze_top(backbone, lite.FINE_TUNE_FROM)
+    trainable = {layer.name for layer in backbone.layers if layer.trainable and layer.weights}
+    assert count > 0 and trainable == {"lite0_blocks.14._expand_conv", "lite0_blocks.14._depthwise_conv",
+                                       "lite0_blocks.14._project_conv", "lite0_blocks.15._expand_conv",
+                                       "lite0_blocks.15._depthwise_conv", "lite0_blocks.15._project_conv",
+                                       "lite0_conv_head"}
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
+                   for layer in backbone.layers)
+
+
 def test_the_h5_has_standard_layers_only_and_loads_in_safe_mode(tmp_path: Path) -> None:
     from training_job.export import load_keras_model
 
