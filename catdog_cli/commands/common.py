@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import ipaddress
+import re
 
 from catdog.errors import CatdogError
 
@@ -19,6 +21,22 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is not at least 1")
     return value
+
+
+_HOST_NAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?")
+
+
+def host_name(text: str) -> str:
+    """A DNS name or an IP address (IPv6 with or without brackets), without a port."""
+    bare = text.strip()
+    try:
+        return str(ipaddress.ip_address(bare.strip("[]")))
+    except ValueError:
+        pass
+    if not _HOST_NAME.fullmatch(bare):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a host name or an IP address (no port, no scheme)")
+    return bare.lower()
 
 
 def require_review_extra(command: str) -> None:

@@ -127,6 +127,11 @@ def test_a_review_needs_the_page_token_and_this_server_s_host(site: Any, stack: 
     assert post_json(client, "/review", request, None).status_code == 403  # e.g. a cross-site form
     assert post_json(client, "/review", request, "guess").status_code == 403
     assert client.get("/", headers={"Host": "evil.example:80"}).status_code == 400  # DNS rebinding
+    cross_site = {"Sec-Fetch-Site": "cross-site"}  # what a browser sends for another site's <img> or fetch
+    thumb = {"image": uri(stack.bucket, "uploads/cat-1.jpg"), "etag": etags["uploads/cat-1.jpg"]}
+    assert client.get("/thumb", query_string=thumb, headers=cross_site).status_code == 403
+    same_site = {"Sec-Fetch-Site": "same-origin"}
+    assert client.get("/thumb", query_string=thumb, headers=same_site).status_code == 200
     assert "human_label" not in item(REGION, stack.table, uri(stack.bucket, "uploads/cat-1.jpg"))
 
 
