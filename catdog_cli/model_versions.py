@@ -99,7 +99,7 @@ def promote(repo: ModelRepo, version: str, min_accuracy: float,
     live = repo.live()
     if live is not None and live.version == version and live.checksums:
         return live, live
-    vouched = vouching_pointer(read_history(repo), version)
+    vouched = vouching_pointer(read_history(repo, _warn), version)
     if vouched is not None:  # it was live before: its files must be what that pointer vouched for
         try:
             read_verified(repo.s3, repo.bucket, vouched.pointer, every_file=True, vouched_by=vouched.key)
@@ -123,7 +123,7 @@ def _verify_restorable(repo: ModelRepo, pointer: ModelPointer, entry: str) -> No
 def rollback(repo: ModelRepo, by: str) -> tuple[ModelPointer, ModelPointer]:
     """(the pointer restored, the one it replaced)."""
     live = repo.live()
-    changes = read_history(repo)
+    changes = read_history(repo, _warn)
     target = rollback_target(changes, live)
     assert live is not None
     entry = next((c.key for c in reversed(changes) if c.pointer == target), "models/history/")

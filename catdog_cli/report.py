@@ -11,6 +11,7 @@ Thumbnails come from the same decoder sandbox and disk cache as the page.
 from __future__ import annotations
 
 import base64
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,16 +41,26 @@ def run(output: Path, *, limit: int, threshold: float, thumb_size: int, table: s
     ddb, s3 = boto3.client("dynamodb"), boto3.client("s3")
     preflight(ddb, s3, table_name, bucket_name)
     thumbnailer = Thumbnailer(s3, bucket_name, side=thumb_size)
+    catalog = Catalog(ModelRepo(s3, bucket_name), warn=_warn)
     try:
-        html = build_report(ddb, table_name, bucket_name, Catalog(ModelRepo(s3, bucket_name)), thumbnailer,
-                            limit=limit, threshold=threshold)
+        html = build_report(ddb, table_name, bucket_name, catalog, thumbnailer, limit=limit,
+                            threshold=threshold)
     finally:
         thumbnailer.close()
     images = html.count('<figure class="tile')
     size = write_report(output, html)
     print(f"wrote {printable(output)}: {images} images ({size / 1e6:.1f} MB, self-contained, read-only) "
           f"from table {printable(table_name)}")
+    refused = catalog.live_refused()
+    if refused:  # the figures stand, but the live model's own files are not what was published
+        print(f"catdog report: the live model's manifest was not used ({printable(refused)}); the "
+              "report says so at the top", file=sys.stderr)
+        return exit_codes.PARTIAL
     return exit_codes.OK
+
+
+def _warn(message: str) -> None:
+    print(f"catdog report: warning: {printable(message)}", file=sys.stderr)
 
 
 def newest(ddb: Any, table: str, limit: int) -> list[dict[str, Any]]:
@@ -88,7 +99,7 @@ def build_report(ddb: Any, table: str, bucket: str, catalog: Catalog, thumbnaile
                   accuracy=stats.reviewed_accuracy(ddb, table, labels),
                   histograms=stats.confidence_histograms(ddb, table, bins),
                   edges=[f"{i / bins:.1f}–{(i + 1) / bins:.1f}" for i in range(bins)],
-                  items=items, tiles=tiles, more=counts.total > len(items),
+                  items=items, tiles=tiles, more=counts.total > len(items), warnings=catalog.warnings(),
                   made_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
 

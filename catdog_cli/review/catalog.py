@@ -39,6 +39,7 @@ class Catalog:
         self._manifests: dict[tuple[str, str], Manifest] = {}
         self._problems: dict[str, str] = {}  # version -> why its manifest is not used (now)
         self._warned: set[str] = set()
+        self._notes: dict[str, None] = {}  # other warnings (foreign files in models/history/), in order
         self._cache = TtlCache(ttl)
 
     def refresh(self) -> None:
@@ -62,12 +63,24 @@ class Catalog:
         return self._cache.get("versions", self.repo.list_versions)
 
     def history(self) -> list[PointerChange]:
-        return self._cache.get("history", lambda: read_history(self.repo))
+        return self._cache.get("history", lambda: read_history(self.repo, self._note))
 
     def problems(self) -> dict[str, str]:
         """version -> why its manifest was skipped, for the versions that failed when last asked."""
         with self._lock:
             return dict(self._problems)
+
+    def warnings(self) -> list[str]:
+        """One line per problem, for the page, the report and stderr."""
+        with self._lock:
+            notes = list(self._notes)
+        return [_describe(what, why) for what, why in sorted(self.problems().items())] + notes
+
+    def live_refused(self) -> str | None:
+        """Why the live version's manifest is not used, when it is not (a malformed pointer included)."""
+        problems = self.problems()
+        live = self.live()
+        return problems.get(live.version) if live else problems.get(POINTER_FILE)
 
     def manifest(self, version: str) -> Manifest | None:
         """The version's manifest, verified as well as its pointers allow; None (and a problem) if not."""
@@ -105,14 +118,20 @@ class Catalog:
         change = vouching_pointer(self.history(), version)
         return (change.pointer, change.key) if change else (None, "")
 
+    def _note(self, message: str) -> None:
+        with self._lock:
+            first = message not in self._notes
+            self._notes[message] = None
+        if first and self.warn is not None:
+            self.warn(message)
+
     def _problem(self, version: str, why: str) -> None:
         with self._lock:
             self._problems[version] = why
             first = why not in self._warned
             self._warned.add(why)
         if first and self.warn is not None:
-            what = POINTER_FILE if version == POINTER_FILE else f"model version {version}"
-            self.warn(f"skipped {what}: {why}")
+            self.warn(_describe(version, why))
 
     def live_labels(self) -> list[str]:
         """The live model's labels in its own order (the page's keys 1, 2, ...); [] when none is live
@@ -139,3 +158,7 @@ class Catalog:
         """version -> the image ids of the reviewed photos it was trained on (its manifest's record)."""
         return {version: manifest.trained_on for version, manifest in self.manifests().items()
                 if manifest.trained_on}
+
+
+def _describe(what: str, why: str) -> str:
+    return f"skipped {POINTER_FILE if what == POINTER_FILE else f'model version {what}'}: {why}"

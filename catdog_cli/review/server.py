@@ -86,6 +86,7 @@ class ReviewService:
             "token": self.token, "nonce": nonce, "table": self.table, "bucket": self.bucket, "live": None,
             "labels": [], "items": [], "counts": None, "links": [], "version_links": [], "accuracy": [],
             "current": "", "error": None, "first_url": "?", "next_url": None, "thumb_url": self.thumb_url,
+            "warnings": [],
             "view": View(threshold=self.threshold),
         }
         status = 200
@@ -104,6 +105,7 @@ class ReviewService:
             if page.cursor:
                 context["next_url"] = "?" + urlencode(base | {"cursor": page.cursor})
             context.update(self._header(view, every_label))
+            context["warnings"] = self.catalog.warnings()
         except ViewError as exc:
             status, context["error"] = 400, str(exc)
         except (ClientError, BotoCoreError) as exc:
@@ -182,6 +184,8 @@ class ReviewService:
             with self._write_lock:  # one boto3 resource, used by one thread at a time
                 outcome = self.writer.record_review(image, etag=etag, human_label=label,
                                                     reviewer=self.reviewer)
+        except ValueError as exc:  # a label the table cannot take (catdog.labels): refused, not a 500
+            return _refuse(400, f"{printable(exc)}; {nothing}")
         except (ClientError, BotoCoreError) as exc:
             return _refuse(502, f"not saved: the results table said {printable(aws_message(exc))}")
         if outcome.result is ReviewResult.WRITTEN:

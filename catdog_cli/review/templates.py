@@ -27,6 +27,7 @@ h1 { font-size: 1.2rem; margin: .2rem 0; } h2 { font-size: 1.05rem; margin: .8re
 nav.views a, nav.views span { margin-right: .8rem; white-space: nowrap; }
 nav.views a.current { font-weight: bold; text-decoration: none; color: #000; }
 .error { background: #fde8e8; border: 1px solid #e99; padding: .5rem; }
+.warning { background: #fff6db; border: 1px solid #e8c96b; padding: .3rem .5rem; font-size: .85rem; }
 table.numbers { border-collapse: collapse; font-size: .85rem; margin: .3rem 0; }
 table.numbers td, table.numbers th { border: 1px solid #ddd; padding: .15rem .5rem; text-align: right; }
 table.numbers th:first-child, table.numbers td:first-child { text-align: left; }
@@ -104,7 +105,7 @@ SCRIPT = """
 TILE = """
 {% macro tile(item, thumb, labels, read_only) -%}
 <figure class="tile{% if item.get('human_label') %} reviewed{% endif %}" tabindex="0" data-image="{{ item.image|urlencode }}"
-  data-etag="{{ item.get('etag') or '' }}" data-reviewable="{{ '1' if reviewable(item) and not read_only else '0' }}">
+  data-etag="{{ item.get('etag') or '' }}" data-reviewable="{{ '1' if reviewable(item) and labels and not read_only else '0' }}">
   <img src="{{ thumb }}" alt="thumbnail of {{ key(item) }}" loading="lazy">
   <figcaption>
     <div class="key">{{ key(item) }}</div>
@@ -115,7 +116,7 @@ TILE = """
     {% else %}
     <div class="failed">{{ text(item.get('status')) }}: {{ text(item.get('reason')) }} {{ text(item.get('error')) }}</div>
     {% endif %}
-    {% if reviewable(item) and not read_only %}
+    {% if reviewable(item) and labels and not read_only %}
     <div class="buttons">{% for label in labels %}<button type="button" data-label="{{ label }}">{{ loop.index }} {{ label }}</button>{% endfor %}<button type="button" data-label="unknown">0 neither</button></div>
     {% endif %}
     <div class="msg" role="status"></div>
@@ -158,8 +159,10 @@ PAGE = """{% from "tile" import tile %}{% from "numbers" import accuracy_table %
 </header>
 <main>
   {% if error %}<p class="error" role="alert">{{ error }}</p>{% endif %}
+  {% for warning in warnings %}<p class="warning">{{ text(warning) }}</p>{% endfor %}
   <h2>{{ view.title() }}{% if items %}: {{ items|length }} on this page, newest first{% endif %}</h2>
-  {% if not labels %}<p class="error">No model is live (no models/latest.json in s3://{{ bucket }}/), so there are no labels to review with.</p>{% endif %}
+  {% if not labels and live %}<p class="error">The live model's manifest cannot be used (see above), so there are no labels to review with.</p>
+  {% elif not labels %}<p class="error">No model is live (no models/latest.json in s3://{{ bucket }}/), so there are no labels to review with.</p>{% endif %}
   <section class="grid">
   {% for item in items %}{{ tile(item, thumb_url(item), labels, false) }}{% else %}<p>Nothing to show in this view.</p>{% endfor %}
   </section>
@@ -183,6 +186,7 @@ REPORT = """{% from "tile" import tile %}{% from "numbers" import accuracy_table
     · made {{ made_at }} · read-only</div>
 </header>
 <main>
+  {% for warning in warnings %}<p class="warning">{{ text(warning) }}</p>{% endfor %}
   <h2>Summary</h2>
   <table class="numbers counts"><tr><th>what</th><th>images</th></tr>
     <tr><td>all (classified + failed)</td><td>{{ counts.total }}</td></tr>

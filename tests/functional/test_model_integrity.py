@@ -77,7 +77,8 @@ def _reverse_labels(stack: Stack, version: str) -> None:
 
 
 def _pointer(stack: Stack) -> ModelPointer:
-    return ModelPointer.from_json(_s3().get_object(Bucket=stack.bucket, Key="models/latest.json")["Body"].read())
+    raw = _s3().get_object(Bucket=stack.bucket, Key="models/latest.json")["Body"].read()
+    return ModelPointer.from_json(raw)
 
 
 def test_the_pointer_records_the_sha256_of_every_file_manifest_included(stack: Stack,
@@ -103,8 +104,8 @@ def test_a_rewritten_manifest_is_refused_by_a_cold_function_which_names_it(
     response = _classify(stack, cold, "uploads/c.jpg")
 
     assert len(response["batchItemFailures"]) == 1 and _label(stack, "uploads/c.jpg") is None  # never "dog"
-    named = [r.getMessage() for r in caplog.records
-             if f"s3://{stack.bucket}/models/v1/manifest.json does not match models/latest.json" in r.getMessage()]
+    refusal = f"s3://{stack.bucket}/models/v1/manifest.json does not match models/latest.json"
+    named = [r.getMessage() for r in caplog.records if refusal in r.getMessage()]
     assert named, [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
 
 

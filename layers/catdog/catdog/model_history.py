@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -83,8 +84,10 @@ def record_change(repo: ModelRepo, pointer: ModelPointer, action: str, previous:
     return change
 
 
-def read_history(repo: ModelRepo) -> list[PointerChange]:
-    """Every recorded change, oldest first; what is not one is skipped with a warning."""
+def read_history(repo: ModelRepo, warn: Callable[[str], None] | None = None) -> list[PointerChange]:
+    """Every recorded change, oldest first; what is not one is skipped with a warning (`warn`, else
+    the log)."""
+    warn = warn or log.warning
     prefix = history_prefix(repo)
     keys = [obj["Key"] for page in repo.s3.get_paginator("list_objects_v2").paginate(Bucket=repo.bucket,
                                                                                       Prefix=prefix)
@@ -92,13 +95,12 @@ def read_history(repo: ModelRepo) -> list[PointerChange]:
     changes = []
     for key in keys:
         if not key.endswith(".json") or "/" in key[len(prefix):]:
-            log.warning("skipped %s: not a history entry (models/history/<time>-<version>.json)",
-                        repo.uri(key))
+            warn(f"skipped {repo.uri(key)}: not a history entry (models/history/<time>-<version>.json)")
             continue
         try:
             changes.append(PointerChange.from_json(repo.read(key), where=repo.uri(key)))
         except ManifestError as exc:
-            log.warning("skipped %s", exc)
+            warn(f"skipped {exc}")
     return sorted(changes, key=lambda c: (c.at, c.key))
 
 
