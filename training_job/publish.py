@@ -18,6 +18,7 @@ that is already uploaded.
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import tempfile
 from datetime import UTC, datetime
@@ -52,6 +53,10 @@ log = logging.getLogger(__name__)
 
 def check_gate(model_dir: Path, manifest: Manifest, min_accuracy: float) -> float:
     """Refuse a model that scores below the bar or that the serving path cannot run; returns accuracy."""
+    if not (isinstance(min_accuracy, int | float) and math.isfinite(min_accuracy) and 0 <= min_accuracy <= 1):
+        # nan compares false with everything: a nan bar (MIN_ACCURACY=nan) would let every model through
+        raise ValueError(f"the quality gate {min_accuracy!r} is not a number in [0, 1] (--min-accuracy, "
+                         "MIN_ACCURACY)")
     accuracy = manifest.metrics.get("accuracy")
     if not isinstance(accuracy, int | float):
         raise QualityGateError(

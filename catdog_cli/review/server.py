@@ -155,6 +155,20 @@ class ReviewService:
             return Reply(400, json={"error": str(exc)})
         if not etag:
             return placeholder("no etag", self.thumbnailer.side)  # failed before the object was read
+        hit = self.thumbnailer.cached(image, etag)
+        if hit is not None:
+            return hit
+        # Only the object versions the table describes: /thumb is not a way to read (or fill the
+        # cache with) any object of the bucket.
+        try:
+            found = self.ddb.get_item(TableName=self.table, Key={"image": {"S": image}},
+                                      ProjectionExpression="etag").get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            return Reply(502, json={"error": f"the results table said {printable(aws_message(exc))}"})
+        if not found:
+            return placeholder("not in the table", self.thumbnailer.side)  # never cached
+        if plain_item(found).get("etag") != etag:
+            return placeholder("changed since", self.thumbnailer.side)  # re-uploaded since the page
         return self.thumbnailer.get(image, etag)
 
     # -- the one write -------------------------------------------------------------------------------

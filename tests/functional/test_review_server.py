@@ -164,14 +164,16 @@ def test_thumbnails_are_cached_by_image_etag_and_size(site: Any, stack: Stack, t
 
 def test_s3_and_dynamodb_errors_while_rendering_are_a_message_in_the_page(site: Any, stack: Stack) -> None:
     client, _, etags = site
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.delete_object(Bucket=stack.bucket, Key="uploads/dog-1.jpg")
+    thumb = {"image": uri(stack.bucket, "uploads/dog-1.jpg"), "etag": etags["uploads/dog-1.jpg"]}
+    gone = client.get("/thumb", query_string=thumb)
+    assert gone.status_code == 200 and b"gone" in gone.data
     boto3.client("dynamodb", region_name=REGION).delete_table(TableName=stack.table)
     page = client.get("/")
     assert page.status_code == 502 and "could not read the results table" in page.get_data(as_text=True)
-    s3 = boto3.client("s3", region_name=REGION)
-    s3.delete_object(Bucket=stack.bucket, Key="uploads/dog-1.jpg")
-    gone = client.get("/thumb", query_string={"image": uri(stack.bucket, "uploads/dog-1.jpg"),
-                                              "etag": etags["uploads/dog-1.jpg"]})
-    assert gone.status_code == 200 and b"gone" in gone.data
+    unreadable = client.get("/thumb", query_string=thumb)
+    assert unreadable.status_code == 502 and "the results table said" in unreadable.get_json()["error"]
 
 
 def test_bad_view_parameters_are_a_400_page_not_a_crash(site: Any) -> None:
@@ -194,3 +196,57 @@ def test_a_missing_table_index_or_bucket_stops_the_command_with_one_line(
         preflight(ddb, s3, stack.table, stack.bucket)
     assert main(["review", "--table", "nope", "--bucket", stack.bucket]) == 2
     assert "no results table 'nope'" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------- issue 19, findings 6 and 9
+
+
+def test_thumb_serves_only_the_object_versions_of_the_table_and_caches_nothing_else(
+        site: Any, stack: Stack, tmp_path: Path) -> None:
+    """/thumb fetched any object of the bucket (and grew its cache with each): now only an image the
+    table lists, at the etag it lists; the rest is a placeholder that is never cached."""
+    client, _, etags = site
+    s3 = boto3.client("s3", region_name=REGION)
+    secret = s3.put_object(Bucket=stack.bucket, Key="private/not-for-the-page.jpg", Body=b"\xff\xd8 secret")
+    private = {"image": uri(stack.bucket, "private/not-for-the-page.jpg"), "etag": secret["ETag"].strip('"')}
+    for params in (private,
+                   {"image": uri(stack.bucket, "models/v1/manifest.json"), "etag": "x"},
+                   {"image": uri(stack.bucket, "uploads/cat-1.jpg"), "etag": "not-its-etag"}):
+        answer = client.get("/thumb", query_string=params)
+        assert answer.mimetype == "image/svg+xml", params
+        assert b"not in the table" in answer.data or b"changed since" in answer.data
+    assert not (tmp_path / "thumbs").exists() or not list((tmp_path / "thumbs").rglob("*.*"))
+    ok = client.get("/thumb", query_string={"image": uri(stack.bucket, "uploads/cat-1.jpg"),
+                                             "etag": etags["uploads/cat-1.jpg"]})
+    assert ok.mimetype == "image/jpeg"
+
+
+def test_a_verdict_that_depends_on_the_request_is_never_cached(stack: Stack, tmp_path: Path) -> None:
+    etags = put_photos(stack, REGION, PHOTOS[:1])
+    s3 = boto3.client("s3", region_name=REGION)
+    thumbs = Thumbnailer(s3, stack.bucket, tmp_path / "cache", side=64)
+    try:
+        image = uri(stack.bucket, "uploads/cat-1.jpg")
+        assert thumbs.get(image, "an-old-etag").reason == "changed since"
+        assert thumbs.get(uri(stack.bucket, "uploads/none.jpg"), "e").reason == "gone"
+        assert not list((tmp_path / "cache").rglob("*.*"))  # nothing kept: asked again, made again
+        assert thumbs.get(image, etags["uploads/cat-1.jpg"]).ok
+    finally:
+        thumbs.close()
+    for side in (0, -1, 5000):
+        with pytest.raises(ValueError, match="outside"):
+            Thumbnailer(s3, stack.bucket, tmp_path / "cache", side=side)
+
+
+def test_the_thumbnail_cache_stays_under_its_bound(stack: Stack, tmp_path: Path) -> None:
+    photos = [Photo(f"uploads/many-{i}.jpg", "cat", 0.9) for i in range(12)]
+    etags = put_photos(stack, REGION, photos)
+    thumbs = Thumbnailer(boto3.client("s3", region_name=REGION), stack.bucket, tmp_path / "cache", side=64,
+                         max_cache_bytes=4000)
+    try:
+        for photo in photos:
+            assert thumbs.get(uri(stack.bucket, photo.key), etags[photo.key]).ok
+            assert sum(p.stat().st_size for p in (tmp_path / "cache").rglob("*.*")) <= 4000
+    finally:
+        thumbs.close()
+    assert list((tmp_path / "cache").rglob("*.jpg"))  # the newest are kept
