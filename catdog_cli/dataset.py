@@ -52,6 +52,7 @@ from catdog.s3uri import S3Uri, is_s3
 from catdog.status import Status
 from catdog_cli import exit_codes
 from catdog_cli.display import printable
+from catdog_cli.output_files import write_file
 from catdog_cli.review.catalog import Catalog
 from catdog_cli.review.preflight import preflight
 from catdog_cli.review.stats import query_all
@@ -306,9 +307,7 @@ def export(s3: Any, bucket: str, dest: str, chosen: list[Chosen], manifest: dict
                                CopySource={"Bucket": bucket, "Key": key}, CopySourceIfMatch=f'"{c.etag}"')
             else:
                 body = s3.get_object(Bucket=bucket, Key=key, IfMatch=f'"{c.etag}"')["Body"].read()
-                target = Path(dest) / c.path
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(body)
+                write_file(Path(dest) / c.path, body)
         except (ClientError, BotoCoreError) as exc:
             report.skipped[c.image] = _why(exc)
         if progress:
@@ -321,8 +320,7 @@ def export(s3: Any, bucket: str, dest: str, chosen: list[Chosen], manifest: dict
         s3.put_object(Bucket=loc.bucket, Key=prefix + MANIFEST, Body=text.encode(),
                       ContentType="application/json")
     else:
-        Path(dest).mkdir(parents=True, exist_ok=True)
-        (Path(dest) / MANIFEST).write_text(text)
+        write_file(Path(dest) / MANIFEST, text)
     return report
 
 

@@ -21,6 +21,7 @@ import boto3
 from catdog.model_repo import ModelRepo
 from catdog_cli import exit_codes
 from catdog_cli.display import printable
+from catdog_cli.output_files import write_file
 from catdog_cli.review import DEFAULT_THRESHOLD, stats
 from catdog_cli.review.catalog import Catalog
 from catdog_cli.review.preflight import preflight
@@ -104,9 +105,5 @@ def build_report(ddb: Any, table: str, bucket: str, catalog: Catalog, thumbnaile
 
 
 def write_report(output: Path, html: str) -> int:
-    """Write the file whole (never half a report); returns its size in bytes."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(output)
-    return output.stat().st_size
+    """Write the file whole (never half a report, never through a planted name); its size in bytes."""
+    return write_file(output, html)

@@ -31,6 +31,7 @@ from catdog.config import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_OBJECT_BYTES
 from catdog.errors import BadInputError
 from catdog.s3uri import S3Uri
 from catdog.sandbox import DecodeSandbox, SandboxError
+from catdog_cli.output_files import write_file
 from catdog_cli.review import DEFAULT_SIDE, MAX_SIDE, MIN_SIDE
 
 #: How much the thumbnail cache keeps on disk (a 160 px thumbnail is ~5 KB: ~50,000 of them).
@@ -163,10 +164,7 @@ class Thumbnailer:
         return Thumb(made.jpeg, JPEG)
 
     def _store(self, path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)  # readers never see half a file
+        write_file(path, data)  # readers never see half a file
         with self._lock:
             if self._cache_bytes is None:
                 self._cache_bytes = sum(size for _, size, _ in self._entries())
