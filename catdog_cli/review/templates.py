@@ -1,11 +1,14 @@
 """The HTML of the review page and the static report: Jinja2 with autoescaping, no build step.
 
-Keys are whatever the uploader chose, markup and escape sequences included: every value reaches
-the page through autoescaping (and `display.printable` first, so control and bidi characters show
-as escapes instead of turning text around), the labels reach the script as `tojson` (which escapes
-`<`, `>` and `&`), the raw key rides in a percent-encoded data attribute (no control character ever
-reaches the document), and the script only ever sets `textContent`. The page's script and style carry a
-per-response nonce that the Content-Security-Policy requires; the report has no script at all.
+Keys are whatever the uploader chose, markup and escape sequences included, and labels and
+versions come from manifests and table items that anyone with write access could craft. So every
+value reaches the page through autoescaping and `text` (`display.printable`: control, bidi and
+zero-width characters show as visible escapes instead of turning text around or hiding in it),
+keys, labels, versions and names alike; the labels reach the script as `tojson` (which escapes
+`<`, `>`, `&` and every non-ASCII character); the raw key rides in a percent-encoded data
+attribute, and so does a label button's (no control character ever reaches the document); and
+the script only ever sets `textContent`. The page's script and style carry a per-response nonce
+that the Content-Security-Policy requires; the report has no script at all.
 """
 
 from __future__ import annotations
@@ -96,7 +99,7 @@ SCRIPT = """
     }
   });
   for (const button of document.querySelectorAll('.tile button[data-label]')) {
-    button.addEventListener('click', () => review(button.closest('.tile'), button.dataset.label));
+    button.addEventListener('click', () => review(button.closest('.tile'), decodeURIComponent(button.dataset.label)));
   }
   focusTile(0);
 })();
@@ -117,7 +120,7 @@ TILE = """
     <div class="failed">{{ text(item.get('status')) }}: {{ text(item.get('reason')) }} {{ text(item.get('error')) }}</div>
     {% endif %}
     {% if reviewable(item) and labels and not read_only %}
-    <div class="buttons">{% for label in labels %}<button type="button" data-label="{{ label }}">{{ loop.index }} {{ label }}</button>{% endfor %}<button type="button" data-label="unknown">0 neither</button></div>
+    <div class="buttons">{% for label in labels %}<button type="button" data-label="{{ label|urlencode }}">{{ loop.index }} {{ text(label) }}</button>{% endfor %}<button type="button" data-label="unknown">0 neither</button></div>
     {% endif %}
     <div class="msg" role="status"></div>
   </figcaption>
@@ -128,7 +131,7 @@ TILE = """
 NUMBERS = """
 {% macro accuracy_table(accuracy, live) -%}
 <table class="numbers accuracy"><tr><th>model version</th><th>reviewed</th><th>agreed</th><th>accuracy on reviewed</th></tr>
-{% for row in accuracy %}<tr><td>{{ row.version }}{% if live and row.version == live.version %} (live){% endif %}</td>
+{% for row in accuracy %}<tr><td>{{ text(row.version) }}{% if live and row.version == live.version %} (live){% endif %}</td>
 <td>{{ row.reviewed }}</td><td>{{ row.agreed }}</td><td>{{ percent(row.accuracy) }}</td></tr>
 {% else %}<tr><td colspan="4">no reviewed images yet</td></tr>{% endfor %}
 </table>
@@ -139,30 +142,30 @@ PAGE = """{% from "tile" import tile %}{% from "numbers" import accuracy_table %
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="catdog-token" content="{{ token }}">
-<title>catdog review: {{ view.title() }}</title>
+<title>catdog review: {{ text(view.title()) }}</title>
 <style nonce="{{ nonce }}">{{ style }}</style></head>
 <body>
 <header>
   <h1>catdog review</h1>
-  <div class="meta">table {{ table }} · bucket {{ bucket }} · live model {{ live.version if live else "none published" }}
-    · keys: {% for label in labels %}{{ loop.index }} {{ label }}, {% endfor %}0 neither, s skip, ←/→ move</div>
+  <div class="meta">table {{ text(table) }} · bucket {{ text(bucket) }} · live model {{ text(live.version) if live else "none published" }}
+    · keys: {% for label in labels %}{{ loop.index }} {{ text(label) }}, {% endfor %}0 neither, s skip, ←/→ move</div>
   {% if counts %}
   <nav class="views">
-    {% for v, text, n in links %}<a href="{{ v }}"{% if text == current %} class="current"{% endif %}>{{ text }} ({{ n }})</a>{% endfor %}
+    {% for v, title, n in links %}<a href="{{ v }}"{% if title == current %} class="current"{% endif %}>{{ text(title) }} ({{ n }})</a>{% endfor %}
     <form method="get" class="inline"><input type="hidden" name="view" value="low">
       <label>low confidence below <input name="threshold" size="4" value="{{ '%g' % view.threshold }}"></label>
       <button type="submit">show</button></form>
   </nav>
-  <nav class="views">{% for v, text in version_links %}<a href="{{ v }}"{% if text == current %} class="current"{% endif %}>{{ text }}</a>{% endfor %}</nav>
+  <nav class="views">{% for v, title in version_links %}<a href="{{ v }}"{% if title == current %} class="current"{% endif %}>{{ text(title) }}</a>{% endfor %}</nav>
   {{ accuracy_table(accuracy, live) }}
   {% endif %}
 </header>
 <main>
-  {% if error %}<p class="error" role="alert">{{ error }}</p>{% endif %}
+  {% if error %}<p class="error" role="alert">{{ text(error) }}</p>{% endif %}
   {% for warning in warnings %}<p class="warning">{{ text(warning) }}</p>{% endfor %}
-  <h2>{{ view.title() }}{% if items %}: {{ items|length }} on this page, newest first{% endif %}</h2>
+  <h2>{{ text(view.title()) }}{% if items %}: {{ items|length }} on this page, newest first{% endif %}</h2>
   {% if not labels and live %}<p class="error">The live model's manifest cannot be used (see above), so there are no labels to review with.</p>
-  {% elif not labels %}<p class="error">No model is live (no models/latest.json in s3://{{ bucket }}/), so there are no labels to review with.</p>{% endif %}
+  {% elif not labels %}<p class="error">No model is live (no models/latest.json in s3://{{ text(bucket) }}/), so there are no labels to review with.</p>{% endif %}
   <section class="grid">
   {% for item in items %}{{ tile(item, thumb_url(item), labels, false) }}{% else %}<p>Nothing to show in this view.</p>{% endfor %}
   </section>
@@ -177,12 +180,12 @@ REPORT = """{% from "tile" import tile %}{% from "numbers" import accuracy_table
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>catdog report: {{ table }}</title>
+<title>catdog report: {{ text(table) }}</title>
 <style>{{ style }}</style></head>
 <body>
 <header>
   <h1>catdog report</h1>
-  <div class="meta">table {{ table }} · bucket {{ bucket }} · live model {{ live.version if live else "none published" }}
+  <div class="meta">table {{ text(table) }} · bucket {{ text(bucket) }} · live model {{ text(live.version) if live else "none published" }}
     · made {{ made_at }} · read-only</div>
 </header>
 <main>
@@ -190,7 +193,7 @@ REPORT = """{% from "tile" import tile %}{% from "numbers" import accuracy_table
   <h2>Summary</h2>
   <table class="numbers counts"><tr><th>what</th><th>images</th></tr>
     <tr><td>all (classified + failed)</td><td>{{ counts.total }}</td></tr>
-    {% for label, n in counts.per_label.items() %}<tr><td>label {{ label }}</td><td>{{ n }}</td></tr>{% endfor %}
+    {% for label, n in counts.per_label.items() %}<tr><td>label {{ text(label) }}</td><td>{{ n }}</td></tr>{% endfor %}
     <tr><td>unknown</td><td>{{ counts.unknown }}</td></tr>
     <tr><td>failed</td><td>{{ counts.failed }}</td></tr>
     <tr><td>confidence below {{ '%g' % counts.threshold }}</td><td>{{ counts.low }}</td></tr>
@@ -198,7 +201,7 @@ REPORT = """{% from "tile" import tile %}{% from "numbers" import accuracy_table
   </table>
   <h2>Confidence per model label</h2>
   <table class="numbers histogram"><tr><th>model label</th>{% for edge in edges %}<th>{{ edge }}</th>{% endfor %}</tr>
-  {% for label, row in histograms.items() %}<tr><td>{{ label }}</td>{% for n in row %}<td title="{{ n }}">{{ n }}<br><span class="bar" style="width: {{ (40 * n / (row|max or 1))|round(1) }}px"></span></td>{% endfor %}</tr>
+  {% for label, row in histograms.items() %}<tr><td>{{ text(label) }}</td>{% for n in row %}<td title="{{ n }}">{{ n }}<br><span class="bar" style="width: {{ (40 * n / (row|max or 1))|round(1) }}px"></span></td>{% endfor %}</tr>
   {% else %}<tr><td colspan="{{ edges|length + 1 }}">no classified images</td></tr>{% endfor %}
   </table>
   <h2>Reviewed accuracy per model version</h2>
