@@ -97,7 +97,7 @@ def build_report(ddb: Any, table: str, bucket: str, catalog: Catalog, thumbnaile
         tiles.append((item, data_uri(thumb.body, thumb.content_type)))
     bins = stats.HISTOGRAM_BINS
     return render("report", table=table, bucket=bucket, live=catalog.live(), counts=counts,
-                  accuracy=stats.reviewed_accuracy(ddb, table, labels),
+                  accuracy=stats.reviewed_accuracy(ddb, table, labels, catalog.trained_on()),
                   histograms=stats.confidence_histograms(ddb, table, bins),
                   edges=[f"{i / bins:.1f}–{(i + 1) / bins:.1f}" for i in range(bins)],
                   items=items, tiles=tiles, more=counts.total > len(items), warnings=catalog.warnings(),

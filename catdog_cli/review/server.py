@@ -128,8 +128,8 @@ class ReviewService:
     def _header(self, view: View, labels: list[str]) -> dict[str, Any]:
         counts = self._stats.get(("counts", tuple(labels), view.threshold),
                                  lambda: stats.counts(self.ddb, self.table, labels, view.threshold))
-        accuracy = self._stats.get(("accuracy", tuple(labels)),
-                                   lambda: stats.reviewed_accuracy(self.ddb, self.table, labels))
+        accuracy = self._stats.get(("accuracy", tuple(labels)), lambda: stats.reviewed_accuracy(
+            self.ddb, self.table, labels, self.catalog.trained_on()))
         low = View("low", threshold=view.threshold)
         entries: list[tuple[View, int]] = [(View("all"), counts.total), (View("unknown"), counts.unknown),
                                            (low, counts.low), (View("failed"), counts.failed),

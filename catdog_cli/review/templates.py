@@ -130,10 +130,11 @@ TILE = """
 
 NUMBERS = """
 {% macro accuracy_table(accuracy, live) -%}
-<table class="numbers accuracy"><tr><th>model version</th><th>reviewed</th><th>agreed</th><th>accuracy on reviewed</th></tr>
-{% for row in accuracy %}<tr><td>{{ text(row.version) }}{% if live and row.version == live.version %} (live){% endif %}</td>
-<td>{{ row.reviewed }}</td><td>{{ row.agreed }}</td><td>{{ percent(row.accuracy) }}</td></tr>
-{% else %}<tr><td colspan="4">no reviewed images yet</td></tr>{% endfor %}
+<table class="numbers accuracy"><tr><th>model version</th><th>reviewed</th><th>agreed</th><th>accuracy on reviewed</th>
+<th title="reviewed photos the version was trained on: a model agrees with what it learned, so they are not counted">excluded (trained on)</th></tr>
+{% for row in accuracy %}<tr data-version="{{ row.version|urlencode }}"><td>{{ text(row.version) }}{% if live and row.version == live.version %} (live){% endif %}</td>
+<td>{{ row.reviewed }}</td><td>{{ row.agreed }}</td><td>{{ percent(row.accuracy) }}</td><td>{{ row.excluded }}</td></tr>
+{% else %}<tr><td colspan="5">no reviewed images yet</td></tr>{% endfor %}
 </table>
 {%- endmacro %}
 """

@@ -124,10 +124,13 @@ def test_demo_review_export_train_publish_backfill_rollback(data_zip: Path, tmp_
         # 6. the versions, 7. a rollback, re-classified again, 8. and promoted back through the gate
         listing = _catdog(env, "models", "list")
         assert listing.returncode == 0, listing.stderr
-        # the reviewed photos were answered again by corrected-1 (the reviews stayed): its accuracy on them
-        pattern = rf"corrected-1\s+\S+\s+\S+\s+live\s+{2 * PER_CLASS}\s+(\d+)\s+\d+\.\d%"
+        # the reviewed photos were answered again by corrected-1 (the reviews stayed), but it was trained
+        # on every one of them (--limit 3 takes the export's files first): none may count as agreement
+        # (issue 19, finding 10: it showed "8 agreed, 100%")
+        pattern = rf"corrected-1\s+\S+\s+\S+\s+live\s+0\s+0\s+—\s+{2 * PER_CLASS} trained on"
         row = re.search(pattern, listing.stdout)
         assert row, listing.stdout
+        assert len(manifest["data"]["trained_on"]) == 2 * PER_CLASS
         done = _catdog(env, "models", "rollback")
         assert done.returncode == 0 and "live was corrected-1, now demo-v1" in done.stdout, done.stderr
         assert "answered by demo-v1" in _backfill_until_done(env, bucket)
