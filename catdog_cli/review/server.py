@@ -41,7 +41,7 @@ from catdog_cli.review import stats
 from catdog_cli.review.cache import TtlCache
 from catdog_cli.review.catalog import Catalog
 from catdog_cli.review.preflight import aws_message, preflight
-from catdog_cli.review.templates import render, shown_key, shown_label
+from catdog_cli.review.templates import percent, render, shown_key, shown_label
 from catdog_cli.review.thumbnails import Thumb, Thumbnailer, placeholder
 from catdog_cli.review.views import DEFAULT_THRESHOLD, MAX_PAGE_SIZE, View, ViewError, fetch_page
 from catdog_cli.targets import table_and_bucket
@@ -49,7 +49,7 @@ from catdog_cli.targets import table_and_bucket
 DEFAULT_PAGE_SIZE = 60
 #: How long the counts and the reviewed accuracy are reused (each is a read of whole partitions).
 STATS_TTL_SECONDS = 20.0
-#: The "neither" key stores this: the answer the model should have given.
+#: What an older page sent for the `0` key; the page now sends (and shows) `unknown` itself.
 NEITHER = "neither"
 
 
@@ -140,6 +140,22 @@ class ReviewService:
         versions = [View("model", v) for v in self.catalog.versions()]
         return {"counts": counts, "accuracy": accuracy, "links": links, "current": view.title(),
                 "version_links": [("?" + urlencode(v.query_args()), v.title()) for v in versions]}
+
+    def header_numbers(self, args: dict[str, str]) -> Reply:
+        """The header's counts and the accuracy table as JSON, for the page to refresh itself after a
+        save (debounced by the page, and cached here for STATS_TTL_SECONDS unless a review cleared it)."""
+        try:
+            view = View.parse(args.get("view"), args.get("value"), args.get("threshold") or self.threshold)
+            header = self._header(view, self.catalog.all_labels())
+        except ViewError as exc:
+            return _refuse(400, str(exc))
+        except (ClientError, BotoCoreError) as exc:
+            return _refuse(502, f"the results table said {printable(aws_message(exc))}")
+        live = self.catalog.live()
+        rows = [{"version": printable(row.version), "live": bool(live and live.version == row.version),
+                 "reviewed": row.reviewed, "agreed": row.agreed, "accuracy": percent(row.accuracy),
+                 "excluded": row.excluded} for row in header["accuracy"]]
+        return Reply(200, json={"counts": [[href, n] for href, _, n in header["links"]], "accuracy": rows})
 
     def thumb_url(self, item: dict[str, Any]) -> str:
         params = {"image": str(item.get("image", "")), "etag": str(item.get("etag") or "")}
@@ -245,7 +261,8 @@ def page_url(bound: str, port: int) -> str:
 
 
 def create_app(service: ReviewService, allowed: set[str]) -> Any:
-    """The Flask app: `/` (the grid), `/thumb`, `POST /review`; only for the Host names in `allowed`."""
+    """The Flask app: `/` (the grid), `/thumb`, `/stats` (the header's numbers), `POST /review`; only
+    for the Host names in `allowed`."""
     app = Flask("catdog_review")
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     hosts = {h.lower() for h in allowed}  # host names are case-insensitive
@@ -258,7 +275,8 @@ def create_app(service: ReviewService, allowed: set[str]) -> Any:
                             f"{' or '.join(sorted(hosts))} (more names: catdog review --allow-host NAME)\n",
                             status=400, mimetype="text/plain")
         site = request.headers.get("Sec-Fetch-Site", "same-origin")
-        if (request.path == "/thumb" or request.method == "POST") and site not in ("same-origin", "none"):
+        if (request.path in ("/thumb", "/stats") or request.method == "POST") and site not in ("same-origin",
+                                                                                             "none"):
             # another site's page: an <img> would make this server fetch objects with your credentials
             return Response("refused: a request from another site's page\n", status=403,
                             mimetype="text/plain")
@@ -289,6 +307,10 @@ def create_app(service: ReviewService, allowed: set[str]) -> Any:
     @app.get("/")
     def grid() -> Response:
         return send(service.page(request.args.to_dict(), g.nonce))
+
+    @app.get("/stats")
+    def numbers() -> Response:
+        return send(service.header_numbers(request.args.to_dict()))
 
     @app.get("/thumb")
     def thumb() -> Response:

@@ -76,7 +76,44 @@ SCRIPT = """
     tile.classList.add('reviewed');
     tile.querySelector('.label b').textContent = body.shown;
     msg.textContent = 'saved: ' + body.shown;
+    refreshSoon();
     return true;
+  }
+  // The header's counts and the accuracy table, re-read once the saves pause (each is a recount).
+  let refreshTimer = null;
+  function refreshSoon() {
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(refreshNumbers, 700);
+  }
+  async function refreshNumbers() {
+    let numbers;
+    try {
+      const response = await fetch('stats' + location.search);
+      if (!response.ok) { return; }
+      numbers = await response.json();
+    } catch (err) { return; }
+    const links = new Map(Array.from(document.querySelectorAll('a[data-count]'), (a) => [a.dataset.count, a]));
+    for (const [href, n] of numbers.counts) {
+      const link = links.get(href);
+      if (link) { link.querySelector('.n').textContent = String(n); }
+    }
+    const table = document.querySelector('table.accuracy');
+    if (!table) { return; }
+    for (const row of Array.from(table.querySelectorAll('tr')).slice(1)) { row.remove(); }
+    const body = table.tBodies[0] || table;
+    if (numbers.accuracy.length === 0) {
+      const cell = document.createElement('td');
+      cell.colSpan = 5;
+      cell.textContent = 'no reviewed images yet';
+      body.appendChild(document.createElement('tr')).appendChild(cell);
+    }
+    for (const r of numbers.accuracy) {
+      const row = document.createElement('tr');
+      for (const value of [r.version + (r.live ? ' (live)' : ''), r.reviewed, r.agreed, r.accuracy, r.excluded]) {
+        row.appendChild(document.createElement('td')).textContent = String(value);
+      }
+      body.appendChild(row);
+    }
   }
   document.addEventListener('keydown', (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) { return; }
@@ -115,12 +152,16 @@ TILE = """
     {% if item.get('status') == 'classified' %}
     <div class="label">label <b>{{ shown(item.get('label'), item.get('human_label') is not none) }}</b>
       {% if item.get('human_label') %}<span class="badge" title="by {{ text(item.get('reviewed_by')) }} at {{ text(item.get('reviewed_at')) }}">reviewed</span>{% endif %}</div>
-    <div>model {{ shown(item.get('model_label')) }} {{ percent(item.get('confidence')) }} · {{ text(item.get('model_version')) }}</div>
+    {% if item.get('model_label') == 'unknown' %}{% set like, p = resembled(item) %}
+    <div class="model">model: <b>unknown</b> (none of its labels){% if like %}, looks most like {{ text(like) }} {{ percent(p) }}{% endif %} · {{ text(item.get('model_version')) }}</div>
+    {% else %}
+    <div class="model">model: {{ shown(item.get('model_label')) }} {{ percent(item.get('confidence')) }} · {{ text(item.get('model_version')) }}</div>
+    {% endif %}
     {% else %}
     <div class="failed">{{ text(item.get('status')) }}: {{ text(item.get('reason')) }} {{ text(item.get('error')) }}</div>
     {% endif %}
     {% if reviewable(item) and labels and not read_only %}
-    <div class="buttons">{% for label in labels %}<button type="button" data-label="{{ label|urlencode }}">{{ loop.index }} {{ text(label) }}</button>{% endfor %}<button type="button" data-label="unknown">0 neither</button></div>
+    <div class="buttons">{% for label in labels %}<button type="button" data-label="{{ label|urlencode }}">{{ loop.index }} {{ text(label) }}</button>{% endfor %}<button type="button" data-label="unknown" title="none of the labels">0 unknown</button></div>
     {% endif %}
     <div class="msg" role="status"></div>
   </figcaption>
@@ -149,10 +190,10 @@ PAGE = """{% from "tile" import tile %}{% from "numbers" import accuracy_table %
 <header>
   <h1>catdog review</h1>
   <div class="meta">table {{ text(table) }} · bucket {{ text(bucket) }} · live model {{ text(live.version) if live else "none published" }}
-    · keys: {% for label in labels %}{{ loop.index }} {{ text(label) }}, {% endfor %}0 neither, s skip, ←/→ move</div>
+    · keys: {% for label in labels %}{{ loop.index }} {{ text(label) }}, {% endfor %}0 unknown (none of them), s skip, ←/→ move</div>
   {% if counts %}
   <nav class="views">
-    {% for v, title, n in links %}<a href="{{ v }}"{% if title == current %} class="current"{% endif %}>{{ text(title) }} ({{ n }})</a>{% endfor %}
+    {% for v, title, n in links %}<a href="{{ v }}" data-count="{{ v }}"{% if title == current %} class="current"{% endif %}>{{ text(title) }} (<span class="n">{{ n }}</span>)</a>{% endfor %}
     <form method="get" class="inline"><input type="hidden" name="view" value="low">
       <label>low confidence below <input name="threshold" size="4" value="{{ '%g' % view.threshold }}"></label>
       <button type="submit">show</button></form>
@@ -217,10 +258,25 @@ REPORT = """{% from "tile" import tile %}{% from "numbers" import accuracy_table
 
 
 def shown_label(label: Any, human: bool = False) -> str:
-    """A label as shown; a person's `unknown` is what they pressed: neither."""
+    """A label as shown: one word per stored value, whoever gave it (`unknown` is `unknown` whether
+    the model answered it or a person pressed 0). `human` is kept for callers that say who."""
     if label is None:
         return "—"
-    return "neither" if human and label == UNKNOWN_LABEL else printable(label)
+    return printable(label)
+
+
+def resembled(item: dict[str, Any]) -> tuple[str | None, float | None]:
+    """For an `unknown` answer: the trained label the photo looked most like, and its probability
+    (`top_label`, else the highest score). The item's `confidence` is that probability, which is why
+    it must never be shown as if it were the confidence in `unknown`."""
+    scores = {str(k): float(v) for k, v in (item.get("scores") or {}).items() if k != UNKNOWN_LABEL}
+    top = item.get("top_label")
+    if not top or top == UNKNOWN_LABEL:
+        top = max(scores, key=lambda k: scores[k]) if scores else None
+    if top is None:
+        return None, None
+    p = scores.get(str(top), item.get("confidence"))
+    return str(top), None if p is None else float(p)
 
 
 def shown_key(item: dict[str, Any]) -> str:
@@ -250,6 +306,7 @@ def environment() -> jinja2.Environment:
                              autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True)
     env.globals.update(shown=shown_label, key=shown_key, percent=percent, text=text, reviewable=reviewable,
+                       resembled=resembled,
                        style=Markup(STYLE), script=Markup(SCRIPT))  # constants of ours: not escaped
     return env
 

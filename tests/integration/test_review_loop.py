@@ -85,7 +85,7 @@ def test_demo_review_export_train_publish_backfill_rollback(data_zip: Path, tmp_
         with review_server(env, "--reviewer", "loop-test") as (url, _):
             html = _page(url + "?size=50")
             assert html.count('<figure class="tile') == 2 * PER_CLASS
-            assert f"all images ({2 * PER_CLASS})" in html
+            assert f'all images (<span class="n">{2 * PER_CLASS}</span>)' in html
             token = re.search(r'name="catdog-token" content="([^"]+)"', html)
             assert token
             reviewed = 0
@@ -95,7 +95,12 @@ def test_demo_review_export_train_publish_backfill_rollback(data_zip: Path, tmp_
                 assert _post_review(url, token[1], image, etag, truth)["ok"]
                 reviewed += 1
             assert reviewed == 2 * PER_CLASS
-            assert f"reviewed ({2 * PER_CLASS})" in _page(url)
+            assert f'reviewed (<span class="n">{2 * PER_CLASS}</span>)' in _page(url)
+
+        # a read-only copy to share
+        done = _catdog(env, "report", "-o", str(tmp_path / "report.html"))
+        assert done.returncode == 0, done.stderr
+        assert (tmp_path / "report.html").read_text().count('<figure class="tile') == 2 * PER_CLASS
 
         # 2. a data set from the corrections, 3. trained with the original data set
         export = tmp_path / "corrections"
