@@ -153,6 +153,7 @@ def test_folders_from_a_crafted_manifest_never_leave_the_export(reviewed: Stack,
     assert sorted(p.name for p in (tmp_path / "exports").iterdir()) == ["one"]
     assert not (tmp_path / "outside").exists()
     assert {f.split("/")[1] for f in _files(out) if f.startswith("train/")} == {"cat", "dog"}
+    assert [f for f in _files(out) if "/" not in f] == ["catdog-dataset.json"]  # no photo in the root
 
 
 def test_copies_of_one_photo_go_in_once_so_never_in_both_splits(stack: Stack, tmp_path: Path,

@@ -8,6 +8,7 @@ the page and the report count them apart ("excluded") instead of as agreement.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -16,7 +17,6 @@ import boto3
 import pytest
 
 from catdog.classifier import Prediction
-from catdog.manifest import image_id
 from catdog.model_repo import ModelRepo
 from catdog.results import ImageFacts, ResultsTable
 from catdog.s3_events import ObjectEvent
@@ -32,6 +32,11 @@ from training_job.data import load_data
 
 LEARNED = [f"uploads/learned-{i}.jpg" for i in range(4)]  # reviewed, exported, trained on
 FRESH = ["uploads/fresh-0.jpg", "uploads/fresh-1.jpg"]  # reviewed after the export: never seen
+
+
+def image_id(image: str, etag: str) -> str:
+    """The id docs/review.md gives for one photo and object version (catdog.manifest.image_id)."""
+    return hashlib.sha256(f"{image}\n{etag}".encode()).hexdigest()[:32]
 
 
 def _review(stack: Stack, etags: dict[str, str], keys: list[str], label: str) -> None:

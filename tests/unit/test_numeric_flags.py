@@ -34,7 +34,7 @@ BAD = [
     ["dataset", "export", "out", "--include-confident", "1.5"],
     ["dataset", "export", "out", "--validation-split", "1"],
     ["dataset", "export", "out", "--validation-split", "-0.1"],
-    ["dataset", "export", "out", "--seed", "x"],
+    ["dataset", "export", "out", "--seed", "-1"],
     ["models", "promote", "v1", "--min-accuracy", "nan"],
     ["models", "promote", "v1", "--min-accuracy", "1.01"],
     ["publish", "build/m", "--min-accuracy", "nan"],
