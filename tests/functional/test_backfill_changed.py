@@ -6,7 +6,10 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -31,6 +34,30 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "v2": build_tiny_model_dir(tmp_path_factory.mktemp("v2"), labels=("dog", "cat"), version="v2")}
 
 
+@contextmanager
+def _worker(pipe: Any) -> Iterator[None]:
+    """What `catdog local worker` does in another terminal, while the block runs."""
+    stop = threading.Event()
+
+    def work() -> None:
+        while not stop.is_set():
+            pipe.drain()
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def _changed_only(pipe: Any, timeout: int) -> list[str]:
+    return ["backfill", f"s3://{pipe.stack.bucket}/uploads/", "--changed-only", "--queue-url",
+            pipe.stack.queue_url, "--table", pipe.stack.table, "--quiet", "--timeout", str(timeout)]
+
+
 def test_only_the_old_model_s_answers_are_redone_and_the_transitions_reported(
         tmp_path: Path, models: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     with moto_pipeline(tmp_path / "cache", ModelRefreshSeconds="0") as pipe:
@@ -43,22 +70,9 @@ def test_only_the_old_model_s_answers_are_redone_and_the_transitions_reported(
         pipe.drain()
         assert {i["model_label"] for i in pipe.items().values()} == {"cat", "dog"}
         pipe.publish(models["v2"])
-        stop = threading.Event()
-
-        def worker() -> None:  # what `catdog local worker` does in another terminal
-            while not stop.is_set():
-                pipe.drain()
-                time.sleep(0.1)
-
-        thread = threading.Thread(target=worker, daemon=True)
-        thread.start()
-        try:
-            args = ["backfill", f"s3://{pipe.stack.bucket}/uploads/", "--changed-only", "--queue-url",
-                    pipe.stack.queue_url, "--table", pipe.stack.table, "--quiet", "--timeout", "60"]
+        args = _changed_only(pipe, timeout=60)
+        with _worker(pipe):
             assert main(args) == 0
-        finally:
-            stop.set()
-            thread.join(10)
         out = capsys.readouterr().out
         assert "queued 5 images answered by another model than the live v2 (v1 5)" in out
         assert "answered by v2: 5 of 5" in out
@@ -103,23 +117,9 @@ def test_an_item_whose_object_is_gone_is_named_and_not_waited_for(
         boto3.client("s3").delete_object(Bucket=pipe.stack.bucket, Key="uploads/deleted.jpg")
         boto3.client("sqs").purge_queue(QueueUrl=pipe.stack.queue_url)
         pipe.publish(models["v2"])
-        stop = threading.Event()
-
-        def worker() -> None:
-            while not stop.is_set():
-                pipe.drain()
-                time.sleep(0.1)
-
-        thread = threading.Thread(target=worker, daemon=True)
-        thread.start()
         started = time.monotonic()
-        try:
-            args = ["backfill", f"s3://{pipe.stack.bucket}/uploads/", "--changed-only", "--queue-url",
-                    pipe.stack.queue_url, "--table", pipe.stack.table, "--quiet", "--timeout", "120"]
-            assert main(args) == 0
-        finally:
-            stop.set()
-            thread.join(10)
+        with _worker(pipe):
+            assert main(_changed_only(pipe, timeout=120)) == 0
         assert time.monotonic() - started < 60  # not the 120 s timeout
         out, err = capsys.readouterr()
         assert "answered by v2: 1 of 2" in out

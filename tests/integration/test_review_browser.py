@@ -16,7 +16,7 @@ from catdog_local.state import LocalState
 from tests.support.aws import fake_aws_env
 from tests.support.browser import chromium, require_browser
 from tests.support.paths import REPO
-from tests.support.processes import local_up, review_server, user_env
+from tests.support.processes import review_server, review_stack
 from tests.support.review import HOSTILE_KEY, Photo, item, publish_manifest, put_photos
 
 pytestmark = pytest.mark.slow
@@ -32,10 +32,8 @@ PHOTOS = [Photo(f"uploads/pets/cat-{i}.jpg", "cat", 0.97 - i / 100) for i in ran
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalState, dict[str, str]]]:
     require_browser()  # before starting two servers for nothing
-    env = user_env(tmp_path_factory.mktemp("stacks"))
-    env["CATDOG_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    with local_up(env) as state:
-        yield state, env
+    with review_stack(tmp_path_factory) as found:
+        yield found
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 
 from catdog_local.state import LocalState
 from tests.support.aws import fake_aws_env
-from tests.support.processes import local_up, review_server, user_env
+from tests.support.processes import review_server, review_stack
 from tests.support.review import publish_manifest
 
 pytestmark = pytest.mark.slow
@@ -26,10 +26,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalState, dict[str, str]]]:
-    env = user_env(tmp_path_factory.mktemp("stacks"))
-    env["CATDOG_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    with local_up(env) as state:
-        yield state, env
+    with review_stack(tmp_path_factory) as found:
+        yield found
 
 
 @pytest.fixture
