@@ -10,6 +10,11 @@ from the live version counts its transition (the model's label, before → after
 is kept by the table either way); an answer from another version means a container that had not
 re-read `models/latest.json` yet (`MODEL_REFRESH_SECONDS`), and running the command again
 re-queues exactly those.
+
+An item whose object was deleted since it was classified never gets a new answer (the function
+skips an object that is gone): while waiting, the objects of the items still unanswered are looked
+up (HEAD) after the first poll and every `RECHECK_S` seconds, and those that are gone are named
+and no longer waited for, instead of the whole timeout passing and the worker being blamed.
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from tqdm import tqdm
 
+from catdog.aws_errors import is_not_found
 from catdog.config import DEFAULT_MODEL_KEY
 from catdog.errors import CatdogError
 from catdog.model_repo import ModelRepo
@@ -37,6 +44,8 @@ from catdog_cli.review.views import MODEL_INDEX, Stream
 from catdog_cli.targets import ENV_TABLE, client, resolve_name
 
 POLL_S = 1.0
+#: How often the objects of still-unanswered items are looked up again while waiting.
+RECHECK_S = 30.0
 _FIELDS = ("image", "etag", "size_bytes", "model_version", "model_label", "processed_at", "status")
 
 
@@ -86,6 +95,7 @@ class Reanswers:
     transitions: Counter[tuple[str, str]] = field(default_factory=Counter)
     by_other_version: dict[str, str] = field(default_factory=dict)  # image -> the version that answered
     no_longer_classified: dict[str, str] = field(default_factory=dict)  # image -> status (failed, deleted)
+    gone: list[str] = field(default_factory=list)  # the object was deleted: nothing to re-classify
     unanswered: list[str] = field(default_factory=list)
 
     @property
@@ -124,11 +134,14 @@ def _get_many(ddb: Any, table: str, images: list[str]) -> dict[str, dict[str, An
 def wait(ddb: Any, table: str, items: list[Stale], live: str, *, timeout_s: float,
          poll_s: float = POLL_S, progress: Callable[[int], object] | None = None,
          clock: Callable[[], float] = time.monotonic,
-         sleep: Callable[[float], None] = time.sleep) -> Reanswers:
-    """Poll until each item has a newer answer than the one that was re-queued, or the timeout."""
+         sleep: Callable[[float], None] = time.sleep,
+         exists: Callable[[Stale], bool] | None = None, recheck_s: float = RECHECK_S) -> Reanswers:
+    """Poll until each item has a newer answer than the one that was re-queued, or the timeout.
+    `exists(item)`: is its object still there? Items whose object is gone stop being waited for."""
     outcome = Reanswers()
     pending = {s.image: s for s in items}
     deadline = clock() + timeout_s
+    checked_at: float | None = None
     while pending:
         found = _get_many(ddb, table, list(pending))
         for image in [i for i in pending if i not in found]:  # the item itself is gone
@@ -147,11 +160,34 @@ def wait(ddb: Any, table: str, items: list[Stale], live: str, *, timeout_s: floa
                 outcome.by_other_version[image] = str(now.get("model_version"))
             else:
                 outcome.transitions[(before.model_label, str(now.get("model_label", "")))] += 1
+        if pending and exists is not None and (checked_at is None or clock() - checked_at >= recheck_s):
+            checked_at = clock()
+            for image in [i for i, s in pending.items() if not exists(s)]:
+                del pending[image]
+                outcome.gone.append(image)
+                if progress:
+                    progress(1)
         if not pending or clock() >= deadline:
             break
         sleep(poll_s)
+    outcome.gone.sort()
     outcome.unanswered = sorted(pending)
     return outcome
+
+
+def object_exists(s3: Any, bucket: str) -> Callable[[Stale], bool]:
+    """`exists` for `wait`: a HEAD of the item's object; only S3's "not found" means gone."""
+
+    def exists(item: Stale) -> bool:
+        try:
+            s3.head_object(Bucket=bucket, Key=item.key)
+        except ClientError as exc:
+            return not is_not_found(exc)
+        except BotoCoreError:
+            return True  # cannot tell: keep waiting
+        return True
+
+    return exists
 
 
 def live_version(bucket: str, s3: Any) -> tuple[str, list[str]]:
@@ -169,8 +205,8 @@ def run(target: BackfillTarget, *, table: str | None, stack: str | None, wait_fo
     `wait_for_answers` is False) wait for the new answers and say what changed; the exit code."""
     uri, queue_url = target.uri, target.queue_url
     table_name = resolve_name(table, ENV_TABLE, "table", "table", stack).name
-    ddb = client("dynamodb")
-    live, versions = live_version(uri.bucket, client("s3"))
+    ddb, s3 = client("dynamodb"), client("s3")
+    live, versions = live_version(uri.bucket, s3)
     items = changed_items(ddb, table_name, uri, live, versions)
     by_version = Counter(s.model_version for s in items)
     if not items:
@@ -188,7 +224,8 @@ def run(target: BackfillTarget, *, table: str | None, stack: str | None, wait_fo
         return exit_codes.PARTIAL if failed else exit_codes.OK
     started = time.monotonic()
     with tqdm(total=len(queued), unit="image", desc="re-classify", disable=not progress) as bar:
-        outcome = wait(ddb, table_name, queued, live, timeout_s=timeout_s, progress=bar.update)
+        outcome = wait(ddb, table_name, queued, live, timeout_s=timeout_s, progress=bar.update,
+                       exists=object_exists(s3, uri.bucket))
     seconds = time.monotonic() - started
     changes = f" ({outcome.describe_changes()})" if outcome.changed else ""
     unchanged = outcome.answered_by_live - outcome.changed
@@ -203,6 +240,15 @@ def run(target: BackfillTarget, *, table: str | None, stack: str | None, wait_fo
     if outcome.no_longer_classified:
         print(f"{len(outcome.no_longer_classified)} are no longer classified (failed, deleted or gone)",
               file=sys.stderr)
+    if outcome.gone:
+        n = len(outcome.gone)
+        print(f"{n} {'image was' if n == 1 else 'images were'} deleted from the bucket after being "
+              "classified: nothing to re-classify (their items keep the old answer; `catdog event remove "
+              "KEY | catdog invoke --event -` marks one deleted)", file=sys.stderr)
+        for image in outcome.gone[:20]:
+            print(f"  GONE {printable(image)}", file=sys.stderr)
+        if n > 20:
+            print(f"  … and {n - 20} more", file=sys.stderr)
     if outcome.unanswered:
         print(f"{len(outcome.unanswered)} not answered within {timeout_s:g}s: is a worker running? "
               "(locally: `catdog local worker`, or `catdog demo --keep-running`)", file=sys.stderr)

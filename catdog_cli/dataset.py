@@ -2,16 +2,25 @@
 
 What goes in: every reviewed image under its human label (through the sparse `review-index`), and
 with `--include-confident P` the images nobody reviewed that the model labelled with confidence
-≥ P (through `status-index`). Images reviewed as "neither" (`unknown`) go to `_neither/`, which the
-trainer never reads as a class, so they can be used to check the unknown threshold.
+≥ P (through `status-index`). Images reviewed as `unknown` (none of the labels) go to `_unknown/`,
+which the trainer never reads as a class, so they can be used to check the unknown threshold.
+Copies of one photo (the same ETag under several keys) go in once: a copy in train and another
+in validation would make the validation accuracy a memory test.
 
 The layout is the trainer's own (`{train,validation}/<folder>/`), the folders named as the live
-model's data set named them (`cats/` for `cat`), so `catdog train --data DEST` takes it as is and
-`--data ORIGINAL --data DEST` merges it with the original data set into the same classes. The
-split is per label, seeded, and the same for the same images and seed. Each file is the object
-version that was labelled (GET or server-side COPY with If-Match on the recorded etag): a photo
-re-uploaded since is left out and listed, never exported under the old label. `catdog-dataset.json`
-is written last and lists every image, where it went and why.
+model's data set named them (`cats/` for `cat`) when that name is a safe one, else a cleaned,
+unique form of the label (`catdog.labels`): a label can never name a path outside the export.
+So `catdog train --data DEST` takes it as is and `--data ORIGINAL --data DEST` merges it with the
+original data set into the same classes. The split is per label, seeded, and the same for the
+same images and seed. Each file is the object version that was labelled (GET or server-side COPY
+with If-Match on the recorded etag): a photo re-uploaded since is left out and listed, never
+exported under the old label. `catdog-dataset.json` is written last and lists every image, where
+it went and why; the trainer reads it to record in the model's manifest which reviewed photos it
+learned from (`data.trained_on`), so that their reviews never count towards its accuracy.
+
+A destination on S3 must be one the pipeline does not read: not under a prefix whose uploads the
+function is notified of (the copies would be classified again, as new photos, and a later export
+would take them twice), and not under the model store's `models/`.
 """
 
 from __future__ import annotations
@@ -33,21 +42,27 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tqdm import tqdm
 
 from catdog.aws_errors import error_code, is_not_found, is_precondition_failed
+from catdog.config import DEFAULT_UPLOAD_PREFIX
 from catdog.errors import CatdogError
+from catdog.labels import folder_name, unique_folders
+from catdog.manifest import DATASET_RECORD_FILE
 from catdog.model_repo import ModelRepo
 from catdog.results import UNKNOWN_LABEL
 from catdog.s3uri import S3Uri, is_s3
 from catdog.status import Status
 from catdog_cli import exit_codes
 from catdog_cli.display import printable
+from catdog_cli.output_files import write_file
 from catdog_cli.review.catalog import Catalog
 from catdog_cli.review.preflight import preflight
 from catdog_cli.review.stats import query_all
 from catdog_cli.review.views import STATUS_INDEX, Stream, reviewed_streams
 from catdog_cli.targets import table_and_bucket
+from catdog_local.state import stack_owning
 
-MANIFEST = "catdog-dataset.json"
-NEITHER_FOLDER = "_neither"
+MANIFEST = DATASET_RECORD_FILE
+#: Where the photos reviewed as `unknown` go: a `_` folder is never a class to the trainer.
+UNKNOWN_FOLDER = "_unknown"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _PROJECTION = ("image", "etag", "status", "human_label", "model_label", "confidence", "model_version")
 
@@ -58,27 +73,107 @@ def run_export(dest: str, *, include_confident: float | None, validation_split: 
     table_name, bucket_name = table_and_bucket(table, bucket, stack)
     ddb, s3 = boto3.client("dynamodb"), boto3.client("s3")
     preflight(ddb, s3, table_name, bucket_name)
+    repo = ModelRepo(s3, bucket_name)
+    check_destination(s3, dest, repo, upload_prefix(bucket_name))
     check_empty(s3, dest)
-    catalog = Catalog(ModelRepo(s3, bucket_name))
+    catalog = Catalog(repo, warn=_warn)
     live = catalog.live()
     manifest = catalog.manifest(live.version) if live else None
     labels = catalog.all_labels()
-    folders = {label: model_folders(manifest).get(label, label) for label in labels}
-    chosen = plan(collect(ddb, table_name, labels, include_confident), folders, validation_split, seed)
+    folders = export_folders(labels, model_folders(manifest))
+    collected, copies = without_copies(collect(ddb, table_name, labels, include_confident))
+    chosen = plan(collected, folders, validation_split, seed)
     if not chosen:
         raise ValueError("nothing to export: no reviewed images"
                          + ("" if include_confident else " (add --include-confident P to take the "
                                                          "model's confident answers too)"))
     header = manifest_header(table_name, bucket_name, seed, validation_split, include_confident, folders)
+    header["copies_left_out"] = [{"image": image, "copy_of": kept} for image, kept in sorted(copies.items())]
     with tqdm(total=len(chosen), unit="image", desc="export", disable=not progress) as bar:
         report = export(s3, bucket_name, dest, chosen, header, progress=bar.update)
     written = len(chosen) - len(report.skipped)
     parts = [f"{split} " + ", ".join(f"{label} {n}" for label, n in sorted(c.items()))
              for split, c in sorted(report.counts().items())]
     print(f"exported {written} images to {printable(dest)}: {'; '.join(parts)} (manifest {MANIFEST})")
+    if copies:
+        n = len(copies)
+        print(f"  left out {n} {'copy' if n == 1 else 'copies'} of photos already in the set (same ETag; "
+              f"listed in {MANIFEST})", file=sys.stderr)
     for image, why in sorted(report.skipped.items()):
         print(f"  SKIPPED {printable(image)}: {printable(why)}", file=sys.stderr)
     return exit_codes.PARTIAL if report.skipped else exit_codes.OK
+
+
+def _warn(message: str) -> None:
+    print(f"catdog dataset: warning: {printable(message)}", file=sys.stderr)
+
+
+def upload_prefix(bucket: str) -> str:
+    """The prefix the function watches in `bucket` when its notifications cannot be read."""
+    state = stack_owning(bucket=bucket)
+    return state.upload_prefix if state is not None else DEFAULT_UPLOAD_PREFIX
+
+
+def watched_prefixes(s3: Any, bucket: str) -> list[str] | None:
+    """The key prefixes of `bucket` whose new objects S3 announces (to a queue, a function or a
+    topic): "" for all of them; None when the notification settings cannot be read."""
+    try:
+        config = s3.get_bucket_notification_configuration(Bucket=bucket)
+    except (ClientError, BotoCoreError):
+        return None
+    prefixes = []
+    for kind in ("QueueConfigurations", "LambdaFunctionConfigurations", "TopicConfigurations"):
+        for rule in config.get(kind) or []:
+            if not any(str(e).startswith("s3:ObjectCreated") for e in rule.get("Events") or []):
+                continue
+            filters = ((rule.get("Filter") or {}).get("Key") or {}).get("FilterRules") or []
+            prefixes.append(next((str(f.get("Value") or "") for f in filters
+                                  if str(f.get("Name")).lower() == "prefix"), ""))
+    return prefixes
+
+
+def check_destination(s3: Any, dest: str, repo: ModelRepo, known_upload_prefix: str) -> None:
+    """Refuse an S3 destination the pipeline reads: under a prefix the function is notified of, or
+    the model store's. A local directory is always fine."""
+    if not is_s3(dest):
+        return
+    loc = S3Uri.parse(dest)
+    prefix = loc.key if not loc.key or loc.key.endswith("/") else loc.key + "/"
+    watched = watched_prefixes(s3, loc.bucket)
+    if watched is None:  # cannot tell: assume what the stack watches
+        watched = [known_upload_prefix] if loc.bucket == repo.bucket else []
+    for w in watched:
+        if prefix.startswith(w) or w.startswith(prefix):
+            raise CatdogError(
+                f"refusing to export to {dest}: the function classifies every new object under "
+                f"s3://{loc.bucket}/{w} (its copies would be classified again as new photos, and a later "
+                f"export would take them twice); export to another prefix, e.g. s3://{loc.bucket}/datasets/NAME/")
+    if loc.bucket == repo.bucket and (prefix.startswith(repo.prefix) or repo.prefix.startswith(prefix)):
+        raise CatdogError(
+            f"refusing to export to {dest}: {repo.uri()} is the model store (a folder there would be "
+            f"listed as a model version); export to another prefix, e.g. s3://{loc.bucket}/datasets/NAME/")
+
+
+def export_folders(labels: Sequence[str], recorded: dict[str, str]) -> dict[str, str]:
+    """label -> its folder: the one the model's training data used when recorded, each made safe and
+    unique (`catdog.labels.unique_folders`); never `_unknown`, `.`/`..` or a path."""
+    def preferred(label: str) -> str:
+        folder = recorded.get(label) or ""
+        return folder if folder and folder_name(folder) == folder else label  # a crafted one: the label's
+
+    return unique_folders([(label, preferred(label)) for label in labels], taken=[UNKNOWN_FOLDER])
+
+
+def without_copies(chosen: list[Chosen]) -> tuple[list[Chosen], dict[str, str]]:
+    """One image per ETag (a person's label before the model's, then by key): (kept, copy -> kept)."""
+    kept: dict[str, Chosen] = {}
+    copies: dict[str, str] = {}
+    for c in sorted(chosen, key=lambda c: (c.source != "human", c.image)):
+        if c.etag in kept:
+            copies[c.image] = kept[c.etag].image
+        else:
+            kept[c.etag] = c
+    return sorted(kept.values(), key=lambda c: c.image), copies
 
 
 @dataclass
@@ -105,7 +200,7 @@ class ExportReport:
         out: dict[str, Counter[str]] = {}
         for c in self.chosen:
             if c.image not in self.skipped:
-                out.setdefault(c.split or NEITHER_FOLDER, Counter())[c.label] += 1
+                out.setdefault(c.split or UNKNOWN_FOLDER, Counter())[c.label] += 1
         return out
 
 
@@ -149,13 +244,13 @@ def plan(chosen: list[Chosen], folders: dict[str, str], validation_split: float,
         members = sorted(by_label[label], key=lambda c: c.image)
         if label == UNKNOWN_LABEL:
             for c in members:
-                c.split, c.path = None, f"{NEITHER_FOLDER}/{file_name(c.image)}"
+                c.split, c.path = None, f"{UNKNOWN_FOLDER}/{file_name(c.image)}"
             continue
         rng.shuffle(members)
         n_val = round(len(members) * validation_split)
         if validation_split > 0 and len(members) >= 2:
             n_val = max(1, n_val)
-        folder = _UNSAFE.sub("_", folders.get(label, label))
+        folder = folders.get(label) or export_folders([label], {})[label]
         for i, c in enumerate(members):
             c.split = "validation" if i < n_val else "train"
             c.path = f"{c.split}/{folder}/{file_name(c.image)}"
@@ -212,9 +307,7 @@ def export(s3: Any, bucket: str, dest: str, chosen: list[Chosen], manifest: dict
                                CopySource={"Bucket": bucket, "Key": key}, CopySourceIfMatch=f'"{c.etag}"')
             else:
                 body = s3.get_object(Bucket=bucket, Key=key, IfMatch=f'"{c.etag}"')["Body"].read()
-                target = Path(dest) / c.path
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(body)
+                write_file(Path(dest) / c.path, body)
         except (ClientError, BotoCoreError) as exc:
             report.skipped[c.image] = _why(exc)
         if progress:
@@ -227,8 +320,7 @@ def export(s3: Any, bucket: str, dest: str, chosen: list[Chosen], manifest: dict
         s3.put_object(Bucket=loc.bucket, Key=prefix + MANIFEST, Body=text.encode(),
                       ContentType="application/json")
     else:
-        Path(dest).mkdir(parents=True, exist_ok=True)
-        (Path(dest) / MANIFEST).write_text(text)
+        write_file(Path(dest) / MANIFEST, text)
     return report
 
 
@@ -238,4 +330,4 @@ def manifest_header(table: str, bucket: str, seed: int, validation_split: float,
             "bucket": bucket, "seed": seed, "validation_split": validation_split,
             "include_confident": include_confident, "folders": folders,
             "layout": "{train,validation}/<folder>/ from human labels (and confident model labels); "
-                      "_neither/ = reviewed as neither (never a class)"}
+                      "_unknown/ = reviewed as unknown, none of the labels (never a class)"}

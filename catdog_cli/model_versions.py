@@ -1,11 +1,14 @@
 """`catdog models list|promote|rollback`: the published versions, and moving the live pointer.
 
 - `list`: every version folder under `models/`, its recorded validation accuracy, when it was
-  trained, which one is live, and how it did on the images people reviewed (from the table).
+  trained, which one is live, and how it did on the images people reviewed (from the table),
+  leaving out the reviewed photos it was trained on (and saying how many). A folder whose manifest
+  is malformed or does not match its pointer is listed without figures, with a warning.
 - `promote VERSION`: an already-published version goes live through the very same quality gate as
-  `catdog publish` (`training_job.publish.publish_model`: checksums, accuracy bar, a LiteRT load).
+  `catdog publish` (`training_job.publish.publish_model`: checksums, accuracy bar, a LiteRT load);
+  a version that was live before must still be byte for byte what its history entry vouched for.
 - `rollback`: the live pointer's predecessor in `models/history/` comes back, exactly as it was
-  written (same sha256); its files are checked first, since the function would refuse them.
+  written; every file it vouches for is checked first (the function would refuse them).
 
 Every move is appended to the history (catdog.model_history), with who made it.
 """
@@ -20,14 +23,15 @@ import boto3
 
 from catdog.config import DEFAULT_UPLOAD_PREFIX
 from catdog.errors import CatdogError
-from catdog.manifest import ModelPointer, check_version, sha256_bytes
-from catdog.model_history import read_history, record_change, rollback_target
+from catdog.manifest import ModelPointer, check_version
+from catdog.model_history import read_history, record_change, rollback_target, vouching_pointer
+from catdog.model_integrity import IntegrityError, read_verified
 from catdog.model_repo import ModelRepo
 from catdog_cli import exit_codes
 from catdog_cli.display import printable
 from catdog_cli.identity import caller_identity
 from catdog_cli.review.catalog import Catalog
-from catdog_cli.review.stats import reviewed_accuracy
+from catdog_cli.review.stats import VersionAccuracy, reviewed_accuracy
 from catdog_cli.targets import ENV_BUCKET, ENV_TABLE, Target, resolve_name
 from training_job.publish import publish_model
 
@@ -40,83 +44,99 @@ class VersionRow:
     live: bool
     reviewed: int = 0
     agreed: int = 0
+    excluded: int = 0  # reviewed photos it was trained on: not counted
 
     @property
     def reviewed_accuracy(self) -> float | None:
         return self.agreed / self.reviewed if self.reviewed else None
 
 
-def list_versions(repo: ModelRepo, reviewed: dict[str, tuple[int, int]] | None = None) -> list[VersionRow]:
-    """Every published version (oldest first by creation time); `reviewed`: version -> (agreed, reviewed)."""
-    live = repo.live()
+def list_versions(catalog: Catalog, reviewed: dict[str, VersionAccuracy] | None = None) -> list[VersionRow]:
+    """Every published version (oldest first by creation time), with its reviewed accuracy if given."""
+    live = catalog.live()
     rows = []
-    for version in repo.list_versions():
-        manifest = repo.published_manifest(version)
+    for version in catalog.versions():
+        manifest = catalog.manifest(version)  # None, with a warning, when it cannot be trusted
         accuracy = manifest.metrics.get("accuracy") if manifest else None
-        agreed, seen = (reviewed or {}).get(version, (0, 0))
+        seen = (reviewed or {}).get(version) or VersionAccuracy(version, 0, 0)
         is_live = live is not None and live.version == version
         rows.append(VersionRow(version, float(accuracy) if isinstance(accuracy, int | float) else None,
-                               manifest.created_at if manifest else "", is_live, seen, agreed))
+                               manifest.created_at if manifest else "", is_live, seen.reviewed, seen.agreed,
+                               seen.excluded))
     return sorted(rows, key=lambda r: (r.created_at, r.version))
 
 
 def render(rows: list[VersionRow], with_reviews: bool) -> str:
     if not rows:
         return "(no versions under this prefix: publish one with `catdog publish`)"
-    head = ["version", "accuracy", "created", "live"] + (["reviewed", "agreed", "on reviewed"] if with_reviews
-                                                          else [])
+    head = ["version", "accuracy", "created", "live"] + (["reviewed", "agreed", "on reviewed", "excluded"]
+                                                          if with_reviews else [])
     cells = []
     for r in rows:
         accuracy = "—" if r.accuracy is None else f"{r.accuracy:.4f}"
-        row = [printable(r.version), accuracy, printable(r.created_at), "live" if r.live else ""]
+        row = [printable(r.version), accuracy, printable(r.created_at or "—"), "live" if r.live else ""]
         if with_reviews:
             ra = r.reviewed_accuracy
-            row += [str(r.reviewed), str(r.agreed), "—" if ra is None else f"{100 * ra:.1f}%"]
+            row += [str(r.reviewed), str(r.agreed), "—" if ra is None else f"{100 * ra:.1f}%",
+                    f"{r.excluded} trained on" if r.excluded else "0"]
         cells.append(row)
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(head)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip(),
              "  ".join("-" * w for w in widths)]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    if with_reviews and any(r.excluded for r in rows):
+        lines.append("(reviewed accuracy leaves out the reviewed photos a version was trained on: "
+                     "\"excluded\")")
     return "\n".join(lines)
 
 
-def promote(repo: ModelRepo, version: str, min_accuracy: float, by: str) -> tuple[ModelPointer, str | None]:
-    """(the pointer now live, the version it replaced); the gate's refusal is a QualityGateError."""
+def promote(repo: ModelRepo, version: str, min_accuracy: float,
+            by: str) -> tuple[ModelPointer, ModelPointer | None]:
+    """(the pointer now live, the one it replaced); the gate's refusal is a QualityGateError."""
     check_version(version, "VERSION")
     if repo.published_manifest(version) is None:
         raise CatdogError(f"no version {version!r} under {repo.uri()} (see `catdog models list`)")
     live = repo.live()
-    if live is not None and live.version == version:
-        return live, version
+    if live is not None and live.version == version and live.checksums:
+        return live, live
+    vouched = vouching_pointer(read_history(repo, _warn), version)
+    if vouched is not None:  # it was live before: its files must be what that pointer vouched for
+        try:
+            read_verified(repo.s3, repo.bucket, vouched.pointer, every_file=True, vouched_by=vouched.key)
+        except IntegrityError as exc:
+            raise CatdogError(f"cannot promote {version}: {exc}; the live model was left alone") from None
     pointer = publish_model(repo.version_uri(version), repo.uri(), min_accuracy, action="promote", by=by)
-    return pointer, live.version if live else None
+    return pointer, live
 
 
-def _verify_restorable(repo: ModelRepo, pointer: ModelPointer) -> None:
-    """The files the old pointer names must still be there, with the bytes it vouched for."""
-    manifest = repo.published_manifest(pointer.version)
-    if manifest is None:
+def _verify_restorable(repo: ModelRepo, pointer: ModelPointer, entry: str) -> None:
+    """Every file the old pointer (and its manifest) vouches for must still be there, with those bytes."""
+    if repo.published_manifest(pointer.version) is None:
         raise CatdogError(f"cannot roll back to {pointer.version}: {repo.uri(pointer.manifest_key)} is gone")
-    data = repo.read(pointer.model_key)
-    expected = pointer.model_sha256 or manifest.checksums.get(manifest.tflite_file, "")
-    if expected and sha256_bytes(data) != expected:
-        raise CatdogError(f"cannot roll back to {pointer.version}: {repo.uri(pointer.model_key)} no longer "
-                          "matches the sha256 it was published with; the live model was left alone")
+    try:
+        read_verified(repo.s3, repo.bucket, pointer, every_file=True, vouched_by=entry)
+    except IntegrityError as exc:
+        raise CatdogError(f"cannot roll back to {pointer.version}: {exc}; the live model was left "
+                          "alone") from None
 
 
 def rollback(repo: ModelRepo, by: str) -> tuple[ModelPointer, ModelPointer]:
     """(the pointer restored, the one it replaced)."""
     live = repo.live()
-    target = rollback_target(read_history(repo), live)
+    changes = read_history(repo, _warn)
+    target = rollback_target(changes, live)
     assert live is not None
-    _verify_restorable(repo, target)
+    entry = next((c.key for c in reversed(changes) if c.pointer == target), "models/history/")
+    _verify_restorable(repo, target, entry)
     repo.set_live(target)
     record_change(repo, target, "rollback", previous=live.version, by=by)
     return target, live
 
 
-def reviewed_by_version(ddb: Any, table: str, labels: list[str]) -> dict[str, tuple[int, int]]:
-    return {a.version: (a.agreed, a.reviewed) for a in reviewed_accuracy(ddb, table, labels)}
+def reviewed_by_version(ddb: Any, table: str, catalog: Catalog) -> dict[str, VersionAccuracy]:
+    """version -> its reviewed accuracy, the photos it was trained on left out."""
+    rows = reviewed_accuracy(ddb, table, catalog.all_labels(), catalog.trained_on())
+    return {row.version: row for row in rows}
 
 
 # -- the commands ---------------------------------------------------------------------------------
@@ -133,19 +153,24 @@ def _backfill_hint(target: Target, whose: str) -> None:
     print(f"re-classify what {whose} answered: catdog backfill --changed-only s3://{target.name}/{prefix}")
 
 
+def _warn(message: str) -> None:
+    print(f"catdog models: warning: {printable(message)}", file=sys.stderr)
+
+
 def run_list(*, bucket: str | None, table: str | None, stack: str | None) -> int:
     """`catdog models list`: the table of versions, with the reviewed accuracy when a table is found."""
     repo, _ = _repo(bucket, stack)
+    catalog = Catalog(repo, warn=_warn)
     reviewed = None
     try:
         table_name = resolve_name(table, ENV_TABLE, "table", "table", stack).name
-        reviewed = reviewed_by_version(boto3.client("dynamodb"), table_name, Catalog(repo).all_labels())
+        reviewed = reviewed_by_version(boto3.client("dynamodb"), table_name, catalog)
     except CatdogError as exc:
         print(f"catdog models: no reviewed accuracy ({exc})", file=sys.stderr)
     except Exception as exc:  # the table is optional here: a listing without it is still useful
         print(f"catdog models: no reviewed accuracy (the results table: {type(exc).__name__}: {exc})",
               file=sys.stderr)
-    print(render(list_versions(repo, reviewed), with_reviews=reviewed is not None))
+    print(render(list_versions(catalog, reviewed), with_reviews=reviewed is not None))
     return exit_codes.OK
 
 
@@ -153,11 +178,16 @@ def run_promote(version: str, min_accuracy: float, *, bucket: str | None, stack:
     """`catdog models promote VERSION`: through the quality gate, recorded with who did it."""
     repo, target = _repo(bucket, stack)
     pointer, previous = promote(repo, version, min_accuracy, caller_identity())
-    if previous == pointer.version:
+    if previous == pointer:
         print(f"{printable(pointer.version)} is already live; nothing changed")
         return exit_codes.OK
+    if previous is not None and previous.version == pointer.version:
+        print(f"{printable(pointer.version)} is already live; its pointer now records the sha256 of every "
+              f"file (it predated them): {repo.uri(repo.pointer_key)}")
+        return exit_codes.OK
+    was = previous.version if previous else "nothing"
     print(f"promoted {printable(pointer.version)} (validation accuracy {pointer.accuracy}) through the "
-          f"quality gate: live was {printable(previous or 'nothing')}, now {printable(pointer.version)} "
+          f"quality gate: live was {printable(was)}, now {printable(pointer.version)} "
           f"({repo.uri(repo.pointer_key)})")
     _backfill_hint(target, "the previous model")
     return exit_codes.OK
@@ -167,8 +197,9 @@ def run_rollback(*, bucket: str | None, stack: str | None) -> int:
     """`catdog models rollback`: the previous pointer back, exactly as it was written."""
     repo, target = _repo(bucket, stack)
     restored, replaced = rollback(repo, caller_identity())
+    checked = (f"its {len(restored.checksums)} files checked" if restored.checksums
+               else f"model.tflite sha256 {restored.model_sha256[:12] or '?'}…")
     print(f"rolled back: live was {printable(replaced.version)}, now {printable(restored.version)} "
-          f"(the pointer as it was published at {printable(restored.published_at or '?')}, sha256 "
-          f"{restored.model_sha256[:12] or '?'}…)")
+          f"(the pointer as it was published at {printable(restored.published_at or '?')}, {checked})")
     _backfill_hint(target, "the rolled-back model")
     return exit_codes.OK

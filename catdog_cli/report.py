@@ -11,6 +11,7 @@ Thumbnails come from the same decoder sandbox and disk cache as the page.
 from __future__ import annotations
 
 import base64
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import boto3
 from catdog.model_repo import ModelRepo
 from catdog_cli import exit_codes
 from catdog_cli.display import printable
+from catdog_cli.output_files import write_file
 from catdog_cli.review import DEFAULT_THRESHOLD, stats
 from catdog_cli.review.catalog import Catalog
 from catdog_cli.review.preflight import preflight
@@ -40,16 +42,26 @@ def run(output: Path, *, limit: int, threshold: float, thumb_size: int, table: s
     ddb, s3 = boto3.client("dynamodb"), boto3.client("s3")
     preflight(ddb, s3, table_name, bucket_name)
     thumbnailer = Thumbnailer(s3, bucket_name, side=thumb_size)
+    catalog = Catalog(ModelRepo(s3, bucket_name), warn=_warn)
     try:
-        html = build_report(ddb, table_name, bucket_name, Catalog(ModelRepo(s3, bucket_name)), thumbnailer,
-                            limit=limit, threshold=threshold)
+        html = build_report(ddb, table_name, bucket_name, catalog, thumbnailer, limit=limit,
+                            threshold=threshold)
     finally:
         thumbnailer.close()
     images = html.count('<figure class="tile')
     size = write_report(output, html)
     print(f"wrote {printable(output)}: {images} images ({size / 1e6:.1f} MB, self-contained, read-only) "
           f"from table {printable(table_name)}")
+    refused = catalog.live_refused()
+    if refused:  # the figures stand, but the live model's own files are not what was published
+        print(f"catdog report: the live model's manifest was not used ({printable(refused)}); the "
+              "report says so at the top", file=sys.stderr)
+        return exit_codes.PARTIAL
     return exit_codes.OK
+
+
+def _warn(message: str) -> None:
+    print(f"catdog report: warning: {printable(message)}", file=sys.stderr)
 
 
 def newest(ddb: Any, table: str, limit: int) -> list[dict[str, Any]]:
@@ -85,17 +97,13 @@ def build_report(ddb: Any, table: str, bucket: str, catalog: Catalog, thumbnaile
         tiles.append((item, data_uri(thumb.body, thumb.content_type)))
     bins = stats.HISTOGRAM_BINS
     return render("report", table=table, bucket=bucket, live=catalog.live(), counts=counts,
-                  accuracy=stats.reviewed_accuracy(ddb, table, labels),
+                  accuracy=stats.reviewed_accuracy(ddb, table, labels, catalog.trained_on()),
                   histograms=stats.confidence_histograms(ddb, table, bins),
                   edges=[f"{i / bins:.1f}–{(i + 1) / bins:.1f}" for i in range(bins)],
-                  items=items, tiles=tiles, more=counts.total > len(items),
+                  items=items, tiles=tiles, more=counts.total > len(items), warnings=catalog.warnings(),
                   made_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
 
 def write_report(output: Path, html: str) -> int:
-    """Write the file whole (never half a report); returns its size in bytes."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(output)
-    return output.stat().st_size
+    """Write the file whole (never half a report, never through a planted name); its size in bytes."""
+    return write_file(output, html)

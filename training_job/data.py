@@ -4,11 +4,16 @@ Every source is reduced to the same thing, a list of `(split, class folder, name
 so the rest of the trainer never cares where the bytes live. Images are decoded with the serving
 path's `preprocess_image` (the only decoder), and anything it refuses is skipped and counted, never
 a crash: the full Kaggle set has ~1,600 unreadable files and a trainer that dies on them is useless.
+
+A source made by `catdog dataset export` carries its record (`catdog-dataset.json`): which photo
+and object version each file is. The image ids of the files actually used go into the manifest's
+`data.trained_on`, so that the model's reviewed accuracy leaves out the photos it learned from.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import random
@@ -18,6 +23,7 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import boto3
 import numpy as np
@@ -25,7 +31,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tqdm import tqdm
 
 from catdog.errors import BadInputError, CatdogError
-from catdog.manifest import UNKNOWN_LABEL
+from catdog.labels import LabelError, check_labels
+from catdog.manifest import DATASET_RECORD_FILE, UNKNOWN_LABEL, image_id
 from catdog.preprocess import preprocess_image
 from catdog.s3uri import S3Uri, is_s3
 
@@ -83,6 +90,8 @@ class LoadedData:
     fingerprint: str
     sources: list[str]
     validation_carved: bool
+    #: image ids of the reviewed photos used (train and validation), from the sources' export records
+    trained_on: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, object]:
         """The `data` block of the manifest: enough to know what the model saw."""
@@ -103,6 +112,7 @@ class LoadedData:
             "validation_carved": self.validation_carved,
             "skipped_count": len(self.skipped),
             "skipped": self.skipped[:50],
+            "trained_on": self.trained_on,
         }
 
 
@@ -140,7 +150,7 @@ def _classify_path(parts: Sequence[str]) -> tuple[str | None, str] | None:
     """(split, class folder) for a relative file path, or None when it is not a class member.
 
     Folders whose name starts with `_` are never classes: `catdog dataset export` keeps the images
-    a reviewer called "neither" apart in `_neither/` (for checking the unknown threshold).
+    a reviewer called `unknown` apart in `_unknown/` (for checking the unknown threshold).
     """
     if _hidden(parts) or any(p.startswith("_") for p in parts[:-1]):
         return None
@@ -256,6 +266,58 @@ def find_entries(source: str, every_file: bool = False) -> list[Entry]:
     raise DataError(f"{source}: neither a directory, a .zip, an http(s) URL nor s3://")
 
 
+def _export_record(source: str) -> list[dict[str, Any]] | None:
+    """The images the `catdog dataset export` record at the root of `source` (or of its one top
+    folder) lists, if there is one."""
+    raw: bytes | None = None
+    if is_s3(source):
+        loc = S3Uri.parse(source)
+        prefix = loc.key if not loc.key or loc.key.endswith("/") else loc.key + "/"
+        try:
+            key = prefix + DATASET_RECORD_FILE
+            raw = boto3.client("s3").get_object(Bucket=loc.bucket, Key=key)["Body"].read()
+        except (BotoCoreError, ClientError):
+            return None
+    else:
+        path = _download(source) if source.startswith(("http://", "https://")) else Path(source).expanduser()
+        if path.is_dir():
+            found = [*path.glob(DATASET_RECORD_FILE), *path.glob(f"*/{DATASET_RECORD_FILE}")]
+            raw = found[0].read_bytes() if len(found) == 1 else None
+        elif zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                names = [n for n in archive.namelist() if PurePosixPath(n).name == DATASET_RECORD_FILE
+                         and len(PurePosixPath(n).parts) <= 2]
+                raw = archive.read(names[0]) if len(names) == 1 else None
+    if raw is None:
+        return None
+    try:
+        images = json.loads(raw)["images"]
+    except (ValueError, KeyError, TypeError):
+        images = None
+    if not isinstance(images, list):
+        raise DataError(f"{source}: {DATASET_RECORD_FILE} is not a `catdog dataset export` record")
+    return [e for e in images if isinstance(e, dict) and e.get("path") and e.get("image") and e.get("etag")]
+
+
+def exported_images(sources: Sequence[str], used: Sequence[str]) -> list[str]:
+    """The image ids of the exported photos among the files `used` (entry names, as `find_all_entries`
+    names them), matched through each source's export record: sorted, no duplicates."""
+    ids: set[str] = set()
+    for i, source in enumerate(sources):
+        images = _export_record(source)
+        if not images:
+            continue
+        by_path = {str(e["path"]): image_id(str(e["image"]), str(e["etag"])) for e in images}
+        tag = f"[{i}]" if len(sources) > 1 else ""
+        for name in used:
+            if not name.startswith(tag):
+                continue
+            parts = name[len(tag):].split("/")  # the path in the record, under any wrapper folder
+            suffixes = ("/".join(parts[k:]) for k in range(len(parts)))
+            ids.update(by_path[p] for p in suffixes if p in by_path)
+    return sorted(ids)
+
+
 # --------------------------------------------------------------------------------------------- loading
 
 
@@ -340,6 +402,10 @@ def load_data(
             raise DataError(f"{source}: class folder {folder!r} would be the label {UNKNOWN_LABEL!r}, "
                             "which is the answer for images that are none of the labels; rename it, or start "
                             "its name with '_' to keep it out of training")
+    try:
+        check_labels(singularize(folders))  # what the manifest will be refused for, said before training
+    except LabelError as exc:
+        raise DataError(f"{source}: class folders {folders}: {exc}") from None
     for folder in folders:
         if not any(e.folder == folder for e in train):
             raise DataError(f"{source}: class folder {folder!r} has no training images")
@@ -385,4 +451,5 @@ def load_data(
         fingerprint=hasher.hexdigest(),
         sources=sources,
         validation_carved=carved,
+        trained_on=exported_images(sources, [*train_ds.names, *val_ds.names]),
     )

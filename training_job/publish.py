@@ -5,8 +5,11 @@ passes the gate; a refused model never touches S3 and the live one keeps serving
 Publishing the same version again re-uploads nothing that is already identical and leaves the
 pointer (and its `published_at`) as it is. Publishing DIFFERENT model bytes under a version that is
 already published is refused: warm and cold containers would serve different weights under one
-`model_version`. The uploaded manifest always carries the sha256 of every file (a model trained
-before checksums existed gets them here), and the pointer the sha256 of `model.tflite`.
+`model_version`. The uploaded manifest always carries the sha256 of every other file (a model
+trained before checksums existed gets them here), and the pointer the sha256 of every file,
+`manifest.json` included (catdog.model_integrity: what the function verifies before serving).
+A live version whose pointer predates those checksums gets a pointer with them when published or
+promoted again.
 Every move of the pointer is appended to `models/history/` (catdog.model_history), which is what
 makes `catdog models rollback` exact; `catdog models promote` is this same function on a version
 that is already uploaded.
@@ -15,6 +18,7 @@ that is already uploaded.
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import tempfile
 from datetime import UTC, datetime
@@ -24,7 +28,15 @@ import numpy as np
 
 from catdog.classifier import Classifier
 from catdog.errors import CatdogError, QualityGateError
-from catdog.manifest import H5_FILE, MANIFEST_FILE, POINTER_FILE, Manifest, ModelPointer, sha256_bytes
+from catdog.manifest import (
+    H5_FILE,
+    MANIFEST_FILE,
+    POINTER_FILE,
+    Manifest,
+    ModelPointer,
+    sha256_bytes,
+    sha256_file,
+)
 from catdog.model_history import RESERVED_VERSIONS, record_change
 from catdog.model_repo import (
     ModelRepo,
@@ -41,6 +53,10 @@ log = logging.getLogger(__name__)
 
 def check_gate(model_dir: Path, manifest: Manifest, min_accuracy: float) -> float:
     """Refuse a model that scores below the bar or that the serving path cannot run; returns accuracy."""
+    if not (isinstance(min_accuracy, int | float) and math.isfinite(min_accuracy) and 0 <= min_accuracy <= 1):
+        # nan compares false with everything: a nan bar (MIN_ACCURACY=nan) would let every model through
+        raise ValueError(f"the quality gate {min_accuracy!r} is not a number in [0, 1] (--min-accuracy, "
+                         "MIN_ACCURACY)")
     accuracy = manifest.metrics.get("accuracy")
     if not isinstance(accuracy, int | float):
         raise QualityGateError(
@@ -79,21 +95,30 @@ def _with_checksums(local: Path, manifest: Manifest) -> tuple[Path, Manifest]:
     return staged, write_manifest(staged, manifest)
 
 
-def _refuse_other_bytes(repo: ModelRepo, manifest: Manifest) -> None:
-    """A version names one set of weights forever: refuse to publish different ones under it."""
+def _refuse_other_bytes(repo: ModelRepo, local: Path, manifest: Manifest) -> None:
+    """A version names one set of files forever: refuse to publish different ones under it (the
+    manifest included, which pointers vouch for, unless the published one predates checksums)."""
     published = repo.published_manifest(manifest.version)
     if published is None:
         return
-    for name in (manifest.tflite_file, manifest.files.get("h5", H5_FILE)):
+    folder = f"{repo.prefix}{manifest.version}/"
+    weights = [manifest.tflite_file, manifest.files.get("h5", H5_FILE)]
+    for name in dict.fromkeys([*weights, *sorted(manifest.checksums)]):
         ours = manifest.checksums.get(name)
         theirs = published.checksums.get(name)
         if theirs is None and name == manifest.tflite_file:
-            theirs = sha256_bytes(repo.read(f"{repo.prefix}{manifest.version}/{name}"))  # an old upload
+            theirs = sha256_bytes(repo.read(folder + name))  # an old upload
         if ours and theirs and ours != theirs:
             raise QualityGateError(
                 f"version {manifest.version} is already published with a different {name} (sha256 "
                 f"{theirs[:12]}… there, {ours[:12]}… here); publish these weights under a new version "
                 "(catdog train --version …) so that every container serves one set of weights per version")
+    if published.checksums and sha256_bytes(repo.read(folder + MANIFEST_FILE)) != sha256_file(
+            local / MANIFEST_FILE):
+        raise QualityGateError(
+            f"version {manifest.version} is already published with a different {MANIFEST_FILE} (the "
+            "pointers that name it vouch for its bytes); publish this model under a new version "
+            "(catdog train --version …)")
 
 
 def publish_model(
@@ -119,10 +144,10 @@ def publish_model(
     local, manifest = _with_checksums(local, manifest)
 
     repo = ModelRepo.at(dest)
-    _refuse_other_bytes(repo, manifest)
+    _refuse_other_bytes(repo, local, manifest)
     uploaded = repo.upload_version(local, manifest.version)  # manifest last
     live = repo.live()
-    if live is not None and live.version == manifest.version:
+    if live is not None and live.version == manifest.version and live.checksums:
         log.info(
             "version %s is already live (%d file(s) refreshed); pointer unchanged", live.version, uploaded
         )
@@ -133,6 +158,9 @@ def publish_model(
         accuracy=accuracy,
         published_at=datetime.now(UTC).isoformat(timespec="seconds"),
         model_sha256=manifest.checksums[manifest.tflite_file],
+        # every file of the folder as uploaded: the manifest's checksums cover the others, and the
+        # manifest's own bytes are vouched for only here
+        checksums={**manifest.checksums, MANIFEST_FILE: sha256_file(local / MANIFEST_FILE)},
     )
     repo.set_live(pointer)
     record_change(repo, pointer, action, previous=live.version if live else None, by=by)

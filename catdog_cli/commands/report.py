@@ -5,19 +5,27 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from catdog_cli.commands.common import BUCKET_HELP, TABLE_HELP, require_review_extra
-from catdog_cli.review import DEFAULT_THRESHOLD
+from catdog_cli.commands.common import (
+    BUCKET_HELP,
+    TABLE_HELP,
+    non_negative_int,
+    probability,
+    require_review_extra,
+    whole,
+)
+from catdog_cli.review import DEFAULT_SIDE, DEFAULT_THRESHOLD, MAX_SIDE, MIN_SIDE
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     report = sub.add_parser("report", help="the review page's gallery and summary as one static, "
                                            "self-contained HTML file")
     report.add_argument("--output", "-o", type=Path, required=True, help="the HTML file to write")
-    report.add_argument("--limit", type=int, default=500,
+    report.add_argument("--limit", type=non_negative_int, default=500,
                         help="newest images shown as tiles (default 500; the summary covers the whole table)")
-    report.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+    report.add_argument("--threshold", type=probability, default=DEFAULT_THRESHOLD,
                         help=f"what counts as low confidence (default {DEFAULT_THRESHOLD})")
-    report.add_argument("--thumb-size", type=int, default=160, help="thumbnail side in pixels (default 160)")
+    report.add_argument("--thumb-size", type=whole(MIN_SIDE, MAX_SIDE), default=DEFAULT_SIDE,
+                        help=f"thumbnail side in pixels ({MIN_SIDE}-{MAX_SIDE}, default {DEFAULT_SIDE})")
     report.add_argument("--bucket", help=BUCKET_HELP)
     report.add_argument("--table", help=TABLE_HELP)
     report.set_defaults(func=cmd_report)

@@ -13,3 +13,7 @@ Everything here runs with the user's own credentials, never the function's role;
 
 #: The low-confidence view's default threshold (here, not in `views`, so `catdog --help` stays light).
 DEFAULT_THRESHOLD = 0.8
+#: Thumbnail sides, in pixels: the default, and what `--thumb-size` and `Thumbnailer` accept.
+DEFAULT_SIDE = 160
+MIN_SIDE = 32
+MAX_SIDE = 1024

@@ -5,19 +5,23 @@ tested directly; `create_app` is a thin Flask layer over it; `serve` runs it on 
 threaded server bound to 127.0.0.1 (a free port by default).
 
 The page uses the caller's AWS credentials, so it must not be a way for another web site to use
-them: requests whose Host is not this server's are refused (DNS rebinding), a review needs a
-per-server token in a header a cross-site form cannot send, and the Content-Security-Policy allows
-only this page's own nonce-tagged script.
+them. One rule, whatever address it binds: a request is answered only when its Host is on the
+allowlist (`allowed_hosts`: the loopback names, the bound address, and names given with
+`--allow-host`, each with the port), which defeats DNS rebinding; a review needs a per-server
+token in a header a cross-site form cannot send; a thumbnail is never made for another site's
+page (`Sec-Fetch-Site`); and the Content-Security-Policy allows only this page's own nonce-tagged
+script.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import signal
 import sys
 import threading
 import webbrowser
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -37,7 +41,7 @@ from catdog_cli.review import stats
 from catdog_cli.review.cache import TtlCache
 from catdog_cli.review.catalog import Catalog
 from catdog_cli.review.preflight import aws_message, preflight
-from catdog_cli.review.templates import render, shown_key, shown_label
+from catdog_cli.review.templates import percent, render, shown_key, shown_label
 from catdog_cli.review.thumbnails import Thumb, Thumbnailer, placeholder
 from catdog_cli.review.views import DEFAULT_THRESHOLD, MAX_PAGE_SIZE, View, ViewError, fetch_page
 from catdog_cli.targets import table_and_bucket
@@ -45,7 +49,7 @@ from catdog_cli.targets import table_and_bucket
 DEFAULT_PAGE_SIZE = 60
 #: How long the counts and the reviewed accuracy are reused (each is a read of whole partitions).
 STATS_TTL_SECONDS = 20.0
-#: The "neither" key stores this: the answer the model should have given.
+#: What an older page sent for the `0` key; the page now sends (and shows) `unknown` itself.
 NEITHER = "neither"
 
 
@@ -82,6 +86,7 @@ class ReviewService:
             "token": self.token, "nonce": nonce, "table": self.table, "bucket": self.bucket, "live": None,
             "labels": [], "items": [], "counts": None, "links": [], "version_links": [], "accuracy": [],
             "current": "", "error": None, "first_url": "?", "next_url": None, "thumb_url": self.thumb_url,
+            "warnings": [],
             "view": View(threshold=self.threshold),
         }
         status = 200
@@ -100,6 +105,7 @@ class ReviewService:
             if page.cursor:
                 context["next_url"] = "?" + urlencode(base | {"cursor": page.cursor})
             context.update(self._header(view, every_label))
+            context["warnings"] = self.catalog.warnings()
         except ViewError as exc:
             status, context["error"] = 400, str(exc)
         except (ClientError, BotoCoreError) as exc:
@@ -122,8 +128,8 @@ class ReviewService:
     def _header(self, view: View, labels: list[str]) -> dict[str, Any]:
         counts = self._stats.get(("counts", tuple(labels), view.threshold),
                                  lambda: stats.counts(self.ddb, self.table, labels, view.threshold))
-        accuracy = self._stats.get(("accuracy", tuple(labels)),
-                                   lambda: stats.reviewed_accuracy(self.ddb, self.table, labels))
+        accuracy = self._stats.get(("accuracy", tuple(labels)), lambda: stats.reviewed_accuracy(
+            self.ddb, self.table, labels, self.catalog.trained_on()))
         low = View("low", threshold=view.threshold)
         entries: list[tuple[View, int]] = [(View("all"), counts.total), (View("unknown"), counts.unknown),
                                            (low, counts.low), (View("failed"), counts.failed),
@@ -134,6 +140,22 @@ class ReviewService:
         versions = [View("model", v) for v in self.catalog.versions()]
         return {"counts": counts, "accuracy": accuracy, "links": links, "current": view.title(),
                 "version_links": [("?" + urlencode(v.query_args()), v.title()) for v in versions]}
+
+    def header_numbers(self, args: dict[str, str]) -> Reply:
+        """The header's counts and the accuracy table as JSON, for the page to refresh itself after a
+        save (debounced by the page, and cached here for STATS_TTL_SECONDS unless a review cleared it)."""
+        try:
+            view = View.parse(args.get("view"), args.get("value"), args.get("threshold") or self.threshold)
+            header = self._header(view, self.catalog.all_labels())
+        except ViewError as exc:
+            return _refuse(400, str(exc))
+        except (ClientError, BotoCoreError) as exc:
+            return _refuse(502, f"the results table said {printable(aws_message(exc))}")
+        live = self.catalog.live()
+        rows = [{"version": printable(row.version), "live": bool(live and live.version == row.version),
+                 "reviewed": row.reviewed, "agreed": row.agreed, "accuracy": percent(row.accuracy),
+                 "excluded": row.excluded} for row in header["accuracy"]]
+        return Reply(200, json={"counts": [[href, n] for href, _, n in header["links"]], "accuracy": rows})
 
     def thumb_url(self, item: dict[str, Any]) -> str:
         params = {"image": str(item.get("image", "")), "etag": str(item.get("etag") or "")}
@@ -149,6 +171,20 @@ class ReviewService:
             return Reply(400, json={"error": str(exc)})
         if not etag:
             return placeholder("no etag", self.thumbnailer.side)  # failed before the object was read
+        hit = self.thumbnailer.cached(image, etag)
+        if hit is not None:
+            return hit
+        # Only the object versions the table describes: /thumb is not a way to read (or fill the
+        # cache with) any object of the bucket.
+        try:
+            found = self.ddb.get_item(TableName=self.table, Key={"image": {"S": image}},
+                                      ProjectionExpression="etag").get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            return Reply(502, json={"error": f"the results table said {printable(aws_message(exc))}"})
+        if not found:
+            return placeholder("not in the table", self.thumbnailer.side)  # never cached
+        if plain_item(found).get("etag") != etag:
+            return placeholder("changed since", self.thumbnailer.side)  # re-uploaded since the page
         return self.thumbnailer.get(image, etag)
 
     # -- the one write -------------------------------------------------------------------------------
@@ -178,6 +214,8 @@ class ReviewService:
             with self._write_lock:  # one boto3 resource, used by one thread at a time
                 outcome = self.writer.record_review(image, etag=etag, human_label=label,
                                                     reviewer=self.reviewer)
+        except ValueError as exc:  # a label the table cannot take (catdog.labels): refused, not a 500
+            return _refuse(400, f"{printable(exc)}; {nothing}")
         except (ClientError, BotoCoreError) as exc:
             return _refuse(502, f"not saved: the results table said {printable(aws_message(exc))}")
         if outcome.result is ReviewResult.WRITTEN:
@@ -199,17 +237,49 @@ def _refuse(status: int, message: str) -> Reply:
     return Reply(status, json={"error": message})
 
 
-def create_app(service: ReviewService, allowed_hosts: set[str] | None = None) -> Any:
-    """The Flask app: `/` (the grid), `/thumb`, `POST /review`."""
+#: The names this machine always answers to, whatever the bound address.
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def url_host(host: str) -> str:
+    """A host as a URL and a Host header write it: an IPv6 address in brackets, names in lower case."""
+    bare = host.strip().strip("[]").lower()
+    return f"[{bare}]" if ":" in bare else bare
+
+
+def allowed_hosts(bound: str, port: int, extra: Sequence[str] = ()) -> set[str]:
+    """Every `Host` header the server answers: the loopback names, the bound address and the names
+    given with --allow-host, each with the port. The same rule for every bind address: on 0.0.0.0
+    another machine's browser reaches the page only by a name the user allowed."""
+    return {f"{url_host(name)}:{port}" for name in (*LOOPBACK_NAMES, bound, *extra) if name.strip()}
+
+
+def page_url(bound: str, port: int) -> str:
+    """The URL to print: a wildcard address is reached through loopback."""
+    shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(bound.strip("[]"), bound)
+    return f"http://{url_host(shown)}:{port}/"
+
+
+def create_app(service: ReviewService, allowed: set[str]) -> Any:
+    """The Flask app: `/` (the grid), `/thumb`, `/stats` (the header's numbers), `POST /review`; only
+    for the Host names in `allowed`."""
     app = Flask("catdog_review")
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    hosts = {h.lower() for h in allowed}  # host names are case-insensitive
 
     @app.before_request
     def guard() -> Any:
         g.nonce = secrets.token_urlsafe(16)
-        if allowed_hosts is not None and request.host not in allowed_hosts:
+        if request.host.lower() not in hosts:
             return Response("unexpected Host header: this server answers only as "
-                            f"{' or '.join(sorted(allowed_hosts))}\n", status=400, mimetype="text/plain")
+                            f"{' or '.join(sorted(hosts))} (more names: catdog review --allow-host NAME)\n",
+                            status=400, mimetype="text/plain")
+        site = request.headers.get("Sec-Fetch-Site", "same-origin")
+        if (request.path in ("/thumb", "/stats") or request.method == "POST") and site not in ("same-origin",
+                                                                                             "none"):
+            # another site's page: an <img> would make this server fetch objects with your credentials
+            return Response("refused: a request from another site's page\n", status=403,
+                            mimetype="text/plain")
         if request.method == "POST" and not secrets.compare_digest(
                 request.headers.get("X-Catdog-Token", ""), service.token):
             return jsonify(error="missing or wrong page token: reload the page"), 403
@@ -237,6 +307,10 @@ def create_app(service: ReviewService, allowed_hosts: set[str] | None = None) ->
     @app.get("/")
     def grid() -> Response:
         return send(service.page(request.args.to_dict(), g.nonce))
+
+    @app.get("/stats")
+    def numbers() -> Response:
+        return send(service.header_numbers(request.args.to_dict()))
 
     @app.get("/thumb")
     def thumb() -> Response:
@@ -284,15 +358,13 @@ def build_service(settings: ReviewSettings, thumbnailer: Thumbnailer | None = No
         threshold=settings.threshold)
 
 
-def serve(service: ReviewService, host: str, port: int, *, open_browser: bool = False,
-          on_ready: Callable[[str], None] | None = None) -> None:
+def serve(service: ReviewService, host: str, port: int, *, allow_hosts: Sequence[str] = (),
+          open_browser: bool = False, on_ready: Callable[[str], None] | None = None) -> None:
     """Serve until Ctrl-C or SIGTERM; `on_ready(url)` once the socket listens (port 0 = a free one)."""
-    server = make_server(host, port, None, threaded=True)  # type: ignore[arg-type]
+    server = make_server(host.strip("[]"), port, None, threaded=True)  # type: ignore[arg-type]
     bound = server.server_port
-    names = {host, "127.0.0.1", "localhost"} if host in ("127.0.0.1", "localhost", "::1") else None
-    allowed = {f"{name}:{bound}" for name in names} if names is not None else None
-    server.app = create_app(service, allowed)
-    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{bound}/"
+    server.app = create_app(service, allowed_hosts(host, bound, allow_hosts))
+    url = page_url(host, bound)
     if on_ready:
         on_ready(url)
     if open_browser:
@@ -307,23 +379,29 @@ def serve(service: ReviewService, host: str, port: int, *, open_browser: bool = 
         service.thumbnailer.close()
 
 
-#: Hosts that only this machine can reach: anything else gets a warning before the page is served.
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host.strip().lower() == "localhost"
 
 
 def run(*, table: str | None, bucket: str | None, stack: str | None, reviewer: str | None, page_size: int,
-        threshold: float, host: str, port: int, open_browser: bool) -> int:
+        threshold: float, host: str, port: int, open_browser: bool, allow_hosts: Sequence[str] = ()) -> int:
     """`catdog review`: serve the page until Ctrl-C; the exit code."""
     table_name, bucket_name = table_and_bucket(table, bucket, stack)
     service = build_service(ReviewSettings(table=table_name, bucket=bucket_name, reviewer=reviewer,
                                            page_size=page_size, threshold=threshold))
-    if host not in LOOPBACK:
+    if not _is_loopback(host):
         print(f"catdog review: listening on {printable(host)}: anyone who can reach it can read the "
               "photos and write reviews with your AWS credentials", file=sys.stderr)
+        if not allow_hosts:
+            print("catdog review: other machines' browsers must address it by a name you allow: "
+                  "--allow-host NAME (requests for any other Host are refused)", file=sys.stderr)
 
     def ready(url: str) -> None:
         print(f"catdog review: {url}  (table {printable(table_name)}, bucket {printable(bucket_name)}, "
               f"reviewer {printable(service.reviewer)}; Ctrl-C to stop)", flush=True)
 
-    serve(service, host, port, open_browser=open_browser, on_ready=ready)
+    serve(service, host, port, allow_hosts=allow_hosts, open_browser=open_browser, on_ready=ready)
     return exit_codes.OK

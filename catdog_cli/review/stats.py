@@ -3,16 +3,20 @@
 Counts are `Select=COUNT` Queries on the view's own index (DynamoDB still reads the partition, so
 the page caches them for a short while). The reviewed accuracy reads only reviewed items, through
 the sparse `review-index`: it is the agreement of each item's current model answer with the human
-label, grouped by the model version that gave that answer.
+label, grouped by the model version that gave that answer. A photo a version was trained on (its
+manifest's `data.trained_on`, from the `catdog dataset export` it learned from) is left out of that
+version's figure and counted as excluded: a model agrees with the photos it learned, so counting
+them would report its memory, not its accuracy.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from catdog.manifest import image_id
 from catdog.results import UNKNOWN_LABEL
 from catdog.status import Status
 from catdog_cli.dynamo_items import plain_item
@@ -86,25 +90,35 @@ class VersionAccuracy:
     """How often one model version's answer agreed with the people who reviewed it."""
 
     version: str
-    reviewed: int
+    reviewed: int  # counted: reviewed photos this version answered, less the excluded ones
     agreed: int
+    excluded: int = 0  # reviewed photos this version answered that it was trained on
 
     @property
     def accuracy(self) -> float | None:
         return self.agreed / self.reviewed if self.reviewed else None
 
 
-def reviewed_accuracy(ddb: Any, table: str, labels: Sequence[str]) -> list[VersionAccuracy]:
+def reviewed_accuracy(ddb: Any, table: str, labels: Sequence[str],
+                      trained_on: Mapping[str, frozenset[str]] | None = None) -> list[VersionAccuracy]:
+    """Per model version, how its answers agreed with the reviews; `trained_on`: version -> the
+    `image_id`s it was trained on, left out and counted as excluded."""
     reviewed: Counter[str] = Counter()
     agreed: Counter[str] = Counter()
+    excluded: Counter[str] = Counter()
+    seen = ("image", "etag", "model_label", "model_version", "human_label", "status")
     for stream in reviewed_streams(labels):
-        for item in query_all(ddb, table, stream, ("model_label", "model_version", "human_label", "status")):
+        for item in query_all(ddb, table, stream, seen):
             if item.get("status") != Status.CLASSIFIED.value or not item.get("model_version"):
                 continue  # a review outlives a failed re-read of the same photo; it has no answer
             version = str(item["model_version"])
+            learned = (trained_on or {}).get(version)
+            if learned and image_id(str(item.get("image")), str(item.get("etag") or "")) in learned:
+                excluded[version] += 1
+                continue
             reviewed[version] += 1
             agreed[version] += item.get("model_label") == item.get("human_label")
-    return [VersionAccuracy(v, reviewed[v], agreed[v]) for v in sorted(reviewed)]
+    return [VersionAccuracy(v, reviewed[v], agreed[v], excluded[v]) for v in sorted(reviewed | excluded)]
 
 
 def confidence_histograms(ddb: Any, table: str, bins: int = HISTOGRAM_BINS) -> dict[str, list[int]]:

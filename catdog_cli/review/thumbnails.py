@@ -6,8 +6,12 @@ budgets, the same format allow-list and pixel cap), so a hostile upload costs on
 never the page. The object is read with `IfMatch` on the etag the table recorded, so the
 thumbnail always shows the version that was classified (and reviewed); the cache is keyed by
 (image, etag, size), so a re-upload gets a new thumbnail and an old one is never shown for it.
-Verdicts about the bytes (not an image, too large, over budget, changed since) are cached too: a
-decompression bomb is decoded once, not on every page view. Transient S3 errors are not cached.
+Verdicts about the bytes themselves (not an image, too large, over budget) are cached too: a
+decompression bomb is decoded once, not on every page view. What depends on the request rather
+than on the bytes is never cached: an etag that is not the object's ("changed since"), an object
+that is gone, a transient S3 error, a decoder that could not start; and a side outside
+MIN_SIDE..MAX_SIDE is refused before anything is read. The cache holds at most `max_cache_bytes`
+(the oldest files go first), whatever asks for thumbnails.
 """
 
 from __future__ import annotations
@@ -27,8 +31,13 @@ from catdog.config import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_OBJECT_BYTES
 from catdog.errors import BadInputError
 from catdog.s3uri import S3Uri
 from catdog.sandbox import DecodeSandbox, SandboxError
+from catdog_cli.output_files import write_file
+from catdog_cli.review import DEFAULT_SIDE, MAX_SIDE, MIN_SIDE
 
-DEFAULT_SIDE = 160
+#: How much the thumbnail cache keeps on disk (a 160 px thumbnail is ~5 KB: ~50,000 of them).
+DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+#: Placeholders that describe the request or the moment, not the bytes: made again next time.
+NOT_CACHED = frozenset({"changed since", "gone", "s3 error", "decoder unavailable"})
 JPEG = "image/jpeg"
 SVG = "image/svg+xml"
 
@@ -66,7 +75,9 @@ class Thumbnailer:
 
     def __init__(self, s3: Any, bucket: str, cache_dir: Path | None = None, side: int = DEFAULT_SIDE, *,
                  max_bytes: int = DEFAULT_MAX_OBJECT_BYTES, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
-                 sandbox: DecodeSandbox | None = None) -> None:
+                 sandbox: DecodeSandbox | None = None, max_cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        if not MIN_SIDE <= side <= MAX_SIDE:
+            raise ValueError(f"thumbnail side {side} is outside {MIN_SIDE}..{MAX_SIDE} pixels")
         self.s3 = s3
         self.bucket = bucket
         self.cache_dir = cache_dir or default_cache_dir()
@@ -75,6 +86,8 @@ class Thumbnailer:
         self.max_pixels = max_pixels
         self._sandbox = sandbox
         self._lock = threading.Lock()
+        self.max_cache_bytes = max_cache_bytes
+        self._cache_bytes: int | None = None  # what the cache folder holds, counted on first store
 
     @property
     def sandbox(self) -> DecodeSandbox:
@@ -99,15 +112,26 @@ class Thumbnailer:
             raise ValueError(f"not an image of s3://{self.bucket}/")
         return uri.key
 
+    def cached(self, image: str, etag: str) -> Thumb | None:
+        """The thumbnail or verdict already made for this object version, if any (no S3 read)."""
+        jpg, why = self._paths(image, etag)
+        try:
+            if jpg.is_file():
+                return Thumb(jpg.read_bytes(), JPEG)
+            if why.is_file():
+                return placeholder(why.read_text(errors="replace"), self.side)
+        except OSError:  # evicted meanwhile
+            return None
+        return None
+
     def get(self, image: str, etag: str) -> Thumb:
         key = self.key_of(image)
-        jpg, why = self._paths(image, etag)
-        if jpg.is_file():
-            return Thumb(jpg.read_bytes(), JPEG)
-        if why.is_file():
-            return placeholder(why.read_text(errors="replace"), self.side)
+        hit = self.cached(image, etag)
+        if hit is not None:
+            return hit
         thumb = self._make(key, etag)
-        if thumb.reason != "s3 error" and thumb.reason != "decoder unavailable":
+        if thumb.ok or thumb.reason not in NOT_CACHED:
+            jpg, why = self._paths(image, etag)
             self._store(jpg if thumb.ok else why, thumb.body if thumb.ok else str(thumb.reason).encode())
         return thumb
 
@@ -140,7 +164,33 @@ class Thumbnailer:
         return Thumb(made.jpeg, JPEG)
 
     def _store(self, path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)  # readers never see half a file
+        write_file(path, data)  # readers never see half a file
+        with self._lock:
+            if self._cache_bytes is None:
+                self._cache_bytes = sum(size for _, size, _ in self._entries())
+            else:
+                self._cache_bytes += len(data)
+            if self._cache_bytes > self.max_cache_bytes:
+                self._evict()
+
+    def _entries(self) -> list[tuple[float, int, Path]]:
+        """(mtime, size, path) of every cached file."""
+        found = []
+        for path in self.cache_dir.glob("*/*"):
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            found.append((st.st_mtime, st.st_size, path))
+        return found
+
+    def _evict(self) -> None:
+        """Oldest first, until the cache is down to three quarters of its bound."""
+        entries = sorted(self._entries())
+        total = sum(size for _, size, _ in entries)
+        for _, size, path in entries:
+            if total <= self.max_cache_bytes * 3 // 4:
+                break
+            path.unlink(missing_ok=True)
+            total -= size
+        self._cache_bytes = total

@@ -6,7 +6,10 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -31,6 +34,30 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "v2": build_tiny_model_dir(tmp_path_factory.mktemp("v2"), labels=("dog", "cat"), version="v2")}
 
 
+@contextmanager
+def _worker(pipe: Any) -> Iterator[None]:
+    """What `catdog local worker` does in another terminal, while the block runs."""
+    stop = threading.Event()
+
+    def work() -> None:
+        while not stop.is_set():
+            pipe.drain()
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def _changed_only(pipe: Any, timeout: int) -> list[str]:
+    return ["backfill", f"s3://{pipe.stack.bucket}/uploads/", "--changed-only", "--queue-url",
+            pipe.stack.queue_url, "--table", pipe.stack.table, "--quiet", "--timeout", str(timeout)]
+
+
 def test_only_the_old_model_s_answers_are_redone_and_the_transitions_reported(
         tmp_path: Path, models: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     with moto_pipeline(tmp_path / "cache", ModelRefreshSeconds="0") as pipe:
@@ -43,22 +70,9 @@ def test_only_the_old_model_s_answers_are_redone_and_the_transitions_reported(
         pipe.drain()
         assert {i["model_label"] for i in pipe.items().values()} == {"cat", "dog"}
         pipe.publish(models["v2"])
-        stop = threading.Event()
-
-        def worker() -> None:  # what `catdog local worker` does in another terminal
-            while not stop.is_set():
-                pipe.drain()
-                time.sleep(0.1)
-
-        thread = threading.Thread(target=worker, daemon=True)
-        thread.start()
-        try:
-            args = ["backfill", f"s3://{pipe.stack.bucket}/uploads/", "--changed-only", "--queue-url",
-                    pipe.stack.queue_url, "--table", pipe.stack.table, "--quiet", "--timeout", "60"]
+        args = _changed_only(pipe, timeout=60)
+        with _worker(pipe):
             assert main(args) == 0
-        finally:
-            stop.set()
-            thread.join(10)
         out = capsys.readouterr().out
         assert "queued 5 images answered by another model than the live v2 (v1 5)" in out
         assert "answered by v2: 5 of 5" in out
@@ -89,3 +103,51 @@ def test_an_answer_from_a_container_still_on_the_old_model_is_reported_not_count
         never = [dataclasses.replace(stale[0], processed_at="9999")]  # no answer can be newer
         timed_out = backfill_changed.wait(ddb, pipe.stack.table, never, "v2", timeout_s=0.05, poll_s=0.01)
         assert timed_out.unanswered == [event.uri]
+
+
+def test_an_item_whose_object_is_gone_is_named_and_not_waited_for(
+        tmp_path: Path, models: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 19, finding 7: it waited the full timeout for it, then blamed the worker."""
+    with moto_pipeline(tmp_path / "cache", ModelRefreshSeconds="0") as pipe:
+        pipe.publish(models["v1"])
+        pipe.put("uploads/kept.jpg", jpeg_bytes(color=RED))
+        pipe.put("uploads/deleted.jpg", jpeg_bytes(color=BLUE))
+        pipe.drain()
+        # deleted without the function hearing of it (a lifecycle expiry sends no ObjectRemoved event)
+        boto3.client("s3").delete_object(Bucket=pipe.stack.bucket, Key="uploads/deleted.jpg")
+        boto3.client("sqs").purge_queue(QueueUrl=pipe.stack.queue_url)
+        pipe.publish(models["v2"])
+        started = time.monotonic()
+        with _worker(pipe):
+            assert main(_changed_only(pipe, timeout=120)) == 0
+        assert time.monotonic() - started < 60  # not the 120 s timeout
+        out, err = capsys.readouterr()
+        assert "answered by v2: 1 of 2" in out
+        assert "1 image was deleted from the bucket after being classified" in err
+        assert f"GONE s3://{pipe.stack.bucket}/uploads/deleted.jpg" in err
+        assert "is a worker running" not in err
+
+
+def test_waiting_looks_up_the_unanswered_objects_again_only_now_and_then(tmp_path: Path) -> None:
+    with moto_pipeline(tmp_path / "cache") as pipe:
+        ddb = boto3.client("dynamodb")
+        writer = ResultsTable.named(pipe.stack.table)
+        event = ObjectEvent(bucket=pipe.stack.bucket, key="uploads/a.jpg", event_name="ObjectCreated:Put")
+        answer = Prediction("cat", 0.9, {"cat": 0.9})
+        writer.put_classified(event, ImageFacts(etag="e", size_bytes=3), answer, "v1")
+        uploads = S3Uri(pipe.stack.bucket, "uploads/")
+        stale = backfill_changed.changed_items(ddb, pipe.stack.table, uploads, "v2", ["v1", "v2"])
+        now = [0.0]
+        asked: list[float] = []
+
+        def exists(item: backfill_changed.Stale) -> bool:
+            asked.append(now[0])
+            return True
+
+        def sleep(seconds: float) -> None:
+            now[0] += seconds
+
+        outcome = backfill_changed.wait(ddb, pipe.stack.table, stale, "v2", timeout_s=100, poll_s=1,
+                                        clock=lambda: now[0], sleep=sleep, exists=exists, recheck_s=30)
+        assert outcome.unanswered == [event.uri] and outcome.gone == []
+        assert asked == [0.0, 30.0, 60.0, 90.0]  # once at first, then every 30 s, not every poll

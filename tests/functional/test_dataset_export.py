@@ -64,10 +64,10 @@ def test_reviewed_images_in_the_trainer_s_layout_with_a_manifest(
     files = _files(out)
     assert sum(f.startswith(("train/cats/", "validation/cats/")) for f in files) == 5
     assert sum(f.startswith(("train/dogs/", "validation/dogs/")) for f in files) == 2
-    assert [f for f in files if f.startswith("_neither/")] and "catdog-dataset.json" in files
+    assert [f for f in files if f.startswith("_unknown/")] and "catdog-dataset.json" in files
     assert sum(f.startswith("validation/") for f in files) == 2  # round(5 * 0.2) cats + at least 1 dog
     manifest = json.loads((out / "catdog-dataset.json").read_text())
-    assert manifest["counts"] == {"_neither": {"unknown": 1}, "train": {"cat": 4, "dog": 1},
+    assert manifest["counts"] == {"_unknown": {"unknown": 1}, "train": {"cat": 4, "dog": 1},
                                   "validation": {"cat": 1, "dog": 1}}
     assert {i["source"] for i in manifest["images"]} == {"human"}
     assert manifest["skipped"][0]["image"].endswith("replaced.jpg")
@@ -126,3 +126,53 @@ def test_nothing_reviewed_is_a_clear_error(stack: Stack, tmp_path: Path,
     put_photos(stack, REGION, PHOTOS[:2])
     assert main(["dataset", "export", str(tmp_path / "x"), *_names(stack)]) == 2
     assert "nothing to export: no reviewed images" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------- issue 19, finding 3
+
+
+@pytest.mark.parametrize("prefix", ["uploads/ds1/", "uploads/", "", "models/", "models/ds1/"])
+def test_a_destination_the_function_watches_or_the_model_store_uses_is_refused(
+        reviewed: Stack, prefix: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Copies under uploads/ were classified again as new photos (and a later export took them
+    twice); a folder under models/ showed up as a model version."""
+    s3 = boto3.client("s3", region_name=REGION)
+    before = {o["Key"] for o in s3.list_objects_v2(Bucket=reviewed.bucket)["Contents"]}
+    assert main(["dataset", "export", f"s3://{reviewed.bucket}/{prefix}", *_names(reviewed)]) == 2
+    err = capsys.readouterr().err
+    assert f"refusing to export to s3://{reviewed.bucket}/{prefix}" in err
+    assert ("the function classifies every new object" in err) or ("is the model store" in err)
+    assert {o["Key"] for o in s3.list_objects_v2(Bucket=reviewed.bucket)["Contents"]} == before
+
+
+def test_folders_from_a_crafted_manifest_never_leave_the_export(reviewed: Stack, tmp_path: Path) -> None:
+    """The live manifest's data.folders named `..`: the export put a class folder in its parent."""
+    publish_manifest(REGION, reviewed.bucket, "v1", folders=["..", "../../outside"])
+    out = tmp_path / "exports" / "one"
+    assert main(["dataset", "export", str(out), *_names(reviewed)]) == 1  # replaced.jpg is skipped
+    assert sorted(p.name for p in (tmp_path / "exports").iterdir()) == ["one"]
+    assert not (tmp_path / "outside").exists()
+    assert {f.split("/")[1] for f in _files(out) if f.startswith("train/")} == {"cat", "dog"}
+    assert [f for f in _files(out) if "/" not in f] == ["catdog-dataset.json"]  # no photo in the root
+
+
+def test_copies_of_one_photo_go_in_once_so_never_in_both_splits(stack: Stack, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    publish_manifest(REGION, stack.bucket, "v1")
+    same = jpeg_bytes((40, 30), (10, 200, 10))
+    photos = [Photo(f"uploads/cat-{i}.jpg", "cat", 0.99) for i in range(4)]
+    photos += [Photo("uploads/a/pet.jpg", "cat", 0.99, body=same), Photo("uploads/b/pet.jpg", "cat", 0.99,
+                                                                          body=same)]
+    etags = put_photos(stack, REGION, photos)
+    ResultsTable.named(stack.table).record_review(f"s3://{stack.bucket}/uploads/b/pet.jpg",
+                                                  etag=etags["uploads/b/pet.jpg"], human_label="cat",
+                                                  reviewer="ann")
+    out = tmp_path / "x"
+    assert main(["dataset", "export", str(out), "--include-confident", "0.9", "--validation-split", "0.5",
+                 *_names(stack)]) == 0
+    record = json.loads((out / "catdog-dataset.json").read_text())
+    exported = [i["image"].split("/", 3)[3] for i in record["images"]]
+    assert "uploads/b/pet.jpg" in exported and "uploads/a/pet.jpg" not in exported  # the reviewed one
+    assert record["copies_left_out"] == [{"image": f"s3://{stack.bucket}/uploads/a/pet.jpg",
+                                          "copy_of": f"s3://{stack.bucket}/uploads/b/pet.jpg"}]
+    assert "left out 1 copy of photos already in the set" in capsys.readouterr().err

@@ -57,7 +57,7 @@ def test_list_promote_rollback_through_the_gate_and_the_history(
     listing = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in listing[2:]] == ["v1", "v2", "weak"]
     v2 = next(line for line in listing if line.startswith("v2"))
-    assert "0.9600" in v2 and "live" in v2 and v2.split()[-3:] == ["2", "1", "50.0%"]
+    assert "0.9600" in v2 and "live" in v2 and v2.split()[-4:] == ["2", "1", "50.0%", "0"]
 
     assert main(["models", "rollback", *names]) == 0
     assert "live was v2, now v1" in capsys.readouterr().out
@@ -94,6 +94,26 @@ def test_a_rollback_to_files_that_changed_is_refused(stack: Stack, models: dict[
     s3 = boto3.client("s3", region_name=REGION)
     s3.put_object(Bucket=stack.bucket, Key="models/v1/model.tflite", Body=b"not the model any more")
     assert main(["models", "rollback", "--bucket", stack.bucket]) == 2
-    assert "no longer matches the sha256" in capsys.readouterr().err and _live(stack).version == "v2"
+    err = capsys.readouterr().err
+    assert "cannot roll back to v1" in err
+    assert f"s3://{stack.bucket}/models/v1/model.tflite does not match" in err
+    assert _live(stack).version == "v2"
     pointer = s3.get_object(Bucket=stack.bucket, Key="models/latest.json")["Body"].read()
     assert json.loads(pointer)["version"] == "v2"
+
+
+def test_foreign_files_in_the_history_are_skipped_with_a_warning_not_a_blocked_rollback(
+        stack: Stack, models: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 19, finding 5: one stray JSON in models/history/ made every rollback exit 2."""
+    dest = f"s3://{stack.bucket}/models/"
+    publish_model(models["v1"], dest, 0.9)
+    publish_model(models["v2"], dest, 0.9)
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.put_object(Bucket=stack.bucket, Key="models/history/notes.json", Body=b'{"todo": "check v2"}')
+    s3.put_object(Bucket=stack.bucket, Key="models/history/9999-v1.json", Body=b"{truncated")
+    s3.put_object(Bucket=stack.bucket, Key="models/history/README.txt", Body=b"hello")
+    assert main(["models", "rollback", "--bucket", stack.bucket]) == 0
+    out, err = capsys.readouterr()
+    assert "live was v2, now v1" in out and _live(stack).version == "v1"
+    for stray in ("notes.json", "9999-v1.json", "README.txt"):
+        assert f"models/history/{stray}" in err, stray

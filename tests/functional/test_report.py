@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -67,3 +68,33 @@ def test_a_missing_table_is_one_line_on_stderr_and_no_file(stack: Stack, tmp_pat
     out = tmp_path / "r.html"
     assert main(["report", "-o", str(out), "--table", "nope", "--bucket", stack.bucket]) == 2
     assert "no results table 'nope'" in capsys.readouterr().err and not out.exists()
+
+
+def test_the_report_is_written_through_a_fresh_temp_file_never_through_a_planted_symlink(
+        stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 19, finding 8: `report` wrote a predictable OUTPUT.tmp and followed a symlink planted there."""
+    monkeypatch.setenv("CATDOG_CACHE", str(tmp_path / "cache"))
+    put_photos(stack, REGION, PHOTOS[:2])
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("must stay as it is")
+    out = shared / "report.html"
+    (shared / "report.html.tmp").symlink_to(victim)  # what another user of the folder could plant
+    names = ["--table", stack.table, "--bucket", stack.bucket]
+    assert main(["report", "-o", str(out), *names]) == 0
+    assert victim.read_text() == "must stay as it is"
+    assert out.is_file() and not out.is_symlink() and "<h1>catdog report</h1>" in out.read_text()
+    assert sorted(p.name for p in shared.iterdir()) == ["report.html", "report.html.tmp"]  # no leftovers
+
+    out.unlink()
+    out.symlink_to(victim)  # the output name itself a link: replaced, not followed
+    assert main(["report", "-o", str(out), *names]) == 0
+    assert victim.read_text() == "must stay as it is" and not out.is_symlink()
+    assert oct(out.stat().st_mode & 0o777) == oct(0o666 & ~_umask())  # a new file's usual mode
+
+
+def _umask() -> int:
+    current = os.umask(0o022)
+    os.umask(current)
+    return current

@@ -14,9 +14,11 @@ from typing import Any
 import boto3
 import pytest
 
+from catdog.classifier import Prediction
 from catdog.errors import CatdogError
 from catdog.model_repo import ModelRepo
-from catdog.results import ResultsTable
+from catdog.results import ImageFacts, ResultsTable
+from catdog.s3_events import ObjectEvent
 from catdog_cli.main import main
 from catdog_cli.review.catalog import Catalog
 from catdog_cli.review.preflight import preflight
@@ -58,8 +60,9 @@ def test_the_grid_shows_newest_first_with_counts_accuracy_and_paging(site: Any, 
     assert first.status_code == 200
     assert html.count('class="tile') == 3  # page size 3: newest first, failed one included
     assert "notes.jpg" in html and "not_an_image" in html
-    assert re.search(r"all images \(5\)", html) and re.search(r"label dog \(2\)", html)
-    assert re.search(r"unknown \(1\)", html) and re.search(r"failed \(1\)", html)
+    counts = re.sub(r'<span class="n">(\d+)</span>', r"\1", html)  # the page updates each count
+    assert re.search(r"all images \(5\)", counts) and re.search(r"label dog \(2\)", counts)
+    assert re.search(r"unknown \(1\)", counts) and re.search(r"failed \(1\)", counts)
     assert "model v2" in html and "no reviewed images yet" in html
     assert 'src="thumb?image=s3' in html and "data:image" not in html  # only ever /thumb URLs
     next_url = re.search(r'href="(\?[^"]*cursor=[^"]+)" rel="next"', html)
@@ -92,14 +95,21 @@ def test_a_click_records_the_human_label_and_the_label_to_query_by(site: Any, st
     assert re.search(r"v2</td>\s*<td>1</td><td>0</td><td>0.0%", html)  # v2 disagreed with the reviewer
 
 
-def test_neither_is_stored_as_unknown(site: Any, stack: Stack) -> None:
+def test_unknown_is_one_word_whoever_said_it(site: Any, stack: Stack) -> None:
+    """New-user finding: the stored `unknown` read "neither" when a person set it and "unknown" when
+    the model did. The page says `unknown` for both (and still takes an older page's "neither")."""
     client, service, etags = site
     image = uri(stack.bucket, "uploads/cat-1.jpg")
     answer = post_json(client, "/review", {"image": image, "etag": etags["uploads/cat-1.jpg"],
-                                           "label": "neither"}, service.token)
-    assert answer.status_code == 200 and answer.get_json()["shown"] == "neither"
+                                           "label": "unknown"}, service.token)
+    assert answer.status_code == 200 and answer.get_json()["shown"] == "unknown"
     assert item(REGION, stack.table, image)["human_label"] == "unknown"
-    assert "cat-1.jpg" in client.get("/?view=unknown").get_data(as_text=True)
+    html = client.get("/?view=unknown").get_data(as_text=True)
+    assert "cat-1.jpg" in html and "neither" not in html
+    assert ">0 unknown</button>" in html and "0 unknown (none of them)" in html
+    dog = uri(stack.bucket, "uploads/dog-1.jpg")
+    older_page = {"image": dog, "etag": etags["uploads/dog-1.jpg"], "label": "neither"}
+    assert post_json(client, "/review", older_page, service.token).get_json()["shown"] == "unknown"
 
 
 @pytest.mark.parametrize(("key", "body", "status", "message"), [
@@ -127,6 +137,11 @@ def test_a_review_needs_the_page_token_and_this_server_s_host(site: Any, stack: 
     assert post_json(client, "/review", request, None).status_code == 403  # e.g. a cross-site form
     assert post_json(client, "/review", request, "guess").status_code == 403
     assert client.get("/", headers={"Host": "evil.example:80"}).status_code == 400  # DNS rebinding
+    cross_site = {"Sec-Fetch-Site": "cross-site"}  # what a browser sends for another site's <img> or fetch
+    thumb = {"image": uri(stack.bucket, "uploads/cat-1.jpg"), "etag": etags["uploads/cat-1.jpg"]}
+    assert client.get("/thumb", query_string=thumb, headers=cross_site).status_code == 403
+    same_site = {"Sec-Fetch-Site": "same-origin"}
+    assert client.get("/thumb", query_string=thumb, headers=same_site).status_code == 200
     assert "human_label" not in item(REGION, stack.table, uri(stack.bucket, "uploads/cat-1.jpg"))
 
 
@@ -159,14 +174,16 @@ def test_thumbnails_are_cached_by_image_etag_and_size(site: Any, stack: Stack, t
 
 def test_s3_and_dynamodb_errors_while_rendering_are_a_message_in_the_page(site: Any, stack: Stack) -> None:
     client, _, etags = site
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.delete_object(Bucket=stack.bucket, Key="uploads/dog-1.jpg")
+    thumb = {"image": uri(stack.bucket, "uploads/dog-1.jpg"), "etag": etags["uploads/dog-1.jpg"]}
+    gone = client.get("/thumb", query_string=thumb)
+    assert gone.status_code == 200 and b"gone" in gone.data
     boto3.client("dynamodb", region_name=REGION).delete_table(TableName=stack.table)
     page = client.get("/")
     assert page.status_code == 502 and "could not read the results table" in page.get_data(as_text=True)
-    s3 = boto3.client("s3", region_name=REGION)
-    s3.delete_object(Bucket=stack.bucket, Key="uploads/dog-1.jpg")
-    gone = client.get("/thumb", query_string={"image": uri(stack.bucket, "uploads/dog-1.jpg"),
-                                              "etag": etags["uploads/dog-1.jpg"]})
-    assert gone.status_code == 200 and b"gone" in gone.data
+    unreadable = client.get("/thumb", query_string=thumb)
+    assert unreadable.status_code == 502 and "the results table said" in unreadable.get_json()["error"]
 
 
 def test_bad_view_parameters_are_a_400_page_not_a_crash(site: Any) -> None:
@@ -189,3 +206,96 @@ def test_a_missing_table_index_or_bucket_stops_the_command_with_one_line(
         preflight(ddb, s3, stack.table, stack.bucket)
     assert main(["review", "--table", "nope", "--bucket", stack.bucket]) == 2
     assert "no results table 'nope'" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------- issue 19, findings 6 and 9
+
+
+def test_thumb_serves_only_the_object_versions_of_the_table_and_caches_nothing_else(
+        site: Any, stack: Stack, tmp_path: Path) -> None:
+    """/thumb fetched any object of the bucket (and grew its cache with each): now only an image the
+    table lists, at the etag it lists; the rest is a placeholder that is never cached."""
+    client, _, etags = site
+    s3 = boto3.client("s3", region_name=REGION)
+    secret = s3.put_object(Bucket=stack.bucket, Key="private/not-for-the-page.jpg", Body=b"\xff\xd8 secret")
+    private = {"image": uri(stack.bucket, "private/not-for-the-page.jpg"), "etag": secret["ETag"].strip('"')}
+    for params in (private,
+                   {"image": uri(stack.bucket, "models/v1/manifest.json"), "etag": "x"},
+                   {"image": uri(stack.bucket, "uploads/cat-1.jpg"), "etag": "not-its-etag"}):
+        answer = client.get("/thumb", query_string=params)
+        assert answer.mimetype == "image/svg+xml", params
+        assert b"not in the table" in answer.data or b"changed since" in answer.data
+    assert not (tmp_path / "thumbs").exists() or not list((tmp_path / "thumbs").rglob("*.*"))
+    ok = client.get("/thumb", query_string={"image": uri(stack.bucket, "uploads/cat-1.jpg"),
+                                             "etag": etags["uploads/cat-1.jpg"]})
+    assert ok.mimetype == "image/jpeg"
+
+
+def test_a_verdict_that_depends_on_the_request_is_never_cached(stack: Stack, tmp_path: Path) -> None:
+    etags = put_photos(stack, REGION, PHOTOS[:1])
+    s3 = boto3.client("s3", region_name=REGION)
+    thumbs = Thumbnailer(s3, stack.bucket, tmp_path / "cache", side=64)
+    try:
+        image = uri(stack.bucket, "uploads/cat-1.jpg")
+        assert thumbs.get(image, "an-old-etag").reason == "changed since"
+        assert thumbs.get(uri(stack.bucket, "uploads/none.jpg"), "e").reason == "gone"
+        assert not list((tmp_path / "cache").rglob("*.*"))  # nothing kept: asked again, made again
+        assert thumbs.get(image, etags["uploads/cat-1.jpg"]).ok
+    finally:
+        thumbs.close()
+    for side in (0, -1, 5000):
+        with pytest.raises(ValueError, match="outside"):
+            Thumbnailer(s3, stack.bucket, tmp_path / "cache", side=side)
+
+
+def test_the_thumbnail_cache_stays_under_its_bound(stack: Stack, tmp_path: Path) -> None:
+    photos = [Photo(f"uploads/many-{i}.jpg", "cat", 0.9) for i in range(12)]
+    etags = put_photos(stack, REGION, photos)
+    thumbs = Thumbnailer(boto3.client("s3", region_name=REGION), stack.bucket, tmp_path / "cache", side=64,
+                         max_cache_bytes=4000)
+    try:
+        for photo in photos:
+            assert thumbs.get(uri(stack.bucket, photo.key), etags[photo.key]).ok
+            assert sum(p.stat().st_size for p in (tmp_path / "cache").rglob("*.*")) <= 4000
+    finally:
+        thumbs.close()
+    assert list((tmp_path / "cache").rglob("*.jpg"))  # the newest are kept
+
+
+# -------------------------------------------------------------------------- issue 19, new-user findings
+
+
+def test_an_unknown_tile_says_what_the_photo_resembled_and_how_sure_not_unknown_98_percent(
+        site: Any, stack: Stack) -> None:
+    """It read "model unknown 98.5%": as if 98.5% sure it was unknown, while 98.5% was for dog."""
+    client, _, _ = site
+    s3 = boto3.client("s3", region_name=REGION)
+    etag = s3.put_object(Bucket=stack.bucket, Key="uploads/fox.jpg", Body=b"a fox")["ETag"].strip('"')
+    event = ObjectEvent(bucket=stack.bucket, key="uploads/fox.jpg", event_name="ObjectCreated:Put")
+    ResultsTable.named(stack.table).put_classified(
+        event, ImageFacts(etag=etag, size_bytes=5), Prediction("unknown", 0.985, {"cat": 0.015, "dog": 0.985},
+                                                               top_label="dog", novelty=3.2), "v1")
+    html = client.get("/?view=unknown").get_data(as_text=True)
+    tile = html[html.index("uploads/fox.jpg"):]
+    tile = tile[:tile.index("</figure>")]
+    assert "model: <b>unknown</b> (none of its labels), looks most like dog 98.5%" in tile
+    assert "unknown 98.5%" not in re.sub(r"<[^>]+>", "", tile)
+
+
+def test_the_header_numbers_are_served_fresh_after_a_save(site: Any, stack: Stack) -> None:
+    """The counts and the accuracy table stayed as they were after a save until a reload: the page
+    now re-reads them from /stats once saves pause (its script; the browser test presses the keys)."""
+    client, service, etags = site
+    before = client.get("/stats").get_json()
+    assert dict(before["counts"])["?view=reviewed"] == 0 and before["accuracy"] == []
+    body = {"image": uri(stack.bucket, "uploads/dog-1.jpg"), "etag": etags["uploads/dog-1.jpg"],
+            "label": "cat"}
+    assert post_json(client, "/review", body, service.token).status_code == 200
+    after = client.get("/stats").get_json()  # not the cached numbers: a review clears them
+    counts = dict(after["counts"])
+    assert counts["?view=reviewed"] == 1 and counts["?view=unreviewed"] == 3
+    assert counts["?view=label&value=cat"] == 2 and counts["?view=label&value=dog"] == 1
+    assert after["accuracy"] == [{"version": "v2", "live": False, "reviewed": 1, "agreed": 0,
+                                  "accuracy": "0.0%", "excluded": 0}]
+    assert client.get("/stats?view=nope").status_code == 400
+    assert client.get("/stats", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403

@@ -16,7 +16,7 @@ from catdog_local.state import LocalState
 from tests.support.aws import fake_aws_env
 from tests.support.browser import chromium, require_browser
 from tests.support.paths import REPO
-from tests.support.processes import local_up, review_server, user_env
+from tests.support.processes import review_server, review_stack
 from tests.support.review import HOSTILE_KEY, Photo, item, publish_manifest, put_photos
 
 pytestmark = pytest.mark.slow
@@ -32,10 +32,8 @@ PHOTOS = [Photo(f"uploads/pets/cat-{i}.jpg", "cat", 0.97 - i / 100) for i in ran
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalState, dict[str, str]]]:
     require_browser()  # before starting two servers for nothing
-    env = user_env(tmp_path_factory.mktemp("stacks"))
-    env["CATDOG_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    with local_up(env) as state:
-        yield state, env
+    with review_stack(tmp_path_factory) as found:
+        yield found
 
 
 @pytest.fixture
@@ -70,6 +68,8 @@ def test_review_with_keys_and_clicks_then_reload_and_the_table_agrees(aws: tuple
         page.goto(url)
         tiles = page.locator("figure.tile")
         assert tiles.count() == len(PHOTOS)
+        odd = page.locator("figure.tile", has_text="odd.jpg").inner_text()  # the model's `unknown`
+        assert "model: unknown (none of its labels), looks most like cat 52.0%" in odd
         _wait_until(page, "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
@@ -79,12 +79,17 @@ def test_review_with_keys_and_clicks_then_reload_and_the_table_agrees(aws: tuple
         assert "dog-1.jpg" in first.inner_text()
         page.keyboard.press("1")
         first.locator(".msg").filter(has_text="saved").wait_for()
+        # the header follows without a reload (issue 19: it stayed stale until one): the reviewed
+        # count, and v1's row in the accuracy table (it said dog, the reviewer cat)
+        _wait_until(page, "document.querySelector('a[data-count=\"?view=reviewed\"] .n').textContent === '1'")
+        v1_row = page.inner_text("table.accuracy").split("\n")[1].split("\t")
+        assert v1_row == ["v1 (live)", "1", "0", "0.0%", "0"]
         # the focus moved on to dog-2: s skips it, and the failed one after it (which has no buttons)
         page.keyboard.press("s")
         page.keyboard.press("s")
         focused = page.evaluate("document.activeElement.querySelector('.key').textContent")
         assert "\\x1b[2J\\u202egpj.jpg" in focused  # the hostile key, shown as text with visible escapes
-        page.keyboard.press("0")  # neither
+        page.keyboard.press("0")  # unknown: none of the labels
         tiles.nth(3).locator(".msg").filter(has_text="saved").wait_for()
         # a click on a label button (cat-5, two tiles further)
         tiles.nth(5).locator("button[data-label='dog']").click()

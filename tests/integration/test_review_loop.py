@@ -85,7 +85,7 @@ def test_demo_review_export_train_publish_backfill_rollback(data_zip: Path, tmp_
         with review_server(env, "--reviewer", "loop-test") as (url, _):
             html = _page(url + "?size=50")
             assert html.count('<figure class="tile') == 2 * PER_CLASS
-            assert f"all images ({2 * PER_CLASS})" in html
+            assert f'all images (<span class="n">{2 * PER_CLASS}</span>)' in html
             token = re.search(r'name="catdog-token" content="([^"]+)"', html)
             assert token
             reviewed = 0
@@ -95,7 +95,12 @@ def test_demo_review_export_train_publish_backfill_rollback(data_zip: Path, tmp_
                 assert _post_review(url, token[1], image, etag, truth)["ok"]
                 reviewed += 1
             assert reviewed == 2 * PER_CLASS
-            assert f"reviewed ({2 * PER_CLASS})" in _page(url)
+            assert f'reviewed (<span class="n">{2 * PER_CLASS}</span>)' in _page(url)
+
+        # a read-only copy to share
+        done = _catdog(env, "report", "-o", str(tmp_path / "report.html"))
+        assert done.returncode == 0, done.stderr
+        assert (tmp_path / "report.html").read_text().count('<figure class="tile') == 2 * PER_CLASS
 
         # 2. a data set from the corrections, 3. trained with the original data set
         export = tmp_path / "corrections"
@@ -124,10 +129,13 @@ def test_demo_review_export_train_publish_backfill_rollback(data_zip: Path, tmp_
         # 6. the versions, 7. a rollback, re-classified again, 8. and promoted back through the gate
         listing = _catdog(env, "models", "list")
         assert listing.returncode == 0, listing.stderr
-        # the reviewed photos were answered again by corrected-1 (the reviews stayed): its accuracy on them
-        pattern = rf"corrected-1\s+\S+\s+\S+\s+live\s+{2 * PER_CLASS}\s+(\d+)\s+\d+\.\d%"
+        # the reviewed photos were answered again by corrected-1 (the reviews stayed), but it was trained
+        # on every one of them (--limit 3 takes the export's files first): none may count as agreement
+        # (issue 19, finding 10: it showed "8 agreed, 100%")
+        pattern = rf"corrected-1\s+\S+\s+\S+\s+live\s+0\s+0\s+—\s+{2 * PER_CLASS} trained on"
         row = re.search(pattern, listing.stdout)
         assert row, listing.stdout
+        assert len(manifest["data"]["trained_on"]) == 2 * PER_CLASS
         done = _catdog(env, "models", "rollback")
         assert done.returncode == 0 and "live was corrected-1, now demo-v1" in done.stdout, done.stderr
         assert "answered by demo-v1" in _backfill_until_done(env, bucket)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from catdog_local.state import LocalState
 
@@ -56,6 +57,16 @@ def local_up(env: dict[str, str]) -> Iterator[LocalState]:
         yield LocalState.load(state_file)
     finally:
         stop(proc)
+
+
+@contextmanager
+def review_stack(tmp_path_factory: Any) -> Iterator[tuple[LocalState, dict[str, str]]]:
+    """A `catdog local up` for the review page's process tests: (its state, the user's environment,
+    with a thumbnail cache of its own)."""
+    env = user_env(tmp_path_factory.mktemp("stacks"))
+    env["CATDOG_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    with local_up(env) as state:
+        yield state, env
 
 
 def follow(proc: subprocess.Popen[str], pattern: str) -> tuple[list[str], threading.Event, threading.Thread]:

@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 
 from catdog.classifier import Prediction
-from catdog.manifest import Manifest, ModelPointer
+from catdog.manifest import Manifest, ModelPointer, sha256_bytes
 from catdog.results import ImageFacts, ResultsTable
 from catdog.s3_events import ObjectEvent
 from catdog_local.provision import StackResources
@@ -33,18 +33,27 @@ class Photo:
 
 
 def publish_manifest(region: str, bucket: str, version: str = "v1", labels: tuple[str, ...] = ("cat", "dog"),
-                     accuracy: float = 0.9, live: bool = True) -> None:
-    """A published version's manifest and (optionally) the pointer: all the page reads of a model."""
+                     accuracy: float = 0.9, live: bool = True, **data: Any) -> Manifest:
+    """A published version (its manifest, a stand-in model.tflite) and, unless `live` is False, the
+    pointer that vouches for both, as `catdog publish` writes it: all the page reads of a model.
+    `data`: more of the manifest's `data` block (`trained_on=[...]`)."""
     s3 = boto3.client("s3", region_name=region)
     folders = [f"{label}s" for label in labels]  # trained on cats/ and dogs/, as the real data set
+    model = f"stand-in weights of {version}".encode()
     manifest = Manifest(version=version, labels=list(labels), input_size=(32, 32), arch="tiny",
                         output_activation="sigmoid", metrics={"accuracy": accuracy},
-                        data={"labels": list(labels), "folders": folders},
-                        created_at="2026-11-28T00:00:00+00:00")
-    pointer = ModelPointer.for_version("models/", version, accuracy=accuracy)
-    s3.put_object(Bucket=bucket, Key=pointer.manifest_key, Body=manifest.to_json().encode())
+                        data={"labels": list(labels), "folders": folders, **data},
+                        created_at="2026-11-28T00:00:00+00:00",
+                        checksums={"model.tflite": sha256_bytes(model)})
+    raw = manifest.to_json().encode()
+    pointer = ModelPointer.for_version("models/", version, accuracy=accuracy,
+                                       model_sha256=sha256_bytes(model),
+                                       checksums={**manifest.checksums, "manifest.json": sha256_bytes(raw)})
+    s3.put_object(Bucket=bucket, Key=pointer.model_key, Body=model)
+    s3.put_object(Bucket=bucket, Key=pointer.manifest_key, Body=raw)
     if live:
         s3.put_object(Bucket=bucket, Key="models/latest.json", Body=pointer.to_json().encode())
+    return manifest
 
 
 def put_photos(stack: StackResources, region: str, photos: list[Photo]) -> dict[str, str]:

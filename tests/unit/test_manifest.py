@@ -7,7 +7,7 @@ import json
 import pytest
 
 from catdog.errors import ManifestError
-from catdog.manifest import Manifest, ModelPointer
+from catdog.manifest import Manifest, ModelPointer, image_id
 
 VALID = {
     "version": "20261127-abc",
@@ -113,3 +113,66 @@ def test_the_novelty_threshold_is_read_unless_the_block_is_disabled() -> None:
 def test_a_label_named_unknown_and_a_bad_threshold_are_refused(change: dict, message: str) -> None:
     with pytest.raises(ManifestError, match=message):
         Manifest.from_dict({**VALID, **change})
+
+
+# ---------------------------------------------------- issue 19: labels, trained_on, pointer checksums
+
+SHA = "a" * 64
+
+
+@pytest.mark.parametrize(("labels", "message"), [
+    (["cat", "x" * 70], "70 characters long"),          # a 70-char label gave a 500 on review
+    (["cat", "   "], "empty or blank"),
+    (["cat", " dog"], "white space"),
+    (["cat", "do\u202eg"], "invisible formatting"),      # a bidi override
+    (["cat", "d\u200bog"], "invisible formatting"),      # a zero-width space
+    (["cat", "d\x1bog"], "invisible formatting"),        # an escape sequence
+    (["cat", ".."], "looks like a path"),               # became a folder in the export root
+    (["cat", "a/b"], "looks like a path"),
+    (["cat", "Unknown"], "reserved"),
+    (["a b", "a_b"], "would share the folder 'a_b'"),   # one folder for two classes
+    (["Cat", "cat"], "would share the folder"),          # one folder on a case-insensitive disk
+])
+def test_labels_a_crafted_manifest_could_carry_are_refused(labels: list[str], message: str) -> None:
+    with pytest.raises(ManifestError, match=message):
+        Manifest.from_dict({**VALID, "labels": labels})
+
+
+def test_ordinary_labels_of_any_script_are_accepted() -> None:
+    labels = ["golden retriever", "chat noir", "猫", "dog-2"]
+    assert Manifest.from_dict({**VALID, "labels": labels}).labels == labels
+
+
+def test_trained_on_lists_image_ids_and_anything_else_is_malformed() -> None:
+    ids = [image_id("s3://b/uploads/a.jpg", '"etag1"'), image_id("s3://b/uploads/b.jpg", "etag2")]
+    manifest = Manifest.from_dict({**VALID, "data": {"trained_on": ids}})
+    assert manifest.trained_on == frozenset(ids) and Manifest.from_dict(VALID).trained_on == frozenset()
+    assert image_id("s3://b/uploads/a.jpg", '"etag1"') == image_id("s3://b/uploads/a.jpg", "etag1")
+    assert image_id("s3://b/uploads/a.jpg", "etag1") != image_id("s3://b/uploads/a.jpg", "etag2")
+    for bad in (["s3://b/uploads/a.jpg"], "abc", [1]):
+        with pytest.raises(ManifestError, match="trained_on"):
+            Manifest.from_dict({**VALID, "data": {"trained_on": bad}})
+
+
+def test_a_pointer_records_every_file_and_old_pointers_still_parse() -> None:
+    pointer = ModelPointer.for_version("models/", "v1", model_sha256=SHA,
+                                       checksums={"manifest.json": "b" * 64, "model.tflite": SHA})
+    assert ModelPointer.from_json(pointer.to_json()) == pointer
+    old = {"version": "v1", "manifest_key": "models/v1/manifest.json", "model_key": "models/v1/model.tflite",
+           "model_sha256": SHA}  # what publish wrote before the checksums
+    assert ModelPointer.from_json(json.dumps(old)).checksums == {}
+    assert pointer.folder == "models/v1/" and pointer.model_file == "model.tflite"
+
+
+@pytest.mark.parametrize(("checksums", "message"), [
+    ({"model.tflite": SHA}, "no sha256 of manifest.json"),
+    ({"manifest.json": SHA}, "no sha256 of model.tflite"),
+    ({"manifest.json": SHA, "model.tflite": "b" * 64}, "disagree"),
+    ({"manifest.json": SHA, "model.tflite": SHA, "../x": SHA}, "map file names"),
+    ({"manifest.json": "nope", "model.tflite": SHA}, "map file names"),
+])
+def test_a_pointer_whose_checksums_do_not_vouch_for_what_the_function_reads_is_refused(
+        checksums: dict[str, str], message: str) -> None:
+    data = json.loads(ModelPointer.for_version("models/", "v1", model_sha256=SHA).to_json())
+    with pytest.raises(ManifestError, match=message):
+        ModelPointer.from_json(json.dumps({**data, "checksums": checksums}))

@@ -16,6 +16,7 @@ from typing import Any
 
 from catdog.errors import ManifestError
 from catdog.json_text import json_object
+from catdog.labels import LabelError, check_labels
 
 MANIFEST_FILE = "manifest.json"
 TFLITE_FILE = "model.tflite"
@@ -27,6 +28,12 @@ UNKNOWN_LABEL = "unknown"
 #: A version names a folder on S3 and in the Lambda's /tmp cache: letters, digits, `.`, `_`, `-`,
 #: starting with a letter or digit (so never `.`, `..` or anything with a `/`).
 VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+#: What `catdog dataset export` writes at the root of an export, last: every image, where it went.
+#: The trainer reads it to record which reviewed images a model was trained on (`trained_on`).
+DATASET_RECORD_FILE = "catdog-dataset.json"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+#: An image id of `data.trained_on`: `image_id` of a results-table item (32 hex digits).
+_IMAGE_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def check_version(version: Any, where: str = "version") -> str:
@@ -47,6 +54,24 @@ def sha256_file(path: str | Path) -> str:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def image_id(image: str, etag: str) -> str:
+    """One photo as the results table knows it (its `s3://` URI and the ETag of the version that was
+    labelled), in 32 hex digits: what a manifest's `data.trained_on` lists, so that the reviewed
+    accuracy of a model can leave out the photos it was trained on. A re-upload is another photo."""
+    plain_etag = etag.strip('"')
+    return hashlib.sha256(f"{image}\n{plain_etag}".encode()).hexdigest()[:32]
+
+
+def _plain_file_name(name: Any) -> bool:
+    return (isinstance(name, str) and bool(name) and "/" not in name and "\\" not in name
+            and name not in (".", ".."))
+
+
+def _checksum_map(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        _plain_file_name(k) and isinstance(v, str) and _SHA256.fullmatch(v) for k, v in value.items())
 
 
 def _require(data: dict[str, Any], key: str, kind: type, where: str) -> Any:
@@ -90,6 +115,12 @@ class Manifest:
         return self.files.get("tflite", TFLITE_FILE)
 
     @property
+    def trained_on(self) -> frozenset[str]:
+        """The `image_id`s of the reviewed photos (from `catdog dataset export`) this model was
+        trained or validated on: its reviewed accuracy leaves them out. Empty for other data."""
+        return frozenset(self.data.get("trained_on") or ())
+
+    @property
     def novelty_threshold(self) -> float | None:
         """The score above which the answer is `unknown`; None when the model does not score novelty."""
         if not self.novelty.get("enabled", True):
@@ -104,9 +135,13 @@ class Manifest:
         labels = _require(data, "labels", list, where)
         if len(labels) < 2 or not all(isinstance(x, str) and x for x in labels):
             raise ManifestError(f"{where}: 'labels' must list at least two non-empty names")
-        if UNKNOWN_LABEL in labels:
+        if any(label.casefold() == UNKNOWN_LABEL for label in labels):
             raise ManifestError(f"{where}: {UNKNOWN_LABEL!r} is reserved for images that are none of the "
                                 "labels")
+        try:
+            check_labels(labels)
+        except LabelError as exc:
+            raise ManifestError(f"{where}: {exc}") from None
         size = _require(data, "input_size", list, where)
         if len(size) != 2 or not all(isinstance(x, int) and x > 0 for x in size):
             raise ManifestError(f"{where}: 'input_size' must be [height, width]")
@@ -115,18 +150,19 @@ class Manifest:
             raise ManifestError(f"{where}: unknown output_activation {activation!r}")
         known = {f for f in cls.__dataclass_fields__}
         extra = {k: v for k, v in data.items() if k in known}
-        checksums = data.get("checksums", {})
-        if not isinstance(checksums, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v)
-                for k, v in checksums.items()):
+        if not _checksum_map(data.get("checksums", {})):
             raise ManifestError(f"{where}: 'checksums' must map file names to sha256 hex digests")
         files = data.get("files", {"tflite": TFLITE_FILE, "h5": H5_FILE})
         if not isinstance(files, dict) or not all(
                 isinstance(v, str) and v and "/" not in v and v not in (".", "..") for v in files.values()):
             raise ManifestError(f"{where}: 'files' must map kinds to plain file names")
-        for block in ("novelty", "calibration"):
+        for block in ("novelty", "calibration", "data"):
             if not isinstance(data.get(block, {}), dict):
                 raise ManifestError(f"{where}: {block!r} must be an object")
+        trained_on = data.get("data", {}).get("trained_on", [])
+        if not isinstance(trained_on, list) or not all(isinstance(i, str) and _IMAGE_ID.fullmatch(i)
+                                                       for i in trained_on):
+            raise ManifestError(f"{where}: 'data.trained_on' must list image ids (32 hex digits)")
         threshold = data.get("novelty", {}).get("threshold")
         if threshold is not None and (not isinstance(threshold, int | float) or isinstance(threshold, bool)
                                       or not math.isfinite(threshold)):
@@ -162,8 +198,23 @@ class ModelPointer:
     model_key: str
     accuracy: float | None = None
     published_at: str = ""
-    #: sha256 of the version's model.tflite, as the quality gate checked it.
+    #: sha256 of the version's model.tflite, as the quality gate checked it (what functions deployed
+    #: before `checksums` existed read; always equal to `checksums[<the .tflite>]` when both exist).
     model_sha256: str = ""
+    #: sha256 of EVERY file of the version folder, manifest.json included (the manifest's own
+    #: `checksums` cannot cover the manifest itself): what the function, promote, rollback, the
+    #: review page and the report verify against (`catdog.model_integrity`). Empty in pointers
+    #: written before it existed: those vouch for model.tflite only (docs/reliability.md).
+    checksums: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def model_file(self) -> str:
+        return PurePosixPath(self.model_key).name
+
+    @property
+    def folder(self) -> str:
+        """The version folder's key prefix, `models/<version>/`."""
+        return f"{PurePosixPath(self.manifest_key).parent}/"
 
     @classmethod
     def from_json(cls, text: str | bytes, where: str = POINTER_FILE) -> ModelPointer:
@@ -182,8 +233,19 @@ class ModelPointer:
             raise ManifestError(f"{where}: manifest_key and model_key must both lie in the version's own "
                                 f"folder .../{version}/")
         sha = data.get("model_sha256") or ""
-        if not isinstance(sha, str) or (sha and not re.fullmatch(r"[0-9a-f]{64}", sha)):
+        if not isinstance(sha, str) or (sha and not _SHA256.fullmatch(sha)):
             raise ManifestError(f"{where}: model_sha256 is not a sha256 hex digest")
+        checksums = data.get("checksums") or {}
+        if not _checksum_map(checksums):
+            raise ManifestError(f"{where}: 'checksums' must map file names to sha256 hex digests")
+        if checksums:
+            # a pointer that vouches for files must vouch for the two the function reads, consistently
+            model_file = PurePosixPath(model_key).name
+            for name in (PurePosixPath(manifest_key).name, model_file):
+                if name not in checksums:
+                    raise ManifestError(f"{where}: 'checksums' has no sha256 of {name}")
+            if sha and checksums[model_file] != sha:
+                raise ManifestError(f"{where}: model_sha256 and checksums[{model_file!r}] disagree")
         return cls(
             version=version,
             manifest_key=manifest_key,
@@ -191,6 +253,7 @@ class ModelPointer:
             accuracy=float(accuracy) if isinstance(accuracy, int | float) else None,
             published_at=str(data.get("published_at", "")),
             model_sha256=sha,
+            checksums=dict(checksums),
         )
 
     @classmethod

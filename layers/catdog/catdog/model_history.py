@@ -10,11 +10,16 @@ returns to: rolling back twice from v3 goes to v2, then v1.
 The pointer moves first: if the history write then fails, the live model is still right, and a
 rollback from a live version that has no history entry (set by hand, or before history existed)
 goes back to the last version the history knows.
+
+Anything else under `models/history/` (a stray file, a hand-edited entry that no longer parses) is
+skipped with a warning naming it: one foreign object must not block every rollback.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -22,6 +27,8 @@ from catdog.errors import CatdogError, ManifestError
 from catdog.json_text import json_object
 from catdog.manifest import ModelPointer
 from catdog.model_repo import ModelRepo
+
+log = logging.getLogger(__name__)
 
 HISTORY_FOLDER = "history"
 ACTIONS = ("publish", "promote", "rollback")
@@ -77,14 +84,33 @@ def record_change(repo: ModelRepo, pointer: ModelPointer, action: str, previous:
     return change
 
 
-def read_history(repo: ModelRepo) -> list[PointerChange]:
-    """Every recorded change, oldest first."""
+def read_history(repo: ModelRepo, warn: Callable[[str], None] | None = None) -> list[PointerChange]:
+    """Every recorded change, oldest first; what is not one is skipped with a warning (`warn`, else
+    the log)."""
+    warn = warn or log.warning
     prefix = history_prefix(repo)
     keys = [obj["Key"] for page in repo.s3.get_paginator("list_objects_v2").paginate(Bucket=repo.bucket,
                                                                                       Prefix=prefix)
-            for obj in page.get("Contents", []) if obj["Key"].endswith(".json")]
-    changes = [PointerChange.from_json(repo.read(key), where=repo.uri(key)) for key in keys]
+            for obj in page.get("Contents", [])]
+    changes = []
+    for key in keys:
+        if not key.endswith(".json") or "/" in key[len(prefix):]:
+            warn(f"skipped {repo.uri(key)}: not a history entry (models/history/<time>-<version>.json)")
+            continue
+        try:
+            changes.append(PointerChange.from_json(repo.read(key), where=repo.uri(key)))
+        except ManifestError as exc:
+            warn(f"skipped {exc}")
     return sorted(changes, key=lambda c: (c.at, c.key))
+
+
+def vouching_pointer(changes: list[PointerChange], version: str) -> PointerChange | None:
+    """The newest change that made `version` live with the sha256 of every file: what that version's
+    files must still match (promote and the review tools check them against it)."""
+    for change in reversed(changes):
+        if change.pointer.version == version and change.pointer.checksums:
+            return change
+    return None
 
 
 def live_stack(changes: list[PointerChange]) -> list[ModelPointer]:

@@ -229,14 +229,20 @@ def load_model(location: str | Path, num_threads: int | None = None) -> LoadedMo
         return LoadedModel(classifier, where, time.perf_counter() - started)
     repo = ModelRepo.at(where)
     pointer = repo.live()
-    manifest_key = pointer.manifest_key if pointer else repo.prefix + MANIFEST_FILE
-    try:
-        manifest = Manifest.from_json(repo.read(manifest_key), where=repo.uri(manifest_key))
-    except ModelError as exc:
-        raise ModelError(f"{where}: neither {POINTER_FILE} nor {MANIFEST_FILE} found") from exc
-    model_key = str(PurePosixPath(manifest_key).parent / manifest.tflite_file)
-    data = repo.read(model_key)
-    verify_model_bytes(data, manifest, repo.uri(model_key), pointer.model_sha256 if pointer else "")
+    if pointer is not None:  # the live version: every file read is checked against the pointer
+        from catdog.model_integrity import read_verified  # (it reads through this module)
+
+        verified = read_verified(repo.s3, repo.bucket, pointer, vouched_by=repo.uri(repo.pointer_key))
+        manifest, data, model_key = verified.manifest, verified.model or b"", pointer.model_key
+    else:  # a version folder: its manifest's checksums are all there is
+        manifest_key = repo.prefix + MANIFEST_FILE
+        try:
+            manifest = Manifest.from_json(repo.read(manifest_key), where=repo.uri(manifest_key))
+        except ModelError as exc:
+            raise ModelError(f"{where}: neither {POINTER_FILE} nor {MANIFEST_FILE} found") from exc
+        model_key = str(PurePosixPath(manifest_key).parent / manifest.tflite_file)
+        data = repo.read(model_key)
+        verify_model_bytes(data, manifest, repo.uri(model_key))
     local_file = Path(tempfile.mkdtemp(prefix="catdog-eval-")) / manifest.tflite_file
     local_file.write_bytes(data)
     classifier = Classifier(local_file, manifest, num_threads)

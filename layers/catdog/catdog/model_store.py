@@ -20,9 +20,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from catdog.classifier import Classifier
 from catdog.config import DEFAULT_INFERENCE_CHUNK
-from catdog.errors import ManifestError, ModelError
-from catdog.manifest import Manifest, ModelPointer, check_version
-from catdog.model_repo import LoadedModel, read_object, verify_model_bytes
+from catdog.errors import ModelError
+from catdog.manifest import ModelPointer, check_version
+from catdog.model_integrity import read_verified
+from catdog.model_repo import LoadedModel, read_object
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +79,10 @@ class ModelStore:
 
     def _swap(self, pointer: ModelPointer) -> None:
         started = time.perf_counter()
-        manifest = Manifest.from_json(read_object(self.s3, self.bucket, pointer.manifest_key),
-                                      where=pointer.manifest_key)
-        if manifest.version != pointer.version:
-            raise ManifestError(
-                f"{pointer.manifest_key} is version {manifest.version!r} but {self.pointer_key} "
-                f"points at {pointer.version!r}")
-        data = read_object(self.s3, self.bucket, pointer.model_key)
-        verify_model_bytes(data, manifest, f"s3://{self.bucket}/{pointer.model_key}", pointer.model_sha256)
+        # the manifest and the .tflite, each checked against the sha256 the pointer recorded
+        verified = read_verified(self.s3, self.bucket, pointer, vouched_by=self.pointer_key)
+        manifest, data = verified.manifest, verified.model
+        assert data is not None
         target = self._folder(pointer.version)
         target.mkdir(parents=True, exist_ok=True)
         model_path = target / manifest.tflite_file

@@ -35,6 +35,8 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
 from catdog.classifier import Prediction
+from catdog.labels import MAX_LABEL_LENGTH as LABEL_LIMIT
+from catdog.labels import LabelError, check_label
 from catdog.s3_events import ObjectEvent
 from catdog.status import Status
 
@@ -58,8 +60,8 @@ def to_decimal(value: float) -> Decimal:
 
 #: The human label for "neither": the answer the model should have given.
 UNKNOWN_LABEL = "unknown"
-#: Longest human label accepted (labels are class folder names, short by nature).
-MAX_LABEL_LENGTH = 64
+#: Longest human label accepted (catdog.labels: one rule for every label).
+MAX_LABEL_LENGTH = LABEL_LIMIT
 
 
 class ReviewResult(Enum):
@@ -147,9 +149,10 @@ class ResultsTable:
         describes another object version; the outcome then carries the stored item. Which labels are
         valid is the caller's business (it knows the models); this only refuses malformed ones.
         """
-        if (not isinstance(human_label, str) or not human_label.strip()
-                or len(human_label) > MAX_LABEL_LENGTH or not human_label.isprintable()):
-            raise ValueError(f"not a label: {human_label!r}")
+        try:
+            check_label(human_label)
+        except LabelError as exc:
+            raise ValueError(f"not a label: {exc}") from None
         if not etag:
             raise ValueError("a review names the object version (etag) the reviewer saw")
         try:

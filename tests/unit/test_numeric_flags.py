@@ -1,0 +1,91 @@
+"""Every numeric flag is checked when the command line is parsed (issue 19, finding 6).
+
+`report --thumb-size 0/-1/5000` exited 0 with every tile "corrupt" (and cached that verdict);
+`report --threshold 5` was accepted and `nan` ended in exit 70. A value out of range, `nan` or
+`inf` is now a usage error (exit 2) naming the flag, before anything is read or written.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from catdog_cli.exit_codes import USAGE
+from catdog_cli.main import build_parser
+
+BAD = [
+    ["report", "-o", "r.html", "--thumb-size", "0"],
+    ["report", "-o", "r.html", "--thumb-size", "-1"],
+    ["report", "-o", "r.html", "--thumb-size", "5000"],
+    ["report", "-o", "r.html", "--threshold", "5"],
+    ["report", "-o", "r.html", "--threshold", "nan"],
+    ["report", "-o", "r.html", "--threshold", "0"],
+    ["report", "-o", "r.html", "--limit", "-1"],
+    ["review", "--page-size", "0"],
+    ["review", "--page-size", "201"],
+    ["review", "--threshold", "inf"],
+    ["review", "--port", "70000"],
+    ["backfill", "s3://b/", "--changed-only", "--timeout", "nan"],
+    ["backfill", "s3://b/", "--changed-only", "--timeout", "0"],
+    ["dataset", "export", "out", "--include-confident", "0"],
+    ["dataset", "export", "out", "--include-confident", "nan"],
+    ["dataset", "export", "out", "--include-confident", "1.5"],
+    ["dataset", "export", "out", "--validation-split", "1"],
+    ["dataset", "export", "out", "--validation-split", "-0.1"],
+    ["dataset", "export", "out", "--seed", "-1"],
+    ["models", "promote", "v1", "--min-accuracy", "nan"],
+    ["models", "promote", "v1", "--min-accuracy", "1.01"],
+    ["publish", "build/m", "--min-accuracy", "nan"],
+    ["evaluate", "--model", "m", "--data", "d", "--batch-size", "0"],
+    ["evaluate", "--model", "m", "--data", "d", "--limit", "0"],
+    ["upload", "x.jpg", "--workers", "0"],
+    ["local", "up", "--port", "-1"],
+    ["local", "up", "--visibility-timeout", "-5"],
+    ["local", "worker", "--wait", "21"],
+    ["local", "worker", "--batch-size", "0"],
+    ["local", "worker", "--batch-window", "nan"],
+    ["local", "worker", "--retry-delay", "-1"],
+    ["demo", "--epochs", "0"],
+    ["demo", "--workers", "0"],
+    ["demo", "--min-accuracy", "-0.5"],
+    ["demo", "--limit", "-3"],
+]
+
+
+@pytest.mark.parametrize("argv", BAD, ids=" ".join)
+def test_an_out_of_range_number_is_a_usage_error_naming_the_flag(argv: list[str],
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(argv)
+    assert exit_info.value.code == USAGE
+    flag = next(a for a in reversed(argv) if a.startswith("--"))
+    assert f"argument {flag}" in capsys.readouterr().err
+
+
+def test_values_in_range_are_taken_as_numbers() -> None:
+    args = build_parser().parse_args(["report", "-o", "r.html", "--thumb-size", "64", "--threshold", "0.5",
+                                      "--limit", "0"])
+    assert (args.thumb_size, args.threshold, args.limit, args.output) == (64, 0.5, 0, Path("r.html"))
+    args = build_parser().parse_args(["dataset", "export", "o", "--include-confident", "1",
+                                      "--validation-split", "0"])
+    assert (args.include_confident, args.validation_split) == (1.0, 0.0)
+
+
+def _numeric_actions(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                found += _numeric_actions(child, (*path, name))
+        elif action.type in (int, float):
+            found.append((" ".join(path), action.option_strings[0] if action.option_strings else action.dest))
+    return found
+
+
+def test_no_command_takes_a_bare_int_or_float() -> None:
+    """A bare `type=int/float` accepts -1, 0, nan and inf: every number has a range. (The trainer's
+    settings are checked by training_job.settings.TrainConfig.resolved, on their own.)"""
+    bare = [(command, flag) for command, flag in _numeric_actions(build_parser()) if command != "train"]
+    assert bare == []
