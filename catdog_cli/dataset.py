@@ -35,6 +35,7 @@ from tqdm import tqdm
 from catdog.aws_errors import error_code, is_not_found, is_precondition_failed
 from catdog.errors import CatdogError
 from catdog.model_repo import ModelRepo
+from catdog.plural import plural
 from catdog.results import UNKNOWN_LABEL
 from catdog.s3uri import S3Uri, is_s3
 from catdog.status import Status
@@ -75,7 +76,8 @@ def run_export(dest: str, *, include_confident: float | None, validation_split: 
     written = len(chosen) - len(report.skipped)
     parts = [f"{split} " + ", ".join(f"{label} {n}" for label, n in sorted(c.items()))
              for split, c in sorted(report.counts().items())]
-    print(f"exported {written} images to {printable(dest)}: {'; '.join(parts)} (manifest {MANIFEST})")
+    print(f"exported {plural(written, 'image')} to {printable(dest)}: {'; '.join(parts)} "
+          f"(manifest {MANIFEST})")
     for image, why in sorted(report.skipped.items()):
         print(f"  SKIPPED {printable(image)}: {printable(why)}", file=sys.stderr)
     return exit_codes.PARTIAL if report.skipped else exit_codes.OK

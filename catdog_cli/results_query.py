@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 
 from catdog.aws_errors import error_code
 from catdog.config import DEFAULT_MODEL_KEY
+from catdog.plural import plural
 from catdog_cli import exit_codes
 from catdog_cli.display import RESULT_FORMATS, printable, safe_json
 from catdog_cli.dynamo_items import plain_item, plain_value
@@ -218,4 +219,4 @@ def render(items: Iterable[dict[str, Any]], fmt: str = "table", columns: list[st
     line = "  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True))
     rule = "  ".join("-" * w for w in widths)
     body = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    return "\n".join([line.rstrip(), rule, *body, f"({len(rows)} items)"])
+    return "\n".join([line.rstrip(), rule, *body, f"({plural(len(rows), 'item')})"])

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from catdog.errors import BadInputError, CatdogError
 from catdog.manifest import UNKNOWN_LABEL
+from catdog.plural import plural
 from catdog.preprocess import preprocess_image
 from catdog.s3uri import S3Uri, is_s3
 
@@ -371,8 +372,8 @@ def load_data(
         raise DataError(f"{source}: no decodable validation image")
     if skipped:
         log.warning(
-            "skipped %d unreadable file(s), e.g. %s (%s)",
-            len(skipped),
+            "skipped %s, e.g. %s (%s)",
+            plural(len(skipped), "unreadable file"),
             skipped[0]["name"],
             skipped[0]["reason"],
         )

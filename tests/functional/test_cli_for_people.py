@@ -64,7 +64,7 @@ def test_an_empty_result_says_no_model_is_published_and_what_waits(
     out = capsys.readouterr()
     assert out.out.strip() == "(no results)"
     assert "no model is published" in out.err and "catdog publish" in out.err
-    assert "1 message(s) waiting" in out.err
+    assert "1 message waiting" in out.err
 
 
 def test_a_label_the_model_does_not_have_names_the_valid_ones(stack: Stack, tmp_path: Path,
@@ -85,7 +85,7 @@ def test_backfill_of_a_bare_bucket_queues_its_uploads_only(stack: Stack,
     _drain(stack.queue_url)
 
     assert main(["backfill", f"s3://{stack.bucket}", "--quiet"]) == 0
-    assert f"queued 1 objects from s3://{stack.bucket}/uploads/" in capsys.readouterr().out
+    assert f"queued 1 object from s3://{stack.bucket}/uploads/" in capsys.readouterr().out
     assert main(["backfill", f"s3://{stack.bucket}/models/"]) == 2
     assert "classifies only objects under uploads/" in capsys.readouterr().err
 
