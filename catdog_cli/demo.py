@@ -270,9 +270,8 @@ def run_demo(cfg: DemoConfig) -> int:
                             retry_delay_s=1, wait_time_s=1)
         sqs = worker.sqs
         with tqdm(total=len(staged), unit="img", desc="classify") as bar:
-            # S3's own s3:TestEvent message is one more delivery than there are photos
-            def advance(batch: BatchDelivery) -> None:
-                bar.update(min(batch.succeeded, len(staged) - int(bar.n)))
+            def advance(batch: BatchDelivery) -> None:  # S3's s3:TestEvent is not in `succeeded`
+                bar.update(batch.succeeded)
 
             stats = worker.run(until_empty=True, on_batch=advance)
         depth = ["ApproximateNumberOfMessages"]

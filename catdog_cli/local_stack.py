@@ -28,6 +28,7 @@ from catdog_cli import exit_codes
 from catdog_local.moto_server import LocalAws, apply_endpoint_env, export_lines
 from catdog_local.provision import provision
 from catdog_local.state import DEFAULT_STACK, LocalState, StackError, clear, find_stack, state_file
+from catdog_local.worker import acknowledge_s3_test_events
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,9 @@ def up(options: StackOptions, *, detach: bool = False) -> int:
         if options.visibility_timeout:
             _set_visibility_timeout(stack.queue_url, options.visibility_timeout)
             stack.visibility_timeout = options.visibility_timeout
+        # on AWS the function takes S3's setup s3:TestEvent moments after the deploy; until a worker
+        # ran, `catdog results` and `aws sqs` counted it as an upload waiting (9 messages for 8 photos)
+        acknowledge_s3_test_events(boto3.client("sqs"), stack.queue_url)
         state = LocalState.from_stack(stack, aws.endpoint)
         state.log_file = os.environ.get("CATDOG_LOCAL_LOG", "")
         path = state.save()
