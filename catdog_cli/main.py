@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from catdog_cli import exit_codes
 from catdog_cli.commands import REGISTRARS
 from catdog_cli.display import printable
+from catdog_cli.parser import CatdogParser, subcommand_path
 
 DEBUG_HELP = "show full tracebacks on errors (also CATDOG_DEBUG=1)"
 STACK_HELP = ("the local stack to use, by name (also $CATDOG_STACK; default: the only one running, or "
@@ -51,8 +52,8 @@ def _add_globals_everywhere(parser: argparse.ArgumentParser) -> None:
                 _add_globals_everywhere(child)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> CatdogParser:
+    parser = CatdogParser(
         prog="catdog",
         description="Classify images dropped into S3 with a Lambda; train and run it all locally.",
     )
@@ -76,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.debug:  # "Found credentials in environment variables" on every client is noise
         for noisy in ("botocore", "boto3", "urllib3", "werkzeug"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+    command = " ".join(["catdog", *(name for name, _ in subcommand_path(parser, args))])
     try:
         result = args.func(args)
         sys.stdout.flush()
@@ -92,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug and code != exit_codes.INTERRUPTED:
             raise
         kind = "" if code == exit_codes.INTERRUPTED else "error: "
-        print(f"catdog {args.command}: {kind}{printable(message)}", file=sys.stderr)
+        print(f"{command}: {kind}{printable(message)}", file=sys.stderr)
         return code
     return int(result or 0)
 
