@@ -332,7 +332,5 @@ def keep_serving(stack: StackResources, endpoint: str, worker: Worker) -> None:
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     try:
         worker.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
+    finally:  # Ctrl-C ends the demo as interrupted (exit 130) once the state file is gone
         clear(state)

@@ -94,13 +94,11 @@ def up(options: StackOptions, *, detach: bool = False) -> int:
         print(f"  state   {path}")
         print("then: catdog local worker (another terminal); Ctrl-C here stops the stack", flush=True)
         stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())  # `local down`: a clean stop, exit 0
         try:
             while not stop.wait(1.0):
                 pass
-        except KeyboardInterrupt:
-            pass
-        finally:
+        finally:  # Ctrl-C too, whose KeyboardInterrupt then ends the command as interrupted (130)
             clear(state)
             print(f"local stack '{state.name}' stopped", flush=True)
     return exit_codes.OK
@@ -122,6 +120,14 @@ def _detach(options: StackOptions) -> int:
     with log.open("w") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, env={**os.environ, "CATDOG_LOCAL_LOG": str(log)})
+    try:
+        return _wait_until_serving(options, proc, log)
+    except KeyboardInterrupt:  # Ctrl-C while it starts: no stack left running that nobody asked for
+        proc.terminate()
+        raise
+
+
+def _wait_until_serving(options: StackOptions, proc: subprocess.Popen[bytes], log: Path) -> int:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:

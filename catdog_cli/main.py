@@ -10,8 +10,11 @@ import argparse
 import contextlib
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from types import FrameType
 
 from catdog_cli import exit_codes
 from catdog_cli.commands import REGISTRARS
@@ -68,6 +71,29 @@ def build_parser() -> CatdogParser:
     return parser
 
 
+@contextlib.contextmanager
+def ctrl_c_recorded() -> Iterator[list[int]]:
+    """Python's own Ctrl-C (a KeyboardInterrupt), which also notes that it came: a command that
+    catches the interrupt to stop cleanly (a server's loop, a worker) still ends as interrupted, so
+    every command exits 130 on Ctrl-C whatever its own code does with it. Where SIGINT is ignored (a
+    background job) or handled otherwise, nothing changes."""
+    seen: list[int] = []
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield seen
+        return
+
+    def interrupted(signum: int, frame: FrameType | None) -> None:
+        seen.append(signum)
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; every way it can end maps to one exit code (catdog_cli/exit_codes.py)."""
     parser = build_parser()
@@ -78,6 +104,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         for noisy in ("botocore", "boto3", "urllib3", "werkzeug"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     command = " ".join(["catdog", *(name for name, _ in subcommand_path(parser, args))])
+    with ctrl_c_recorded() as ctrl_c:
+        code = _run(args, command, debug)
+    if ctrl_c and code != exit_codes.INTERRUPTED:  # the command caught it and ended as if done
+        print(f"{command}: interrupted", file=sys.stderr)
+        return exit_codes.INTERRUPTED
+    return code
+
+
+def _run(args: argparse.Namespace, command: str, debug: bool) -> int:
     try:
         result = args.func(args)
         sys.stdout.flush()

@@ -193,3 +193,24 @@ def test_invoke_without_a_stack_says_how_to_get_one(monkeypatch: pytest.MonkeyPa
     err = capsys.readouterr().err
     assert "no local stack is running: start one with `catdog local up`" in err and "--env-vars" in err
     assert "missing environment variable" not in err and "Powertools" not in err
+
+
+def test_ctrl_c_during_a_batch_says_its_messages_come_back(stack: Stack, monkeypatch: pytest.MonkeyPatch,
+                                                          tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """The interrupted worker names what it held (the idle one, in tests/integration/test_ctrl_c.py,
+    holds nothing and says so)."""
+    boto3.client("s3").put_object(Bucket=stack.bucket, Key="uploads/a.jpg", Body=jpeg_bytes())
+
+    def handler(event: dict[str, Any], context: Any) -> None:
+        raise KeyboardInterrupt  # Ctrl-C while the function runs
+
+    monkeypatch.setattr("catdog_cli.local_worker.prepare_handler", lambda env: (handler, None))
+    assert main(["local", "worker", "--until-empty", "--batch-window", "0", "--log-file",
+                 str(tmp_path / "worker.log")]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted with 1 message in progress, not acknowledged: back on the queue after the " \
+           "visibility timeout" in err
+    attrs = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=stack.queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessagesNotVisible"] == "1", "still on the queue, in flight"
