@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 
 from catdog.errors import CatdogError
 
 BUCKET_HELP = "bucket (default: $CATDOG_BUCKET, else the local stack's)"
 TABLE_HELP = "results table (default: $CATDOG_TABLE, else the local stack's)"
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
-    return value
 
 
 def require_review_extra(command: str) -> None:

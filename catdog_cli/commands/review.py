@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from catdog.ranges import PORT, POSITIVE, SHARE
 from catdog_cli.commands.common import BUCKET_HELP, TABLE_HELP, require_review_extra
 from catdog_cli.review import DEFAULT_THRESHOLD
 
@@ -17,12 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                                            "their labels")
     review.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this "
                                                             "machine only)")
-    review.add_argument("--port", type=int, default=0, help="port (default 0: a free one, printed)")
+    review.add_argument("--port", type=PORT, default=0, help="port (default 0: a free one, printed)")
     review.add_argument("--open", action="store_true", help="open the page in the default browser")
     review.add_argument("--reviewer", help="name recorded as reviewed_by (default: your AWS identity's ARN, "
                                            "else your user name)")
-    review.add_argument("--page-size", type=int, default=60, help="photos per page (1-200, default 60)")
-    review.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+    review.add_argument("--page-size", type=POSITIVE, default=60, help="photos per page (1-200, default 60)")
+    review.add_argument("--threshold", type=SHARE, default=DEFAULT_THRESHOLD,
                         help=f"the low-confidence view's default threshold (default {DEFAULT_THRESHOLD})")
     review.add_argument("--bucket", help=BUCKET_HELP)
     review.add_argument("--table", help=TABLE_HELP)
