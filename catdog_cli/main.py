@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import signal
 import sys
@@ -20,6 +19,7 @@ from catdog_cli import exit_codes
 from catdog_cli.commands import REGISTRARS
 from catdog_cli.display import printable
 from catdog_cli.parser import CatdogParser, subcommand_path
+from training_job.quiet import configure_logging
 
 DEBUG_HELP = "show full tracebacks on errors (also CATDOG_DEBUG=1)"
 STACK_HELP = ("the local stack to use, by name (also $CATDOG_STACK; default: the only one running, or "
@@ -99,10 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = bool(args.debug or os.environ.get("CATDOG_DEBUG"))
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s")
-    if not args.debug:  # "Found credentials in environment variables" on every client is noise
-        for noisy in ("botocore", "boto3", "urllib3", "werkzeug"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(args.debug)
     command = " ".join(["catdog", *(name for name, _ in subcommand_path(parser, args))])
     with ctrl_c_recorded() as ctrl_c:
         code = _run(args, command, debug)
