@@ -204,18 +204,7 @@ class Worker:
 
     # -- the loop ------------------------------------------------------------------------------
     def depth(self) -> QueueDepth:
-        """What is left on the queue: visible, in flight (received, not yet deleted) and delayed."""
-        attrs = self.sqs.get_queue_attributes(
-            QueueUrl=self.mapping.queue_url,
-            AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-                "ApproximateNumberOfMessagesDelayed",
-            ],
-        )["Attributes"]
-        return QueueDepth(int(attrs.get("ApproximateNumberOfMessages", 0)),
-                          int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
-                          int(attrs.get("ApproximateNumberOfMessagesDelayed", 0)))
+        return queue_depth(self.sqs, self.mapping.queue_url)
 
     def queue_is_drained(self) -> bool:
         """Nothing visible, in flight or delayed: every message was deleted or moved to the DLQ."""
@@ -267,6 +256,21 @@ class Worker:
 
     def stop(self) -> None:
         self.stop_event.set()
+
+
+def queue_depth(sqs: Any, queue_url: str) -> QueueDepth:
+    """What is left on a queue: visible, in flight (received, not yet deleted) and delayed."""
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+    return QueueDepth(int(attrs.get("ApproximateNumberOfMessages", 0)),
+                      int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
+                      int(attrs.get("ApproximateNumberOfMessagesDelayed", 0)))
 
 
 def is_s3_test_event(message: dict[str, Any]) -> bool:

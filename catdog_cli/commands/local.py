@@ -22,9 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     local_sub = local.add_subparsers(dest="local_command", metavar="{up,down,worker,env}", required=True)
 
     up = local_sub.add_parser("up", help="start a local AWS endpoint with the template's resources")
-    up.add_argument("--port", type=PORT, default=DEFAULT_PORT,
-                    help=f"listen on 127.0.0.1:PORT (default {DEFAULT_PORT}; 0 picks a free port, printed "
-                         "and written to the state file)")
+    up.add_argument("--port", type=PORT, default=None,
+                    help=f"listen on 127.0.0.1:PORT (default $CATDOG_LOCAL_PORT, else {DEFAULT_PORT}, or a "
+                         "free port when another program has that one; 0 picks a free port; the port "
+                         "is printed and written to the state file)")
     up.add_argument("--host", default=DEFAULT_HOST,
                     help=f"address to bind (default {DEFAULT_HOST}; 0.0.0.0 lets `sam local invoke`'s "
                          "container reach it as host.docker.internal - anyone on your network could too)")

@@ -214,3 +214,36 @@ def test_ctrl_c_during_a_batch_says_its_messages_come_back(stack: Stack, monkeyp
     attrs = boto3.client("sqs").get_queue_attributes(
         QueueUrl=stack.queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])["Attributes"]
     assert attrs["ApproximateNumberOfMessagesNotVisible"] == "1", "still on the queue, in flight"
+
+
+def test_local_down_says_what_it_discards(stack: Stack) -> None:
+    """The README tour's last line wiped the uploads, the model and the results without a word."""
+    from catdog_cli.local_stack import holdings
+    from catdog_local.state import find_stack
+
+    s3 = boto3.client("s3")
+    for key in ("uploads/a.jpg", "uploads/b.jpg", "models/v1/model.tflite", "models/v1/manifest.json",
+                "models/latest.json", "models/history/0001.json"):
+        s3.put_object(Bucket=stack.bucket, Key=key, Body=b"x")
+    boto3.client("dynamodb").put_item(TableName=stack.table, Item={"image": {"S": "s3://b/uploads/a.jpg"}})
+    assert holdings(find_stack("catdog")) == ("2 uploads, 1 model version, 1 result, 2 messages queued, "
+                                              "0 in the DLQ")
+
+
+def test_local_up_takes_another_port_when_its_usual_one_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    """macOS's AirPlay receiver listens on 5000: `local up` (and the README tour) failed there."""
+    import socket
+
+    from catdog_cli.local_stack import PORT_ENV, default_port
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        monkeypatch.setenv(PORT_ENV, str(busy))
+        port, note = default_port()
+        assert port != busy and f"port {busy} is taken" in note and str(port) in note
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))  # it is free to listen on
+    monkeypatch.setenv(PORT_ENV, str(busy))
+    assert default_port() == (busy, ""), "free again: the usual port, said nothing"
