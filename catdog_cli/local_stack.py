@@ -37,6 +37,7 @@ from catdog.plural import plural
 from catdog_cli import exit_codes
 from catdog_cli.targets import connect
 from catdog_local.moto_server import (
+    AWS_CLI_V1_NOTE,
     DEFAULT_HOST,
     DEFAULT_PORT,
     LocalAws,
@@ -81,8 +82,9 @@ def summary_lines(state: LocalState) -> list[str]:
         f"  dlq     {state.dlq_url}   (after {state.max_receive_count} receives)",
         f"  table   {state.table}",
         "everything lives in memory: stopping the stack (Ctrl-C, catdog local down) discards it",
-        "point the aws CLI, SAM or scripts at it with:",
+        "point other tools at it with (eval \"$(catdog local env)\" does this):",
         *(f"  {line}" for line in export_lines(state.endpoint, state.region)),
+        f"  ({AWS_CLI_V1_NOTE})",
     ]
 
 
@@ -233,8 +235,10 @@ def _objects(s3: Any, state: LocalState) -> tuple[int, int]:
 
 
 def env(stack: str | None) -> int:
-    """`eval "$(catdog local env)"`: any tool in this shell (aws, sam, scripts) uses the stack."""
+    """`eval "$(catdog local env)"`: any tool in this shell (sam, scripts, the aws CLI as the note
+    says) uses the stack. The note is a shell comment: eval skips it, a person reads it."""
     state = find_stack(stack)
+    print(f"# {AWS_CLI_V1_NOTE}")
     for line in export_lines(state.endpoint, state.region):
         print(line)
     print(f"export CATDOG_STACK={state.name}")

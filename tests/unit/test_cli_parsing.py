@@ -198,7 +198,9 @@ def test_local_env_prints_exports_for_the_running_stack(capsys: pytest.CaptureFi
     lines = capsys.readouterr().out.splitlines()
     assert "export AWS_ENDPOINT_URL=http://127.0.0.1:5123" in lines
     assert "export CATDOG_BUCKET=bkt-catdog" in lines and "export CATDOG_TABLE=tbl-catdog" in lines
-    assert all(line.startswith("export ") for line in lines)  # safe to eval
+    assert all(line.startswith(("export ", "# ")) for line in lines)  # safe to eval
+    # AWS CLI v1 ignores AWS_ENDPOINT_URL for `aws sqs`: the output says what works instead
+    assert lines[0].startswith("# ") and '--endpoint-url "$AWS_ENDPOINT_URL"' in lines[0]
 
 
 # ---------------------------------------------------------------------- --debug, --status, --version
