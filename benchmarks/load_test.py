@@ -174,6 +174,7 @@ def run_once(name: str, endpoint: str, photos: dict[str, list[bytes]], model_dir
 
     from catdog.manifest import MANIFEST_FILE, TFLITE_FILE, ModelPointer
     from catdog_local.provision import provision
+    from tests.support.aws import scan_all
 
     stack = provision(stack_name=f"load-{name}", region=REGION)
     s3 = boto3.client("s3", region_name=REGION)
@@ -254,14 +255,7 @@ def run_once(name: str, endpoint: str, photos: dict[str, list[bytes]], model_dir
     for p in procs:
         p.join(30)
 
-    items: list[dict[str, Any]] = []
-    scan_kwargs: dict[str, Any] = {}
-    while True:
-        page = table.scan(**scan_kwargs)
-        items.extend(page["Items"])
-        if "LastEvaluatedKey" not in page:
-            break
-        scan_kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    items = scan_all(table)
     prefix = f"s3://{stack.bucket}/"
     by_key: dict[str, list[dict[str, Any]]] = {}
     for item in items:
