@@ -250,6 +250,8 @@ class Worker:
                         on_batch(result)
                 if once or (until_empty and not messages and drained):
                     break
+                if until_empty and messages and self.queue_is_drained():
+                    break  # the batch took the last of them: no need for an empty poll to say so
         finally:
             stats.seconds = time.perf_counter() - start
         return stats
