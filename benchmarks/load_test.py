@@ -278,7 +278,7 @@ def run_once(name: str, endpoint: str, photos: dict[str, list[bytes]], model_dir
     seconds = finished - started
     result = RunResult(name, workers, len(keys), len(reuploaded), round(seconds, 2),
                        round(len(plan) / seconds, 1) if seconds > 0 else 0.0, _percentiles(latencies))
-    deliveries["events"] = len(plan) + 1  # + the s3:TestEvent sent when the notification is set up
+    deliveries["events"] = len(plan)  # the worker counts S3's s3:TestEvent apart, not as received
     deliveries["redelivered"] = deliveries["received"] - deliveries["failed"] - deliveries["events"]
     deliveries["keys_without_answer"] = sum(t is None for t in first_final.values())
     result.deliveries = deliveries
