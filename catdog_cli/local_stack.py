@@ -129,14 +129,14 @@ def up(options: StackOptions, *, detach: bool = False) -> int:
         acknowledge_s3_test_events(boto3.client("sqs"), stack.queue_url)
         state = LocalState.from_stack(stack, aws.endpoint)
         state.log_file = os.environ.get("CATDOG_LOCAL_LOG", "")
-        path = state.save()
-        for line in summary_lines(state):
-            print(line)
-        print(f"  state   {path}")
-        print("then: catdog local worker (another terminal); Ctrl-C here stops the stack", flush=True)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())  # `local down`: a clean stop, exit 0
+        path = state.save()
         try:
+            for line in summary_lines(state):
+                print(line)
+            print(f"  state   {path}")
+            print("then: catdog local worker (another terminal); Ctrl-C here stops the stack", flush=True)
             while not stop.wait(1.0):
                 pass
         finally:  # Ctrl-C too, whose KeyboardInterrupt then ends the command as interrupted (130)
@@ -236,9 +236,9 @@ def _objects(s3: Any, state: LocalState) -> tuple[int, int]:
 
 def env(stack: str | None) -> int:
     """`eval "$(catdog local env)"`: any tool in this shell (sam, scripts, the aws CLI as the note
-    says) uses the stack. The note is a shell comment: eval skips it, a person reads it."""
+    on stderr says) uses the stack."""
     state = find_stack(stack)
-    print(f"# {AWS_CLI_V1_NOTE}")
+    print(f"catdog local env: {AWS_CLI_V1_NOTE}", file=sys.stderr)  # stdout is for eval: exports only
     for line in export_lines(state.endpoint, state.region):
         print(line)
     print(f"export CATDOG_STACK={state.name}")

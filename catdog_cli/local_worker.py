@@ -96,9 +96,6 @@ def run(stack: str | None, options: WorkerOptions) -> int:
                    batching_window_s=options.batch_window_s, retry_delay_s=options.retry_delay_s,
                    wait_time_s=options.wait_s)
     progress = Progress(sys.stderr)
-    progress.say(f"worker: stack '{state.name}', queue {state.queue_url.rsplit('/', 1)[-1]} (batches of "
-                 f"{w.mapping.batch_size}, DLQ after {state.max_receive_count} receives); {log_note}; "
-                 "Ctrl-C to stop")
     totals = WorkerStats()
 
     def so_far() -> str:
@@ -139,7 +136,10 @@ def run(stack: str | None, options: WorkerOptions) -> int:
     signal.signal(signal.SIGTERM, stop)
     started = time.perf_counter()
     interrupted = False
-    try:
+    try:  # from the line that says Ctrl-C stops it, a Ctrl-C gets the summary below
+        progress.say(f"worker: stack '{state.name}', queue {state.queue_url.rsplit('/', 1)[-1]} (batches "
+                     f"of {w.mapping.batch_size}, DLQ after {state.max_receive_count} receives); {log_note}; "
+                     "Ctrl-C to stop")
         w.run(once=options.once, until_empty=options.until_empty, on_batch=on_batch, on_idle=on_idle,
               on_received=on_received)
     except KeyboardInterrupt:
