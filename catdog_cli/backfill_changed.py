@@ -33,6 +33,7 @@ from catdog.aws_errors import is_not_found
 from catdog.config import DEFAULT_MODEL_KEY
 from catdog.errors import CatdogError
 from catdog.model_repo import ModelRepo
+from catdog.plural import plural
 from catdog.s3uri import S3Uri
 from catdog.status import Status
 from catdog_cli import exit_codes
@@ -215,7 +216,7 @@ def run(target: BackfillTarget, *, table: str | None, stack: str | None, wait_fo
         return exit_codes.OK
     failed = queue(client("sqs"), queue_url, items, uri.bucket, target.region)
     queued = [s for s in items if s.image not in failed]
-    print(f"queued {len(queued)} images answered by another model than the live {printable(live)} ("
+    print(f"queued {plural(len(queued), 'image')} answered by another model than the live {printable(live)} ("
           + ", ".join(f"{printable(v)} {n}" for v, n in sorted(by_version.items())) + f") on {queue_url}")
     for image, error in sorted(failed.items()):
         print(f"  FAILED {printable(image)}: {printable(error)}", file=sys.stderr)

@@ -47,6 +47,7 @@ from catdog.errors import CatdogError
 from catdog.labels import folder_name, unique_folders
 from catdog.manifest import DATASET_RECORD_FILE
 from catdog.model_repo import ModelRepo
+from catdog.plural import plural
 from catdog.results import UNKNOWN_LABEL
 from catdog.s3uri import S3Uri, is_s3
 from catdog.status import Status
@@ -94,10 +95,10 @@ def run_export(dest: str, *, include_confident: float | None, validation_split: 
     written = len(chosen) - len(report.skipped)
     parts = [f"{split} " + ", ".join(f"{label} {n}" for label, n in sorted(c.items()))
              for split, c in sorted(report.counts().items())]
-    print(f"exported {written} images to {printable(dest)}: {'; '.join(parts)} (manifest {MANIFEST})")
+    print(f"exported {plural(written, 'image')} to {printable(dest)}: {'; '.join(parts)} "
+          f"(manifest {MANIFEST})")
     if copies:
-        n = len(copies)
-        print(f"  left out {n} {'copy' if n == 1 else 'copies'} of photos already in the set (same ETag; "
+        print(f"  left out {plural(len(copies), 'copy', 'copies')} of photos already in the set (same ETag; "
               f"listed in {MANIFEST})", file=sys.stderr)
     for image, why in sorted(report.skipped.items()):
         print(f"  SKIPPED {printable(image)}: {printable(why)}", file=sys.stderr)
@@ -186,7 +187,7 @@ class Chosen:
     source: str  # "human" or "model"
     confidence: float | None = None
     model_version: str | None = None
-    split: str | None = None  # train / validation; None for _neither
+    split: str | None = None  # train / validation; None for _unknown
     path: str = ""
 
 

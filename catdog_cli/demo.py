@@ -25,6 +25,7 @@ import boto3
 from tqdm import tqdm
 
 from catdog.manifest import MANIFEST_FILE, TFLITE_FILE, UNKNOWN_LABEL
+from catdog.plural import plural
 from catdog.status import Status
 from catdog_cli import exit_codes
 from catdog_cli.display import printable
@@ -246,7 +247,7 @@ def run_demo(cfg: DemoConfig) -> int:
         report = upload_items(boto3.client("s3"), stack.bucket, items, workers=cfg.workers)
         if report.failed:
             example = next(iter(report.failed.items()))
-            raise RuntimeError(f"{len(report.failed)} uploads failed, e.g. {example}")
+            raise RuntimeError(f"{plural(len(report.failed), 'upload')} failed, e.g. {example}")
         print(f"[4/5] uploaded {len(report.uploaded)} photos ({report.bytes / 1e6:.1f} MB) "
               f"under s3://{stack.bucket}/{stack.upload_prefix}validation/", flush=True)
 
@@ -269,9 +270,8 @@ def run_demo(cfg: DemoConfig) -> int:
                             retry_delay_s=1, wait_time_s=1)
         sqs = worker.sqs
         with tqdm(total=len(staged), unit="img", desc="classify") as bar:
-            # S3's own s3:TestEvent message is one more delivery than there are photos
-            def advance(batch: BatchDelivery) -> None:
-                bar.update(min(batch.succeeded, len(staged) - int(bar.n)))
+            def advance(batch: BatchDelivery) -> None:  # S3's s3:TestEvent is not in `succeeded`
+                bar.update(batch.succeeded)
 
             stats = worker.run(until_empty=True, on_batch=advance)
         depth = ["ApproximateNumberOfMessages"]
@@ -282,7 +282,7 @@ def run_demo(cfg: DemoConfig) -> int:
         folders = _folder_labels(sorted({f for _, f in staged}), labels)
         summary = summarize(rows, [i.key for i in items], folders, stats.seconds, dlq)
         print(f"[5/5] processed through queue + worker + handler in {stats.seconds:.1f}s "
-              f"({stats.batches} batches, {stats.failed} failed deliveries)", flush=True)
+              f"({plural(stats.batches, 'batch')}, {plural(stats.failed, 'failed delivery')})", flush=True)
         print_summary(summary, stack.table, time.perf_counter() - started)
         print(f"(the handler's metrics output is in {handler_log_path})")
         if cfg.keep_running:
@@ -332,7 +332,5 @@ def keep_serving(stack: StackResources, endpoint: str, worker: Worker) -> None:
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     try:
         worker.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
+    finally:  # Ctrl-C ends the demo as interrupted (exit 130) once the state file is gone
         clear(state)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from catdog.json_text import json_object
+from catdog.plural import plural
 from catdog_cli import exit_codes
 from catdog_cli.display import safe_json
 from catdog_cli.targets import connect
@@ -61,6 +62,6 @@ def all_gone(response: Any) -> int:
 
 def all_gone_message(gone: int) -> str:
     objects = "the object in the event no longer exists" if gone == 1 else \
-        f"none of the {gone} objects in the event exists any more"
+        f"none of the {plural(gone, 'object')} in the event exists any more"
     return (f"catdog invoke: {objects}: nothing was classified "
             "(make an event for an object that exists: catdog event s3-put KEY)")

@@ -1,8 +1,9 @@
 """`catdog local worker`: Lambda's SQS event source mapping around the real handler file, for people.
 
-People get one progress line and a summary; the function's own JSON logs go to a log file (or to
-stderr with `--log-format json`). Ctrl-C and SIGTERM stop it after the current batch and say what
-happened. The polling itself is `catdog_local.worker`.
+People get one progress line (what it is doing now: waiting, or handling a batch) and a summary;
+the function's own JSON logs go to a log file (or to stderr with `--log-format json`). SIGTERM stops
+it after the current batch, Ctrl-C at once (exit 130); either way it says what happened to the
+messages it held, and an idle worker held none. The polling itself is `catdog_local.worker`.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from typing import Any, TextIO
 import boto3
 
 from catdog.native_stderr import native_stderr_to
+from catdog.plural import plural
 from catdog_cli import exit_codes
 from catdog_cli.display import printable
 from catdog_cli.local_stack import logs_dir
 from catdog_cli.targets import connect
 from catdog_local.lambda_runtime import prepare_handler
 from catdog_local.state import LocalState, find_stack
-from catdog_local.worker import BatchDelivery, QueueDepth, worker_for
+from catdog_local.worker import BatchDelivery, QueueDepth, WorkerStats, worker_for
 
 
 @dataclass(frozen=True)
@@ -94,20 +96,22 @@ def run(stack: str | None, options: WorkerOptions) -> int:
                    batching_window_s=options.batch_window_s, retry_delay_s=options.retry_delay_s,
                    wait_time_s=options.wait_s)
     progress = Progress(sys.stderr)
-    progress.say(f"worker: stack '{state.name}', queue {state.queue_url.rsplit('/', 1)[-1]} (batches of "
-                 f"{w.mapping.batch_size}, DLQ after {state.max_receive_count} receives); {log_note}; "
-                 "Ctrl-C to stop")
-    totals = {"batches": 0, "done": 0, "retry": 0}
+    totals = WorkerStats()
+
+    def so_far() -> str:
+        return (f"{plural(totals.succeeded, 'message')} done, {totals.failed} to retry "
+                f"({plural(totals.batches, 'batch')})")
+
+    def on_received(count: int) -> None:
+        if progress.tty:  # a line of its own per batch would double the output of a pipe
+            progress.show(f"worker: handling {plural(count, 'message')}; {so_far()}")
 
     def on_batch(batch: BatchDelivery) -> None:
-        totals["batches"] += 1
-        totals["done"] += batch.succeeded
-        totals["retry"] += batch.failed
+        totals.add(batch)
         if batch.handler_error:
             progress.say(f"worker: the handler raised {printable(batch.handler_error)}; "
-                         f"the {batch.received} messages of that batch go back to the queue")
-        progress.show(f"worker: {totals['done']} messages done, {totals['retry']} to retry "
-                      f"({totals['batches']} batches)")
+                         f"the {plural(batch.received, 'message')} of that batch go back to the queue")
+        progress.show(f"worker: {so_far()}" + ("; waiting for messages" if progress.tty else ""))
 
     last_idle = [0.0]
 
@@ -126,27 +130,37 @@ def run(stack: str | None, options: WorkerOptions) -> int:
         progress.say(f"worker: queue not empty: {', '.join(waiting)}")
 
     def stop(*_: object) -> None:
-        progress.say("worker: stopping after the current batch")
+        progress.say("worker: stopping after the current batch" if w.unacknowledged else "worker: stopping")
         w.stop()
 
     signal.signal(signal.SIGTERM, stop)
+    started = time.perf_counter()
     interrupted = False
-    try:
-        stats = w.run(once=options.once, until_empty=options.until_empty, on_batch=on_batch, on_idle=on_idle)
+    try:  # from the line that says Ctrl-C stops it, a Ctrl-C gets the summary below
+        progress.say(f"worker: stack '{state.name}', queue {state.queue_url.rsplit('/', 1)[-1]} (batches "
+                     f"of {w.mapping.batch_size}, DLQ after {state.max_receive_count} receives); {log_note}; "
+                     "Ctrl-C to stop")
+        w.run(once=options.once, until_empty=options.until_empty, on_batch=on_batch, on_idle=on_idle,
+              on_received=on_received)
     except KeyboardInterrupt:
         interrupted = True
-        stats = None
     if progress.tty and progress.last:
         sys.stderr.write("\n")
-    dlq = _dlq_depth(state)
-    summary = (f"worker: {totals['batches']} batches, {totals['done']} messages done, {totals['retry']} "
-               f"deliveries to retry{f', {stats.seconds:.1f} s' if stats else ''}; DLQ holds {dlq}")
-    if interrupted:
-        print(summary + "; interrupted: the batch in progress was not acknowledged and comes back after "
-              f"the visibility timeout ({state.visibility_timeout} s), nothing is lost", file=sys.stderr)
-        return exit_codes.INTERRUPTED
-    print(summary, file=sys.stderr)
-    return exit_codes.OK
+    summary = (f"worker: {plural(totals.batches, 'batch')}, {plural(totals.succeeded, 'message')} done, "
+               f"{plural(totals.failed, 'delivery', 'deliveries')} to retry, "
+               f"{time.perf_counter() - started:.1f} s; DLQ holds {_dlq_depth(state)}")
+    if totals.s3_test_events:
+        summary += "; S3's s3:TestEvent acknowledged (not an upload: not counted)"
+    if not interrupted:
+        print(summary, file=sys.stderr)
+        return exit_codes.OK
+    if w.unacknowledged:
+        print(f"{summary}; interrupted with {plural(w.unacknowledged, 'message')} in progress, not "
+              f"acknowledged: back on the queue after the visibility timeout ({state.visibility_timeout} s), "
+              "nothing is lost", file=sys.stderr)
+    else:
+        print(f"{summary}; interrupted while waiting for messages: none was in progress", file=sys.stderr)
+    return exit_codes.INTERRUPTED
 
 
 def _native_stderr_to(stream: TextIO) -> contextlib.AbstractContextManager[None]:

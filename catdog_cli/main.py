@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from types import FrameType
 
 from catdog_cli import exit_codes
 from catdog_cli.commands import REGISTRARS
 from catdog_cli.display import printable
+from catdog_cli.parser import CatdogParser, subcommand_path
+from training_job.quiet import configure_logging
 
 DEBUG_HELP = "show full tracebacks on errors (also CATDOG_DEBUG=1)"
 STACK_HELP = ("the local stack to use, by name (also $CATDOG_STACK; default: the only one running, or "
@@ -51,8 +55,8 @@ def _add_globals_everywhere(parser: argparse.ArgumentParser) -> None:
                 _add_globals_everywhere(child)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> CatdogParser:
+    parser = CatdogParser(
         prog="catdog",
         description="Classify images dropped into S3 with a Lambda; train and run it all locally.",
     )
@@ -67,15 +71,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def ctrl_c_recorded() -> Iterator[list[int]]:
+    """Python's own Ctrl-C (a KeyboardInterrupt), which also notes that it came: a command that
+    catches the interrupt to stop cleanly (a server's loop, a worker) still ends as interrupted, so
+    every command exits 130 on Ctrl-C whatever its own code does with it. Where SIGINT is ignored (a
+    background job) or handled otherwise, nothing changes."""
+    seen: list[int] = []
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield seen
+        return
+
+    def interrupted(signum: int, frame: FrameType | None) -> None:
+        seen.append(signum)
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; every way it can end maps to one exit code (catdog_cli/exit_codes.py)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = bool(args.debug or os.environ.get("CATDOG_DEBUG"))
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s")
-    if not args.debug:  # "Found credentials in environment variables" on every client is noise
-        for noisy in ("botocore", "boto3", "urllib3", "werkzeug"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(args.debug)
+    command = " ".join(["catdog", *(name for name, _ in subcommand_path(parser, args))])
+    with ctrl_c_recorded() as ctrl_c:
+        code = _run(args, command, debug)
+    if ctrl_c and code != exit_codes.INTERRUPTED:  # the command caught it and ended as if done
+        print(f"{command}: interrupted", file=sys.stderr)
+        return exit_codes.INTERRUPTED
+    return code
+
+
+def _run(args: argparse.Namespace, command: str, debug: bool) -> int:
     try:
         result = args.func(args)
         sys.stdout.flush()
@@ -92,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug and code != exit_codes.INTERRUPTED:
             raise
         kind = "" if code == exit_codes.INTERRUPTED else "error: "
-        print(f"catdog {args.command}: {kind}{printable(message)}", file=sys.stderr)
+        print(f"{command}: {kind}{printable(message)}", file=sys.stderr)
         return code
     return int(result or 0)
 

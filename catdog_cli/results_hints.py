@@ -16,6 +16,7 @@ from typing import Any
 from catdog.aws_errors import is_not_found
 from catdog.config import DEFAULT_MODEL_KEY
 from catdog.manifest import Manifest, ModelPointer
+from catdog.plural import plural
 
 
 @dataclass(frozen=True)
@@ -75,12 +76,13 @@ def hints(s3: Any, sqs: Any, where: Where) -> list[str]:
                                                     "ApproximateNumberOfMessagesDelayed"])
             in_flight = _count(sqs, where.queue_url, ["ApproximateNumberOfMessagesNotVisible"])
             if waiting or in_flight:
-                lines.append(f"{waiting} message(s) waiting and {in_flight} in flight on the queue: a worker "
-                             "(`catdog local worker`, or the deployed function) has not answered them yet")
+                lines.append(f"{plural(waiting, 'message')} waiting and {in_flight} in flight on the queue: "
+                             "a worker (`catdog local worker`, or the deployed function) has not answered "
+                             "them yet")
     if where.dlq_url:
         with contextlib.suppress(Exception):
             dead = _count(sqs, where.dlq_url, ["ApproximateNumberOfMessages"])
             if dead:
-                lines.append(f"{dead} message(s) in the dead-letter queue: they failed every delivery "
-                             "(no model, permissions...); fix the cause, then redrive them")
+                lines.append(f"{plural(dead, 'message')} in the dead-letter queue: they failed every "
+                             "delivery (no model, permissions...); fix the cause, then redrive them")
     return lines

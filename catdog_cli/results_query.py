@@ -7,21 +7,21 @@ table or a one-off look, costly on a big one -- the README says so).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
 import re
-import shutil
 import sys
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TextIO
 
 from botocore.exceptions import ClientError
 
 from catdog.aws_errors import error_code
 from catdog.config import DEFAULT_MODEL_KEY
-from catdog_cli import exit_codes
+from catdog_cli import exit_codes, results_table
 from catdog_cli.display import RESULT_FORMATS, printable, safe_json
 from catdog_cli.dynamo_items import plain_item, plain_value
 from catdog_cli.results_hints import Where, hints, label_problem, live_labels
@@ -29,22 +29,12 @@ from catdog_cli.targets import ENV_BUCKET, ENV_QUEUE_URL, ENV_TABLE, client, res
 from catdog_local.state import StackError
 
 LABEL_INDEX = "label-index"
-#: Columns shown first, in this order; json/csv add every other attribute alphabetically.
-PREFERRED_COLUMNS = (
-    "image", "label", "model_label", "human_label", "confidence", "top_label", "novelty", "status",
-    "processed_at", "model_version", "reason", "error",
-)
-#: What fits a terminal: the table format shows only these (json carries everything). `label` is what
-#: queries use (a person's label when reviewed); `model_label` and `human_label` show both; `top_label`
-#: says what an `unknown` image resembled most.
-TABLE_COLUMNS = ("image", "label", "model_label", "human_label", "confidence", "top_label", "status",
-                 "processed_at", "model_version", "reason")
 #: CSV has the same columns whatever the filter, so that files from different queries line up.
 CSV_COLUMNS = ("image", "status", "label", "model_label", "top_label", "confidence", "novelty", "human_label",
                "reviewed_at", "reviewed_by", "model_version", "processed_at", "observed_at", "etag",
                "size_bytes", "width", "height", "format", "reason", "error", "scores")
-#: The table never squeezes a column below this many characters.
-MIN_COLUMN = 12
+#: The table's width when stdout is no terminal (a file, a pipe) and COLUMNS is unset.
+PIPED_WIDTH = 100
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -72,12 +62,22 @@ def run(*, label: str | None, since: str | None, status: str | None, fmt: str, l
     items.sort(key=lambda i: str(i.get("processed_at", "")), reverse=True)
     if limit:
         items = items[:limit]
-    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
-    print(render(items, fmt, width=width))
+    print(render(items, fmt, width=table_width(sys.stdout)))
     if not items:
         for line in hints(client("s3"), client("sqs"), where):
             print(f"catdog results: {line}", file=sys.stderr)
     return exit_codes.OK
+
+
+def table_width(stream: TextIO) -> int:
+    """$COLUMNS when set, else the terminal's width, else (a file, a pipe) PIPED_WIDTH."""
+    with contextlib.suppress(ValueError):
+        if (columns := int(os.environ.get("COLUMNS", ""))) > 0:
+            return columns
+    if stream.isatty():
+        with contextlib.suppress(OSError, ValueError):
+            return os.get_terminal_size(stream.fileno()).columns
+    return PIPED_WIDTH
 
 
 def parse_since(text: str, now: datetime | None = None) -> str:
@@ -147,12 +147,6 @@ def fetch(dynamodb: Any, table: str, **filters: str | None) -> Iterator[dict[str
             yield plain_item(item)
 
 
-def columns_for(items: list[dict[str, Any]]) -> list[str]:
-    present = {k for item in items for k in item}
-    first = [c for c in PREFERRED_COLUMNS if c in present]
-    return first + sorted(present - set(first))
-
-
 def _cell(value: Any) -> str:
     """One table/CSV cell, terminal-safe: a key can carry escape sequences (see catdog_cli.display)."""
     value = plain_value(value)
@@ -165,57 +159,19 @@ def _cell(value: Any) -> str:
     return printable(value)
 
 
-def _shorten(text: str, width: int) -> str:
-    """`s3://bucket/uploads/very/long/na…/photo.jpg`: keep both ends, they say the most."""
-    if len(text) <= width:
-        return text
-    head = (width - 1) // 2
-    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
-
-
-def _fit(cols: list[str], cells: list[list[str]], width: int | None) -> list[int]:
-    """Column widths; with `width`, the widest columns give way (down to MIN_COLUMN) until it fits."""
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
-    if width is None:
-        return widths
-    excess = sum(widths) + 2 * (len(widths) - 1) - width
-    if excess > 0 and "image" in cols:  # the key is what is long; the other columns are short facts
-        i = cols.index("image")
-        widths[i] -= min(excess, max(0, widths[i] - 3 * MIN_COLUMN))
-    while sum(widths) + 2 * (len(widths) - 1) > width:
-        widest = max(range(len(widths)), key=lambda i: widths[i])
-        if widths[widest] <= MIN_COLUMN:
-            break
-        widths[widest] -= 1
-    return widths
-
-
-def render(items: Iterable[dict[str, Any]], fmt: str = "table", columns: list[str] | None = None,
-           width: int | None = None) -> str:
-    """`width`: the terminal's, for the table (values are shortened in the middle to fit)."""
+def render(items: Iterable[dict[str, Any]], fmt: str = "table", width: int | None = None) -> str:
+    """`width`: what the table must fit in (catdog_cli/results_table.py); None: nothing is cut."""
     rows = list(items)
     if fmt == "json":
         return safe_json(plain_value(rows), indent=2, sort_keys=True)
-    cols = columns or columns_for(rows)
-    if fmt == "table" and columns is None:
-        cols = [c for c in cols if c in TABLE_COLUMNS]
-    if fmt == "csv" and columns is None:
-        cols = list(CSV_COLUMNS) + sorted({k for r in rows for k in r} - set(CSV_COLUMNS))
+    if fmt == "table":
+        return results_table.table(rows, _cell, width)
     if fmt == "csv":
+        cols = list(CSV_COLUMNS) + sorted({k for r in rows for k in r} - set(CSV_COLUMNS))
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for row in rows:
             writer.writerow({c: _cell(row.get(c)) for c in cols})
         return out.getvalue().rstrip("\n")
-    if fmt != "table":
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(RESULT_FORMATS)}")
-    if not rows:
-        return "(no results)"
-    cells = [[_cell(row.get(c)) for c in cols] for row in rows]
-    widths = _fit(cols, cells, width)
-    cells = [[_shorten(v, w) for v, w in zip(r, widths, strict=True)] for r in cells]
-    line = "  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True))
-    rule = "  ".join("-" * w for w in widths)
-    body = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    return "\n".join([line.rstrip(), rule, *body, f"({len(rows)} items)"])
+    raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(RESULT_FORMATS)}")

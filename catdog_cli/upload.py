@@ -17,6 +17,7 @@ from typing import Any
 from tqdm import tqdm
 
 from catdog.config import DEFAULT_UPLOAD_PREFIX
+from catdog.plural import plural
 from catdog_cli import exit_codes
 from catdog_cli.display import printable
 from catdog_cli.targets import ENV_BUCKET, client, resolve_name
@@ -33,16 +34,17 @@ def run(paths: Sequence[str], *, prefix: str, bucket: str | None, workers: int, 
     if note := classified_prefix_note(prefix, classified):
         print(f"catdog upload: {printable(note)}", file=sys.stderr)
     if skipped := hidden_files(paths):
-        print(f"catdog upload: skipped {skipped} hidden file(s) (names starting with '.')", file=sys.stderr)
+        print(f"catdog upload: skipped {plural(skipped, 'hidden file')} (names starting with '.')",
+              file=sys.stderr)
     report = upload_items(client("s3"), target.name, items, workers=workers, progress=progress)
     for key, error in sorted(report.failed.items()):
         print(f"  FAILED {printable(key)}: {printable(error)}", file=sys.stderr)
     where = f"s3://{target.name}/{printable(prefix)}"
     if report.interrupted:
-        print(f"catdog upload: interrupted: {len(report.uploaded)} of {len(items)} files were uploaded to "
-              f"{where}; the other {len(items) - len(report.uploaded)} were not sent", file=sys.stderr)
+        print(f"catdog upload: interrupted: {len(report.uploaded)} of {plural(len(items), 'file')} "
+              f"uploaded to {where}; the other {len(items) - len(report.uploaded)} not sent", file=sys.stderr)
         return exit_codes.INTERRUPTED
-    print(f"uploaded {len(report.uploaded)} files ({report.bytes / 1e6:.1f} MB) to {where}")
+    print(f"uploaded {plural(len(report.uploaded), 'file')} ({report.bytes / 1e6:.1f} MB) to {where}")
     return exit_codes.PARTIAL if report.failed else exit_codes.OK
 
 

@@ -75,6 +75,12 @@ def apply_endpoint_env(
     return changes
 
 
+#: Who reads AWS_ENDPOINT_URL and who does not: AWS CLI v1 ignores it for `aws sqs` (and releases
+#: before 1.29, with botocore before 1.31, for every service); `--endpoint-url` works everywhere.
+AWS_CLI_V1_NOTE = ('boto3, SAM and AWS CLI v2 (2.13+) read AWS_ENDPOINT_URL; AWS CLI v1 needs '
+                   '--endpoint-url "$AWS_ENDPOINT_URL" (always for `aws sqs`)')
+
+
 def export_lines(endpoint: str, region: str = DEFAULT_REGION) -> list[str]:
     """The shell lines a user pastes so the `aws` CLI, SAM and scripts use the local endpoint too."""
     return [

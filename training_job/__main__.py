@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 
 from catdog.errors import CatdogError
 from training_job.job import run_job, summary
+from training_job.quiet import configure_logging
 from training_job.settings import ENV_HELP, add_train_arguments, config_from_args
 
 #: The exit code of a run refused for its input, as `catdog` uses it (catdog_cli/exit_codes.py).
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     add_train_arguments(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s")
+    configure_logging(args.debug)
     try:
         result = run_job(config_from_args(args), debug=args.debug)
     except (CatdogError, ValueError, FileNotFoundError, PermissionError) as exc:

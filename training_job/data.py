@@ -33,6 +33,7 @@ from tqdm import tqdm
 from catdog.errors import BadInputError, CatdogError
 from catdog.labels import LabelError, check_labels
 from catdog.manifest import DATASET_RECORD_FILE, UNKNOWN_LABEL, image_id
+from catdog.plural import plural
 from catdog.preprocess import preprocess_image
 from catdog.s3uri import S3Uri, is_s3
 
@@ -437,8 +438,8 @@ def load_data(
         raise DataError(f"{source}: no decodable validation image")
     if skipped:
         log.warning(
-            "skipped %d unreadable file(s), e.g. %s (%s)",
-            len(skipped),
+            "skipped %s, e.g. %s (%s)",
+            plural(len(skipped), "unreadable file"),
             skipped[0]["name"],
             skipped[0]["reason"],
         )

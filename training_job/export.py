@@ -17,7 +17,7 @@ import numpy as np
 
 from catdog.manifest import H5_FILE, TFLITE_FILE, Manifest
 from catdog.model_repo import write_manifest
-from training_job.quiet import swallow_stdout
+from training_job.quiet import swallow_stdout, without_log_message
 
 # Keras and TensorFlow are imported inside the functions that need them (see training_job/train.py).
 if TYPE_CHECKING:
@@ -72,7 +72,12 @@ def write_model_files(model: keras.Model, out_dir: str | Path, manifest: Manifes
     """Save `model` and its manifest into `out_dir` (created if needed); returns `out_dir`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model.save(out / H5_FILE)
+    # `.h5` on purpose (manifest.H5_FILE: what `evaluate`, fine-tuning and people load with Keras;
+    # the Lambda reads the .tflite): Keras 3 calls the format legacy in a warning on every save,
+    # through absl, which a person can do nothing about. That one message is dropped; any other
+    # warning of the save still shows.
+    with without_log_message("absl", "saving your model as an HDF5 file"):
+        model.save(out / H5_FILE)
     (out / TFLITE_FILE).write_bytes(to_tflite(model))
     write_manifest(out, manifest)  # last, with the sha256 of the files above
     return out

@@ -45,6 +45,7 @@ from catdog.model_repo import (
     read_manifest,
     write_manifest,
 )
+from catdog.plural import plural
 from catdog.s3uri import is_s3
 from training_job.settings import DEFAULT_MIN_ACCURACY
 
@@ -148,9 +149,8 @@ def publish_model(
     uploaded = repo.upload_version(local, manifest.version)  # manifest last
     live = repo.live()
     if live is not None and live.version == manifest.version and live.checksums:
-        log.info(
-            "version %s is already live (%d file(s) refreshed); pointer unchanged", live.version, uploaded
-        )
+        log.info("version %s is already live (%s refreshed); pointer unchanged", live.version,
+                 plural(uploaded, "file"))
         return live
     pointer = ModelPointer.for_version(
         repo.prefix,

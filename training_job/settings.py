@@ -22,6 +22,17 @@ from pathlib import Path
 from typing import Any
 
 from catdog.manifest import check_version
+from catdog.ranges import (
+    FRACTION,
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_NUMBER,
+    PROBABILITY,
+    SEED,
+    SHARE,
+    Range,
+    number,
+)
 from training_job.models import ARCHS, MOBILENET_INPUT_SIZE, SEED_INPUT_SIZE
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,13 +59,19 @@ def default_data() -> str:
     return str(shared) if shared.is_file() else CANONICAL_DATA_URL
 
 
+#: The smallest input side: MobileNetV2 and EfficientNet-Lite0 halve it five times.
+MIN_INPUT_SIDE = 32
+
+
 def parse_size(text: str) -> tuple[int, int]:
-    """`224x224`, `224,224` or `224` → (height, width)."""
+    """`224x224`, `224,224` or `224` → (height, width), each side at least `MIN_INPUT_SIDE`."""
     parts = text.lower().replace("x", ",").split(",")
     try:
         h, w = (int(p) for p in parts) if len(parts) == 2 else (int(parts[0]), int(parts[0]))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH or one number, got {text!r}") from exc
+    if min(h, w) < MIN_INPUT_SIDE:
+        raise argparse.ArgumentTypeError(f"{text!r}: each side must be at least {MIN_INPUT_SIDE} pixels")
     return h, w
 
 
@@ -86,15 +103,15 @@ class DataSettings:
         "(default: ../shared/data/cats_and_dogs_filtered.zip when present, else the canonical URL)",
         name="data", env="DATA_URI", metavar="SRC", many=True)
     limit: int | None = setting(None, "use only the first N images per class per split (quick runs)",
-                                parse=int, metavar="N")
+                                parse=POSITIVE, metavar="N")
     validation_split: float = setting(
-        0.2, "fraction carved per class when the data has no validation folder (seeded)", parse=float)
+        0.2, "fraction carved per class when the data has no validation folder (seeded)", parse=FRACTION)
     stop_fraction: float = setting(
         0.1, "fraction of each class's train/ images held out to pick the epoch (early stopping); "
-        "validation/ is only reported on", parse=float)
+        "validation/ is only reported on", parse=FRACTION)
     calibration_fraction: float = setting(
         0.1, "fraction of each class's train/ images held out to fit the temperature and the novelty "
-        "threshold (with out-of-fold scores of the rest)", parse=float)
+        "threshold (with out-of-fold scores of the rest)", parse=FRACTION)
 
     def __post_init__(self) -> None:
         if isinstance(self.sources, str):  # DataSettings(sources="x.zip") in code means one source
@@ -107,12 +124,13 @@ class ModelSettings:
 
     arch: str = setting("mobilenet_v2", "mobilenet_v2, or seed (the tutorial's CNN)", env="ARCH",
                         choices=ARCHS)
-    alpha: float = setting(0.35, "MobileNetV2 width (0.35 is what ships offline in ../shared)", parse=float)
+    alpha: float = setting(0.35, "MobileNetV2 width (0.35 is what ships offline in ../shared)",
+                           parse=POSITIVE_NUMBER)
     input_size: tuple[int, int] | None = setting(None, "model input, HxW or one number", parse=parse_size,
                                                  metavar="HxW")
     weights: str | None = setting("imagenet", "'imagenet' (through Keras' cache, KERAS_HOME), a weights "
                                   "file, or 'none'", parse=parse_weights)
-    dropout: float = setting(0.2, "dropout before the classifier", parse=float)
+    dropout: float = setting(0.2, "dropout before the classifier", parse=number(0, 1, high_open=True))
 
 
 @dataclass
@@ -120,25 +138,25 @@ class TrainingSettings:
     """the fit"""
 
     epochs: int | None = setting(None, "training epochs (early stopping may end sooner)", env="EPOCHS",
-                                 parse=int)
-    batch_size: int | None = setting(None, "training batch size", parse=int)
-    learning_rate: float = setting(1e-3, "Adam learning rate", parse=float)
-    steps_per_epoch: int | None = setting(None, "batches per epoch (default: a full pass)", parse=int)
+                                 parse=POSITIVE)
+    batch_size: int | None = setting(None, "training batch size", parse=POSITIVE)
+    learning_rate: float = setting(1e-3, "Adam learning rate", parse=POSITIVE_NUMBER)
+    steps_per_epoch: int | None = setting(None, "batches per epoch (default: a full pass)", parse=POSITIVE)
     validation_steps: int | None = setting(None, "stop-split batches per epoch (seed; default: all)",
-                                           parse=int)
+                                           parse=POSITIVE)
     validation_batch_size: int | None = setting(None, "stop-split batch size (seed; default: --batch-size)",
-                                                parse=int)
-    patience: int = setting(5, "early-stopping patience (epochs)", parse=int)
+                                                parse=POSITIVE)
+    patience: int = setting(5, "early-stopping patience (epochs)", parse=NON_NEGATIVE)
     flip: bool = setting(True, "do not add mirror-image copies when training the head on cached features",
                          flag="--no-flip")
-    fine_tune_epochs: int = setting(0, "then unfreeze the backbone's top blocks for N epochs", parse=int,
-                                    metavar="N")
-    fine_tune_learning_rate: float = setting(1e-5, "learning rate while fine-tuning", parse=float)
+    fine_tune_epochs: int = setting(0, "then unfreeze the backbone's top blocks for N epochs",
+                                    parse=NON_NEGATIVE, metavar="N")
+    fine_tune_learning_rate: float = setting(1e-5, "learning rate while fine-tuning", parse=POSITIVE_NUMBER)
     feature_engine: str = setting(
         "auto", "what computes the frozen backbone's features: keras, litert (the .tflite of the feature "
         "model; 5-10x faster on CPUs), or auto (litert on a CPU-only machine for 1000+ images)",
         choices=ENGINES)
-    seed: int = setting(1337, "random seed (data split, augmentation, initialisation)", parse=int)
+    seed: int = setting(1337, "random seed (data split, augmentation, initialisation)", parse=SEED)
 
 
 @dataclass
@@ -147,10 +165,10 @@ class NoveltySettings:
 
     accept_rate: float = setting(
         0.99, "share of held-out photos of the trained labels the novelty threshold accepts; the rest, and "
-        "whatever looks less like them, is answered `unknown`", parse=float)
+        "whatever looks less like them, is answered `unknown`", parse=SHARE)
     novelty_min_auroc: float = setting(
         0.9, "export a novelty output only if the features separate a held-out class this well (class-"
-        "holdout AUROC on the calib split); 0 always exports one", parse=float)
+        "holdout AUROC on the calib split); 0 always exports one", parse=PROBABILITY)
 
 
 @dataclass
@@ -162,7 +180,7 @@ class PublishSettings:
     uri: str | None = setting(None, "also publish to s3://bucket/models/ behind the quality gate",
                               name="publish", env="PUBLISH_URI", metavar="s3://bucket/models/")
     min_accuracy: float = setting(DEFAULT_MIN_ACCURACY, "quality gate for --publish", env="MIN_ACCURACY",
-                                  parse=float)
+                                  parse=PROBABILITY)
     version: str | None = setting(None, "model version id (default: UTC time + arch + data fingerprint)")
 
 
@@ -233,8 +251,9 @@ class TrainConfig:
         values["input_size"] = (int(h), int(w))
         if values["version"] is not None:
             check_version(values["version"], "--version")
-        if not 0 < values["accept_rate"] <= 1:
-            raise ValueError(f"--accept-rate {values['accept_rate']} must be in (0, 1]")
+        for _, f in all_settings():  # what the flags refuse, refused when set in code too (demo, tests)
+            if isinstance(f.metadata["parse"], Range):
+                f.metadata["parse"].check(values[setting_name(f)], _flag(f))
         return TrainConfig.of(**values)
 
 
@@ -276,6 +295,34 @@ def add_train_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] 
             _add_setting(section, f, env)
 
 
+class FromEnv(str):
+    """A setting's text from its environment variable, left for argparse to parse as it parses the
+    flag (when the flag is not given), so that a bad value is a usage error naming the variable,
+    raised when a command runs, not when any `catdog` parser is built."""
+
+    variable: str
+
+    def __new__(cls, text: str, variable: str) -> FromEnv:
+        value = super().__new__(cls, text)
+        value.variable = variable
+        return value
+
+
+def flag_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """`parse` as an argparse `type`: a value from the environment that it refuses names its variable."""
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except (argparse.ArgumentTypeError, ValueError) as exc:
+            if isinstance(text, FromEnv):
+                raise argparse.ArgumentTypeError(f"${text.variable}={text!r}: {exc}") from None
+            raise
+
+    convert.__name__ = getattr(parse, "__name__", "value")  # argparse's word for a ValueError's type
+    convert.parse = parse  # type: ignore[attr-defined]  # what it checks, for tests and help
+    return convert
+
+
 def _add_setting(section: argparse._ArgumentGroup, f: Field[Any], env: Mapping[str, str]) -> None:
     meta = f.metadata
     extras = [x for x in (f"env {meta['env']}" if meta["env"] else "", _default_text(f)) if x]
@@ -291,19 +338,30 @@ def _add_setting(section: argparse._ArgumentGroup, f: Field[Any], env: Mapping[s
         kwargs["action"] = _Many
         default: Any = [parse(x) for x in raw.split(",") if x.strip()] if raw else None
     else:
-        default = parse(raw) if raw not in (None, "") else (None if f.default is MISSING else f.default)
-    kwargs.update(type=parse, default=default, metavar=meta["metavar"], choices=meta["choices"])
+        default = env_default(setting_name(f), env)
+    kwargs.update(type=flag_type(parse), default=default, metavar=meta["metavar"], choices=meta["choices"])
     section.add_argument(_flag(f), **{k: v for k, v in kwargs.items() if v is not None or k == "default"})
 
 
+def _setting(name: str) -> Field[Any]:
+    return next(f for _, f in all_settings() if setting_name(f) == name)
+
+
 def env_default(name: str, env: Mapping[str, str] | None = None) -> Any:
-    """A setting's default as its environment variable makes it (e.g. `min_accuracy` for `publish`)."""
+    """A setting's default as its environment variable makes it (e.g. `min_accuracy` for `publish`):
+    the variable's text, which argparse parses with the flag's `setting_type` when the flag is not
+    given; the field's default without one."""
     env = os.environ if env is None else env
-    f = next(f for _, f in all_settings() if setting_name(f) == name)
+    f = _setting(name)
     raw = env.get(f.metadata["env"] or "")
     if raw not in (None, ""):
-        return (f.metadata["parse"] or str)(raw)
-    return f.default
+        return FromEnv(raw, f.metadata["env"])
+    return None if f.default is MISSING else f.default
+
+
+def setting_type(name: str) -> Callable[[str], Any]:
+    """The argparse `type` of a setting's flag, for a command that takes the flag too (`publish`)."""
+    return flag_type(_setting(name).metadata["parse"] or str)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from catdog.plural import plural
 from training_job.data import DataError
 
 
@@ -54,8 +55,8 @@ def carve_splits(labels: np.ndarray, stop_fraction: float = 0.1, calib_fraction:
         n_calib = max(1, round(len(members) * calib_fraction))
         if len(members) - n_stop - n_calib < 1:
             name = names[int(c)] if names else str(c)
-            raise DataError(f"class {name!r} has {len(members)} training image(s); at least 3 are needed "
-                            "(one each to fit, to stop early and to calibrate on)")
+            raise DataError(f"class {name!r} has {plural(len(members), 'training image')}; at least 3 "
+                            "are needed (one each to fit, to stop early and to calibrate on)")
         stop.append(members[:n_stop])
         calib.append(members[n_stop : n_stop + n_calib])
         fit.append(members[n_stop + n_calib :])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from catdog_cli.commands.common import TABLE_HELP, seconds
+from catdog.ranges import POSITIVE_NUMBER
+from catdog_cli.commands.common import TABLE_HELP
 
 #: How long `--changed-only` waits for the new answers by default, in seconds.
 DEFAULT_TIMEOUT_S = 900.0
@@ -21,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                            "the new answers and print how many labels changed, from what to what")
     back.add_argument("--wait", action=argparse.BooleanOptionalAction, default=True,
                       help="with --changed-only: wait for the answers (default; --no-wait queues and exits)")
-    back.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT_S, metavar="S",
+    back.add_argument("--timeout", type=POSITIVE_NUMBER, default=DEFAULT_TIMEOUT_S, metavar="S",
                       help="with --changed-only: stop waiting after S seconds "
                            f"(default {DEFAULT_TIMEOUT_S:g})")
     back.add_argument("--table", help=f"with --changed-only: the {TABLE_HELP}")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from catdog_cli.commands.common import BUCKET_HELP, TABLE_HELP, non_negative_int, number, probability
+from catdog.ranges import SEED, SHARE, number
+from catdog_cli.commands.common import BUCKET_HELP, TABLE_HELP
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,12 +16,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "it)")
     export.add_argument("dest", metavar="DEST",
                         help="an empty or new directory, or s3://bucket/datasets/NAME/ (server-side copies)")
-    export.add_argument("--include-confident", type=probability, metavar="P",
+    export.add_argument("--include-confident", type=SHARE, metavar="P",
                         help="also the unreviewed images the model labelled with confidence >= P")
-    export.add_argument("--validation-split", type=number(0.0, 1.0, high_open=True), default=0.2,
+    export.add_argument("--validation-split", type=number(0, 1, high_open=True), default=0.2,
                         help="fraction of each label kept for validation (default 0.2)")
-    export.add_argument("--seed", type=non_negative_int, default=1337,
-                        help="seed of the split (default 1337)")
+    export.add_argument("--seed", type=SEED, default=1337, help="seed of the split (default 1337)")
     export.add_argument("--quiet", action="store_true", help="no progress bar")
     export.add_argument("--bucket", help=BUCKET_HELP)
     export.add_argument("--table", help=TABLE_HELP)

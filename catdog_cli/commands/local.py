@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from catdog_cli.commands.common import number, port_number, whole
+from catdog.ranges import PORT, number, whole
 from catdog_local.moto_server import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGION
 from catdog_local.resources import TEMPLATE as DEFAULT_TEMPLATE
 from catdog_local.state import DEFAULT_STACK
 
 #: The local default for the queue's visibility timeout (the template's 720 s is 6x Lambda's timeout).
 LOCAL_VISIBILITY_TIMEOUT_S = 120
+#: What SQS accepts as a visibility timeout: 0 to 12 hours. (A batch of up to 10,000 messages and
+#: a window of up to 300 s are Lambda's limits for an SQS event source; a long poll is 0-20 s.)
+SQS_SECONDS = whole(0, 43200)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,9 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     local_sub = local.add_subparsers(dest="local_command", metavar="{up,down,worker,env}", required=True)
 
     up = local_sub.add_parser("up", help="start a local AWS endpoint with the template's resources")
-    up.add_argument("--port", type=port_number, default=DEFAULT_PORT,
-                    help=f"listen on 127.0.0.1:PORT (default {DEFAULT_PORT}; 0 picks a free port, printed "
-                         "and written to the state file)")
+    up.add_argument("--port", type=PORT, default=None,
+                    help=f"listen on 127.0.0.1:PORT (default $CATDOG_LOCAL_PORT, else {DEFAULT_PORT}, or a "
+                         "free port when another program has that one; 0 picks a free port; the port "
+                         "is printed and written to the state file)")
     up.add_argument("--host", default=DEFAULT_HOST,
                     help=f"address to bind (default {DEFAULT_HOST}; 0.0.0.0 lets `sam local invoke`'s "
                          "container reach it as host.docker.internal - anyone on your network could too)")
@@ -31,8 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--stack-name", default=DEFAULT_STACK,
                     help="stands in for AWS::StackName and names this local stack "
                          f"(default {DEFAULT_STACK}); stacks with different names run side by side")
-    up.add_argument("--visibility-timeout", type=whole(0, 43200), default=LOCAL_VISIBILITY_TIMEOUT_S,
-                    metavar="S",
+    up.add_argument("--visibility-timeout", type=SQS_SECONDS, default=LOCAL_VISIBILITY_TIMEOUT_S, metavar="S",
                     help=f"the queue's visibility timeout (default {LOCAL_VISIBILITY_TIMEOUT_S} s: a worker "
                          "killed mid-batch leaves its messages invisible this long; the template's 720 s "
                          "suits Lambda)")
@@ -50,12 +53,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     worker.add_argument("--once", action="store_true", help="process one batch (or one empty poll) and exit")
     worker.add_argument("--until-empty", action="store_true",
                         help="exit when the queue is drained (every message deleted or moved to the DLQ)")
-    worker.add_argument("--retry-delay", type=whole(0, 43200), default=None, metavar="S",
+    worker.add_argument("--retry-delay", type=SQS_SECONDS, default=None, metavar="S",
                         help="make failed messages visible again after S seconds instead of the queue's "
                              "visibility timeout (a local shortcut; AWS waits the full timeout)")
     worker.add_argument("--batch-size", type=whole(1, 10000), default=None,
                         help="override the template's BatchSize")
-    worker.add_argument("--batch-window", type=number(0.0, 300.0), default=None, metavar="S",
+    worker.add_argument("--batch-window", type=number(0, 300), default=None, metavar="S",
                         help="override the template's MaximumBatchingWindowInSeconds")
     worker.add_argument("--wait", type=whole(0, 20), default=20, metavar="S",
                         help="long-poll seconds (0-20, default 20)")

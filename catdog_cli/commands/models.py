@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from catdog_cli.commands.common import BUCKET_HELP, TABLE_HELP, share
-from training_job.settings import DEFAULT_MIN_ACCURACY, ENV_VARS, env_default
+from catdog_cli.commands.common import BUCKET_HELP, TABLE_HELP
+from training_job.settings import DEFAULT_MIN_ACCURACY, ENV_VARS, env_default, setting_type
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     listing.set_defaults(func=cmd_list)
     promote = models_sub.add_parser("promote", help="make a published version live, through the quality gate")
     promote.add_argument("version", metavar="VERSION", help="a version listed by `catdog models list`")
-    promote.add_argument("--min-accuracy", type=share, default=env_default("min_accuracy"),
+    promote.add_argument("--min-accuracy", type=setting_type("min_accuracy"),
+                         default=env_default("min_accuracy"),
                          help=f"the quality gate [env {ENV_VARS['min_accuracy']}; "
                               f"default {DEFAULT_MIN_ACCURACY}]")
     promote.add_argument("--bucket", help=BUCKET_HELP)

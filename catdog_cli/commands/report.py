@@ -5,14 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from catdog_cli.commands.common import (
-    BUCKET_HELP,
-    TABLE_HELP,
-    non_negative_int,
-    probability,
-    require_review_extra,
-    whole,
-)
+from catdog.ranges import NON_NEGATIVE, SHARE, whole
+from catdog_cli.commands.common import BUCKET_HELP, TABLE_HELP, require_review_extra
 from catdog_cli.review import DEFAULT_SIDE, DEFAULT_THRESHOLD, MAX_SIDE, MIN_SIDE
 
 
@@ -20,9 +14,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     report = sub.add_parser("report", help="the review page's gallery and summary as one static, "
                                            "self-contained HTML file")
     report.add_argument("--output", "-o", type=Path, required=True, help="the HTML file to write")
-    report.add_argument("--limit", type=non_negative_int, default=500,
-                        help="newest images shown as tiles (default 500; the summary covers the whole table)")
-    report.add_argument("--threshold", type=probability, default=DEFAULT_THRESHOLD,
+    report.add_argument("--limit", type=NON_NEGATIVE, default=500,
+                        help="newest images shown as tiles (default 500; 0: none, the summary only; the "
+                             "summary covers the whole table)")
+    report.add_argument("--threshold", type=SHARE, default=DEFAULT_THRESHOLD,
                         help=f"what counts as low confidence (default {DEFAULT_THRESHOLD})")
     report.add_argument("--thumb-size", type=whole(MIN_SIDE, MAX_SIDE), default=DEFAULT_SIDE,
                         help=f"thumbnail side in pixels ({MIN_SIDE}-{MAX_SIDE}, default {DEFAULT_SIDE})")

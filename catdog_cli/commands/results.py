@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from catdog.ranges import POSITIVE
 from catdog.status import Status
-from catdog_cli.commands.common import positive_int
 from catdog_cli.display import RESULT_FORMATS
 
 
@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     res.add_argument("--status", choices=[str(s) for s in Status],
                      help="only items with this status (classified, failed, or deleted for tombstones)")
     res.add_argument("--format", choices=RESULT_FORMATS, default="table", help="output format")
-    res.add_argument("--limit", type=positive_int, default=None, metavar="N",
+    res.add_argument("--limit", type=POSITIVE, default=None, metavar="N",
                      help="show at most N items, newest first (default: all)")
     res.add_argument("--table", help="table name (default: $CATDOG_TABLE, else the local stack's)")
     res.set_defaults(func=cmd_results)

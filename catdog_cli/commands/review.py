@@ -8,15 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from catdog_cli.commands.common import (
-    BUCKET_HELP,
-    TABLE_HELP,
-    host_name,
-    port_number,
-    probability,
-    require_review_extra,
-    whole,
-)
+from catdog.ranges import PORT, SHARE, whole
+from catdog_cli.commands.common import BUCKET_HELP, TABLE_HELP, host_name, require_review_extra
 from catdog_cli.review import DEFAULT_THRESHOLD
 
 
@@ -29,13 +22,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="a name browsers may address the page by, besides localhost, 127.0.0.1, ::1 "
                              "and the --host address (repeatable; e.g. this machine's name when binding "
                              "0.0.0.0); requests for any other Host are refused")
-    review.add_argument("--port", type=port_number, default=0, help="port (default 0: a free one, printed)")
+    review.add_argument("--port", type=PORT, default=0, help="port (default 0: a free one, printed)")
     review.add_argument("--open", action="store_true", help="open the page in the default browser")
     review.add_argument("--reviewer", help="name recorded as reviewed_by (default: your AWS identity's ARN, "
                                            "else your user name)")
     review.add_argument("--page-size", type=whole(1, 200), default=60,
                         help="photos per page (1-200, default 60)")
-    review.add_argument("--threshold", type=probability, default=DEFAULT_THRESHOLD,
+    review.add_argument("--threshold", type=SHARE, default=DEFAULT_THRESHOLD,
                         help=f"the low-confidence view's default threshold (default {DEFAULT_THRESHOLD})")
     review.add_argument("--bucket", help=BUCKET_HELP)
     review.add_argument("--table", help=TABLE_HELP)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from catdog_cli.commands.common import positive_int, share, whole
+from catdog.ranges import POSITIVE
 from training_job.settings import (
     DEFAULT_MIN_ACCURACY,
     ENV_HELP,
@@ -18,6 +18,7 @@ from training_job.settings import (
     add_train_arguments,
     config_from_args,
     env_default,
+    setting_type,
 )
 
 #: Where a model comes from, for `evaluate` and `predict`.
@@ -44,8 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--model", required=True, metavar="DIR|s3://…", help=MODEL_HELP)
     ev.add_argument("--data", required=True, metavar="SRC",
                     help="a folder per class (cats/, dogs/), or a data set whose validation split is used")
-    ev.add_argument("--batch-size", type=whole(1, 4096), default=32)
-    ev.add_argument("--limit", type=positive_int, help="at most N images per class (and per --ood set)")
+    ev.add_argument("--batch-size", type=POSITIVE, default=32)
+    ev.add_argument("--limit", type=POSITIVE, help="at most N images per class (and per --ood set)")
     ev.add_argument("--ood", action="append", metavar="SRC",
                     help="images that are none of the labels (a dir, .zip, URL or s3://, any layout): "
                          "reports the share answered unknown; repeatable")
@@ -61,7 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     pub.add_argument("model_dir", metavar="MODEL_DIR", help="a local model dir or s3://…/<version>/")
     pub.add_argument("dest", metavar="DEST", nargs="?",
                      help="s3://bucket/models/ (default: the running local stack's models/ prefix)")
-    pub.add_argument("--min-accuracy", type=share, default=env_default("min_accuracy"),
+    pub.add_argument("--min-accuracy", type=setting_type("min_accuracy"),
+                     default=env_default("min_accuracy"),
                      help=f"the quality gate [env {ENV_VARS['min_accuracy']}; "
                           f"default {DEFAULT_MIN_ACCURACY}]")
     pub.set_defaults(func=cmd_publish)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from catdog.config import DEFAULT_UPLOAD_PREFIX
-from catdog_cli.commands.common import whole
+from catdog.ranges import POSITIVE
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     upload.add_argument("--prefix", default=DEFAULT_UPLOAD_PREFIX,
                         help=f"key prefix (default {DEFAULT_UPLOAD_PREFIX})")
     upload.add_argument("--bucket", help="bucket name (default: $CATDOG_BUCKET, else the local stack's)")
-    upload.add_argument("--workers", type=whole(1, 64), default=8, help="parallel uploads (default 8)")
+    upload.add_argument("--workers", type=POSITIVE, default=8, help="parallel uploads (default 8)")
     upload.add_argument("--quiet", action="store_true", help="no progress bar")
     upload.set_defaults(func=cmd_upload)
 

@@ -48,7 +48,7 @@ def test_cli_backfill_of_a_narrower_prefix(objects: Stack, capsys: pytest.Captur
     assert code == 0
     keys = [e.key for body in drain(objects.queue_url) for e in events_from_sqs_body(body)]
     assert keys == ["uploads/sub dir/b+1.PNG"]
-    assert "queued 1 objects" in capsys.readouterr().out
+    assert "queued 1 object from" in capsys.readouterr().out
 
 
 def test_an_empty_prefix_queues_nothing(objects: Stack) -> None:

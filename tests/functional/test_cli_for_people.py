@@ -64,7 +64,7 @@ def test_an_empty_result_says_no_model_is_published_and_what_waits(
     out = capsys.readouterr()
     assert out.out.strip() == "(no results)"
     assert "no model is published" in out.err and "catdog publish" in out.err
-    assert "1 message(s) waiting" in out.err
+    assert "1 message waiting" in out.err
 
 
 def test_a_label_the_model_does_not_have_names_the_valid_ones(stack: Stack, tmp_path: Path,
@@ -85,7 +85,7 @@ def test_backfill_of_a_bare_bucket_queues_its_uploads_only(stack: Stack,
     _drain(stack.queue_url)
 
     assert main(["backfill", f"s3://{stack.bucket}", "--quiet"]) == 0
-    assert f"queued 1 objects from s3://{stack.bucket}/uploads/" in capsys.readouterr().out
+    assert f"queued 1 object from s3://{stack.bucket}/uploads/" in capsys.readouterr().out
     assert main(["backfill", f"s3://{stack.bucket}/models/"]) == 2
     assert "classifies only objects under uploads/" in capsys.readouterr().err
 
@@ -193,3 +193,57 @@ def test_invoke_without_a_stack_says_how_to_get_one(monkeypatch: pytest.MonkeyPa
     err = capsys.readouterr().err
     assert "no local stack is running: start one with `catdog local up`" in err and "--env-vars" in err
     assert "missing environment variable" not in err and "Powertools" not in err
+
+
+def test_ctrl_c_during_a_batch_says_its_messages_come_back(stack: Stack, monkeypatch: pytest.MonkeyPatch,
+                                                          tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """The interrupted worker names what it held (the idle one, in tests/integration/test_ctrl_c.py,
+    holds nothing and says so)."""
+    boto3.client("s3").put_object(Bucket=stack.bucket, Key="uploads/a.jpg", Body=jpeg_bytes())
+
+    def handler(event: dict[str, Any], context: Any) -> None:
+        raise KeyboardInterrupt  # Ctrl-C while the function runs
+
+    monkeypatch.setattr("catdog_cli.local_worker.prepare_handler", lambda env: (handler, None))
+    assert main(["local", "worker", "--until-empty", "--batch-window", "0", "--log-file",
+                 str(tmp_path / "worker.log")]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted with 1 message in progress, not acknowledged: back on the queue after the " \
+           "visibility timeout" in err
+    attrs = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=stack.queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessagesNotVisible"] == "1", "still on the queue, in flight"
+
+
+def test_local_down_says_what_it_discards(stack: Stack) -> None:
+    """The README tour's last line wiped the uploads, the model and the results without a word."""
+    from catdog_cli.local_stack import holdings
+    from catdog_local.state import find_stack
+
+    s3 = boto3.client("s3")
+    for key in ("uploads/a.jpg", "uploads/b.jpg", "models/v1/model.tflite", "models/v1/manifest.json",
+                "models/latest.json", "models/history/0001.json"):
+        s3.put_object(Bucket=stack.bucket, Key=key, Body=b"x")
+    boto3.client("dynamodb").put_item(TableName=stack.table, Item={"image": {"S": "s3://b/uploads/a.jpg"}})
+    assert holdings(find_stack("catdog")) == ("2 uploads, 1 model version, 1 result, 2 messages queued, "
+                                              "0 in the DLQ")
+
+
+def test_local_up_takes_another_port_when_its_usual_one_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    """macOS's AirPlay receiver listens on 5000: `local up` (and the README tour) failed there."""
+    import socket
+
+    from catdog_cli.local_stack import PORT_ENV, default_port
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        monkeypatch.setenv(PORT_ENV, str(busy))
+        port, note = default_port()
+        assert port != busy and f"port {busy} is taken" in note and str(port) in note
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))  # it is free to listen on
+    monkeypatch.setenv(PORT_ENV, str(busy))
+    assert default_port() == (busy, ""), "free again: the usual port, said nothing"

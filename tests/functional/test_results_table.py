@@ -78,4 +78,21 @@ def test_cli_formats(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     assert [r["reason"] for r in rows] == ["not_an_image"]
 
     assert main(["results", "--table", stack.table, "--since", "1h"]) == 0
-    assert capsys.readouterr().out.rstrip().endswith("(4 items)")
+    assert capsys.readouterr().out.rstrip().endswith(f"(4 items in s3://{stack.bucket}/)")
+
+
+@pytest.mark.parametrize(("columns", "width"), [(None, 100), ("80", 80)])
+def test_the_table_piped_or_redirected_fits_100_columns_or_columns(
+        stack: Stack, columns: str | None, width: int, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """It printed 185 columns into a file or `less`; csv and json still carry every field in full."""
+    if columns:
+        monkeypatch.setenv("COLUMNS", columns)
+    else:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    assert main(["results", "--table", stack.table]) == 0  # stdout is captured: no terminal
+    lines = capsys.readouterr().out.splitlines()
+    assert max(map(len, lines)) <= width, "\n".join(lines)
+    assert lines[0].split()[:2] == ["image", "label"] and "uploads/dög.jpg" in "\n".join(lines)
+    assert main(["results", "--table", stack.table, "--format", "csv"]) == 0
+    assert max(map(len, capsys.readouterr().out.splitlines())) > width

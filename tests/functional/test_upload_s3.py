@@ -96,7 +96,7 @@ def test_cli_upload_says_which_files_it_left_out(stack: Stack, photos: Path,
     assert main(["upload", str(photos), "--bucket", stack.bucket, "--quiet"]) == 0
     out = capsys.readouterr()
     assert f"uploaded {len(FILES)} files" in out.out
-    assert "skipped 2 hidden file(s)" in out.err and "outside" not in out.err
+    assert "skipped 2 hidden files" in out.err and "outside" not in out.err
 
 
 def test_two_files_that_would_share_a_key_are_refused_before_any_upload(stack: Stack, tmp_path: Path) -> None:
@@ -132,3 +132,12 @@ def test_one_failing_put_does_not_stop_the_rest(stack: Stack, photos: Path) -> N
     report = upload_items(FlakyS3("uploads/cats/red cat.jpg"), stack.bucket, items, progress=False)
     assert report.failed == {"uploads/cats/red cat.jpg": "ConnectionError: connection reset by peer"}
     assert set(_keys(stack.bucket)) == {f"uploads/{rel}" for rel in FILES} - {"uploads/cats/red cat.jpg"}
+
+
+def test_one_photo_is_one_file_in_the_summary(stack: Stack, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """It used to say "uploaded 1 files"."""
+    photo = tmp_path / "cat.jpg"
+    photo.write_bytes(jpeg_bytes())
+    assert main(["upload", str(photo), "--bucket", stack.bucket, "--quiet"]) == 0
+    assert "uploaded 1 file (" in capsys.readouterr().out

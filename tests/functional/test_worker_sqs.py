@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import boto3
 
 from catdog_local.provision import Stack
-from catdog_local.worker import EventSourceMapping, Worker
+from catdog_local.worker import (
+    POLL_SLICE_S,
+    SQS_MAX_WAIT_S,
+    EventSourceMapping,
+    QueueDepth,
+    Worker,
+    acknowledge_s3_test_events,
+)
 from tests.functional.conftest import REGION
 
 
@@ -121,3 +129,105 @@ def test_records_carry_the_queue_arn_and_region(stack: Stack) -> None:
     assert record["eventSourceARN"] == stack.queue_arn
     assert record["awsRegion"] == REGION
     assert record["eventSource"] == "aws:sqs"
+
+
+class RecordingSqs:
+    """The real (moto) client, recording how long each receive asked to wait, and how many receives
+    came after the worker's last delete."""
+
+    def __init__(self) -> None:
+        self.real = boto3.client("sqs", region_name=REGION)
+        self.waits: list[int] = []
+        self.receives_after_last_delete = 0
+
+    def receive_message(self, **kw: Any) -> Any:
+        self.waits.append(kw.get("WaitTimeSeconds", 0))
+        self.receives_after_last_delete += 1
+        return self.real.receive_message(**kw)
+
+    def delete_message_batch(self, **kw: Any) -> Any:
+        self.receives_after_last_delete = 0
+        return self.real.delete_message_batch(**kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def _long_polling_worker(stack: Stack, sqs: Any, handler: Any, **kw: Any) -> Worker:
+    """As `catdog local worker` builds it: the default 20 s long poll, the template's 5 s window."""
+    mapping = EventSourceMapping(stack.queue_url, stack.queue_arn, batch_size=10, batching_window_s=5.0)
+    return Worker(sqs, mapping, handler, lambda: object(), wait_time_s=SQS_MAX_WAIT_S, **kw)
+
+
+def test_until_empty_never_sits_out_a_long_poll_once_the_queue_is_drained(stack: Stack) -> None:
+    """`--until-empty` used to wait 20 s (one long poll) after the last image, and 5 s (the batching
+    window) for messages that were not there: no receive may now block longer than a poll slice,
+    and the batch that deletes the last message ends the run without another receive."""
+    _drain_s3_test_event(stack)
+    _send(stack, "a", "b", "c")
+    sqs = RecordingSqs()
+    handler = RecordingHandler()
+
+    stats = _long_polling_worker(stack, sqs, handler).run(until_empty=True)
+
+    assert stats.succeeded == 3 and stats.batches == 1, "the three came as one batch, no window sat out"
+    assert max(sqs.waits) <= POLL_SLICE_S, sqs.waits
+    assert sqs.receives_after_last_delete == 0, sqs.waits
+
+
+def test_until_empty_does_not_end_while_a_message_is_in_flight_or_delayed(stack: Stack) -> None:
+    """A failed delivery is invisible until its retry, a delayed message until its delay: the queue
+    is not empty then, and the worker must wait for both rather than exit."""
+    _drain_s3_test_event(stack)
+    sqs = boto3.client("sqs", region_name=REGION)
+    sqs.send_message(QueueUrl=stack.queue_url, MessageBody="delayed", DelaySeconds=2)
+    _send(stack, "poison-once")
+    seen: list[str] = []
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        bodies = [r["body"] for r in event["Records"]]
+        first_time = [b for b in bodies if b == "poison-once" and b not in seen]
+        seen.extend(bodies)
+        return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]
+                                      if r["body"] in first_time]}
+
+    heard: list[QueueDepth] = []
+    stats = _long_polling_worker(stack, RecordingSqs(), handler, retry_delay_s=1).run(
+        until_empty=True, on_idle=heard.append)
+
+    assert sorted(seen) == ["delayed", "poison-once", "poison-once"]
+    assert (stats.succeeded, stats.failed) == (2, 1)
+    assert heard and all(d.total for d in heard), "it said what it waited for, never 'empty'"
+    assert _bodies(stack.queue_url) == [] and _bodies(stack.dlq_url) == []
+
+
+def test_a_stop_while_idle_ends_the_long_poll_within_a_slice(stack: Stack) -> None:
+    """SIGTERM (`stop()`) used to wait out the 20 s receive in progress."""
+    _drain_s3_test_event(stack)
+    sqs = RecordingSqs()
+    worker = _long_polling_worker(stack, sqs, RecordingHandler())
+    stopper = threading.Timer(0.5, worker.stop)
+    stopper.start()
+    worker.run()
+    stopper.join()
+    assert 1 <= len(sqs.waits) <= 2 and max(sqs.waits) <= POLL_SLICE_S, sqs.waits
+    assert worker.unacknowledged == 0, "an idle worker holds no message"
+
+
+def test_s3s_test_event_is_handled_but_not_counted_as_a_message(stack: Stack) -> None:
+    """The queue of a fresh stack holds S3's s3:TestEvent: "9 messages done" for 8 photos."""
+    s3 = boto3.client("s3", region_name=REGION)
+    for name in ("a.jpg", "b.jpg"):
+        s3.put_object(Bucket=stack.bucket, Key=f"uploads/{name}", Body=b"x")
+    handler = RecordingHandler()
+    stats = _worker(stack, handler).run(until_empty=True)
+    assert len(handler.records) == 3, "the handler still gets it, as Lambda delivers it"
+    assert (stats.received, stats.succeeded, stats.s3_test_events) == (2, 2, 1)
+
+
+def test_acknowledging_the_setup_test_event_leaves_every_other_message(stack: Stack) -> None:
+    """What `catdog local up` does before anyone looks at the queue (`catdog results`, `aws sqs`)."""
+    _send(stack, "an upload of someone's")
+    sqs = boto3.client("sqs", region_name=REGION)
+    assert acknowledge_s3_test_events(sqs, stack.queue_url) == 1
+    assert _bodies(stack.queue_url) == ["an upload of someone's"]

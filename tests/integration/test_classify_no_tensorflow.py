@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.aws import FAKE_CREDENTIALS
-from tests.support.images import jpeg_bytes
-from tests.support.model_factory import build_tiny_model_dir
-from tests.support.paths import REPO
+from tests.support.handler_process import run_handler_script
 
 SCRIPT = r"""
 import json, os, sys
@@ -42,15 +36,6 @@ with mock_aws():
 
 @pytest.mark.slow
 def test_handler_invocation_imports_no_tensorflow(tmp_path: Path) -> None:
-    model_dir = build_tiny_model_dir(tmp_path / "model")
-    image = tmp_path / "cat.jpg"
-    image.write_bytes(jpeg_bytes(color=(220, 30, 30)))
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **FAKE_CREDENTIALS,
-           "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true",
-           "MODEL_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(model_dir), str(image)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    report, _ = run_handler_script(SCRIPT, tmp_path, POWERTOOLS_TRACE_DISABLED="true")
     assert report["result"]["classified"] == 1, report
     assert report["heavy"] == [], f"the handler path imported {report['heavy']}"

@@ -9,15 +9,11 @@ must still classify a photo, from a direct S3 event and from an SQS batch.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.images import jpeg_bytes
-from tests.support.model_factory import build_tiny_model_dir
+from tests.support.handler_process import run_handler_script
 from tests.support.paths import REPO
 
 pytestmark = pytest.mark.slow
@@ -57,19 +53,10 @@ with mock_aws():
 
 
 def test_a_real_invocation_needs_no_xray_sdk(tmp_path: Path) -> None:
-    model_dir = build_tiny_model_dir(tmp_path / "model")
-    image = tmp_path / "cat.jpg"
-    image.write_bytes(jpeg_bytes(color=(220, 30, 30)))
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-           "LAMBDA_TASK_ROOT": str(REPO / "functions" / "classify"),  # Powertools: "in Lambda"
-           "MODEL_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(model_dir), str(image)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    report, stderr = run_handler_script(SCRIPT, tmp_path,  # Powertools: "in Lambda"
+                                LAMBDA_TASK_ROOT=str(REPO / "functions" / "classify"))
     assert report["direct"]["classified"] == 1, report
     assert report["batch"] == {"batchItemFailures": []}, report
     assert report["queued"]["status"] == "classified" and report["queued"]["label"] == "cat", report
     assert report["xray"] == "None", "nothing imported the SDK behind the blocker's back"
-    assert "X-Ray SDK is not installed" in proc.stderr, "tracing was asked for: the log says why not"
+    assert "X-Ray SDK is not installed" in stderr, "tracing was asked for: the log says why not"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import boto3
 import pytest
 
@@ -31,3 +33,15 @@ def drain(url: str, region: str | None = None) -> list[str]:
             bodies.append(message["Body"])
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     return bodies
+
+
+def scan_all(table: Any) -> list[dict[str, Any]]:
+    """Every item of a DynamoDB Table resource, page after page."""
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {}
+    while True:
+        page = table.scan(**kwargs)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

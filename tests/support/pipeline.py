@@ -22,7 +22,7 @@ from catdog.manifest import MANIFEST_FILE, TFLITE_FILE, ModelPointer
 from catdog_local.lambda_runtime import LambdaContext, load_module
 from catdog_local.provision import Stack, provision
 from catdog_local.worker import EventSourceMapping, Worker, WorkerStats
-from tests.support.aws import FAKE_CREDENTIALS
+from tests.support.aws import FAKE_CREDENTIALS, scan_all
 
 REGION = "us-east-1"
 _FAKE_ENV = {**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "POWERTOOLS_TRACE_DISABLED": "true",
@@ -95,17 +95,8 @@ class Pipeline:
         return total
 
     def items(self) -> dict[str, dict[str, Any]]:
-        table = boto3.resource("dynamodb", region_name=REGION).Table(self.stack.table)
-        found: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {}
-        while True:
-            page = table.scan(**kwargs)
-            found.extend(page["Items"])
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         by_image: dict[str, dict[str, Any]] = {}
-        for item in found:
+        for item in scan_all(boto3.resource("dynamodb", region_name=REGION).Table(self.stack.table)):
             assert item["image"] not in by_image, f"two items for {item['image']}"
             by_image[item["image"]] = item
         return by_image

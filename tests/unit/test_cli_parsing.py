@@ -195,10 +195,13 @@ def test_local_up_refuses_a_name_that_is_already_running(capsys: pytest.CaptureF
 def test_local_env_prints_exports_for_the_running_stack(capsys: pytest.CaptureFixture[str]) -> None:
     _state("http://127.0.0.1:5123").save()
     assert main(["local", "env"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    out = capsys.readouterr()
+    lines = out.out.splitlines()
     assert "export AWS_ENDPOINT_URL=http://127.0.0.1:5123" in lines
     assert "export CATDOG_BUCKET=bkt-catdog" in lines and "export CATDOG_TABLE=tbl-catdog" in lines
-    assert all(line.startswith("export ") for line in lines)  # safe to eval
+    assert all(line.startswith("export ") for line in lines)  # safe to eval, easy to parse
+    # AWS CLI v1 ignores AWS_ENDPOINT_URL for `aws sqs`: the person reads what works instead
+    assert '--endpoint-url "$AWS_ENDPOINT_URL"' in out.err
 
 
 # ---------------------------------------------------------------------- --debug, --status, --version

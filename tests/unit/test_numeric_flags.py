@@ -3,11 +3,11 @@
 `report --thumb-size 0/-1/5000` exited 0 with every tile "corrupt" (and cached that verdict);
 `report --threshold 5` was accepted and `nan` ended in exit 70. A value out of range, `nan` or
 `inf` is now a usage error (exit 2) naming the flag, before anything is read or written.
+(That no flag is left without a range: test_number_flags.py.)
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
@@ -71,21 +71,3 @@ def test_values_in_range_are_taken_as_numbers() -> None:
     args = build_parser().parse_args(["dataset", "export", "o", "--include-confident", "1",
                                       "--validation-split", "0"])
     assert (args.include_confident, args.validation_split) == (1.0, 0.0)
-
-
-def _numeric_actions(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[tuple[str, str]]:
-    found = []
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, child in action.choices.items():
-                found += _numeric_actions(child, (*path, name))
-        elif action.type in (int, float):
-            found.append((" ".join(path), action.option_strings[0] if action.option_strings else action.dest))
-    return found
-
-
-def test_no_command_takes_a_bare_int_or_float() -> None:
-    """A bare `type=int/float` accepts -1, 0, nan and inf: every number has a range. (The trainer's
-    settings are checked by training_job.settings.TrainConfig.resolved, on their own.)"""
-    bare = [(command, flag) for command, flag in _numeric_actions(build_parser()) if command != "train"]
-    assert bare == []

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from catdog_cli.results_query import build_request, parse_since, render
+from catdog_cli.results_query import build_request, parse_since, render, table_width
 
 NOW = datetime(2026, 11, 27, 18, 30, 0, tzinfo=UTC)
 
@@ -95,7 +95,7 @@ def test_table_shows_terminal_columns_and_a_count() -> None:
     out = render(ITEMS, "table").splitlines()
     assert out[0].split() == ["image", "label", "confidence", "status", "processed_at", "reason"]
     assert "0.9877" in out[2]
-    assert out[-1] == "(2 items)"
+    assert out[-1] == "(2 items in s3://b/)"
     assert "scores" not in out[0]
 
 
@@ -111,10 +111,10 @@ def test_the_table_fits_the_terminal_by_shortening_the_middle_of_long_values() -
     out = render(items, "table", width=140)
     assert max(len(line) for line in out.splitlines()) <= 140
     row = out.splitlines()[2]
-    assert row.startswith("s3://catdog-images") and "…" in row and "IMG_0001.jpg" in row  # both ends kept
-    assert "2026-11-27T18:00:00.000000Z" in row, "the short columns stay whole while the key can give way"
+    assert row.startswith("uploads/holiday/") and "…" in row and "IMG_0001.jpg" in row  # both ends kept
+    assert "2026-11-27T18:00:00Z" in row, "the short columns stay whole while the key can give way"
     assert max(len(line) for line in render(items, "table", width=80).splitlines()) <= 80
-    assert len(render(items, "table").splitlines()[2]) > 100  # not piped to a terminal: nothing cut
+    assert len(render(items, "table").splitlines()[2]) > 140  # no width given: nothing cut
 
 
 def test_an_unknown_answer_shows_what_it_resembled_most() -> None:
@@ -144,3 +144,52 @@ def cells(header: str, row: str) -> dict[str, str]:
     starts = [header.index(f"{n} ") if f"{n} " in header else header.index(n) for n in names]
     ends = [*starts[1:], None]
     return {n: row[a:b].strip() for n, a, b in zip(names, starts, ends, strict=True)}
+
+
+def _tour_items(n: int = 8) -> list[dict[str, object]]:
+    """What the README tour's 8 photos look like in the table: one bucket, unreviewed, all answered."""
+    return [{"image": f"s3://catdog-images-123456789012-us-east-1/uploads/dogs/dog.{2000 + i}.jpg",
+             "label": "dog", "model_label": "dog", "top_label": "dog", "confidence": Decimal("0.9757"),
+             "status": "classified", "processed_at": f"2026-12-03T18:14:16.{i:06d}Z",
+             "model_version": "20261203-181347-mobilenetv2-ceb21618"} for i in range(n)]
+
+
+@pytest.mark.parametrize("width", [100, 80])
+def test_the_readme_tour_s_results_fit_a_narrow_terminal_without_repeating_themselves(width: int) -> None:
+    """They took 185 columns: the bucket on every row, the label three times, microseconds."""
+    out = render(_tour_items(), "table", width=width).splitlines()
+    assert max(len(line) for line in out) <= width
+    assert out[0].split() == ["image", "label", "confidence", "status", "processed_at"]
+    assert out[2].split() == ["uploads/dogs/dog.2000.jpg", "dog", "0.9757", "classified",
+                              "2026-12-03T18:14:16Z"]
+    assert " ".join(out[-2:]) == ("(8 items in s3://catdog-images-123456789012-us-east-1/) (not shown in "
+                                  f"{width} columns: model_version; --format json has every field)")
+
+
+def test_a_wide_terminal_shows_every_column_that_says_something() -> None:
+    out = render(_tour_items(), "table", width=200).splitlines()
+    assert out[0].split() == ["image", "label", "confidence", "status", "processed_at", "model_version"]
+    assert out[-1] == "(8 items in s3://catdog-images-123456789012-us-east-1/)"
+
+
+def test_a_very_narrow_terminal_keeps_the_image_its_label_and_status() -> None:
+    out = render([*_tour_items(2), ITEMS[1]], "table", width=50).splitlines()
+    assert out[0].split() == ["image", "label", "status"]
+    assert max(len(line) for line in out) <= 50
+
+
+def test_items_of_several_buckets_keep_their_full_uri() -> None:
+    other = {**ITEMS[0], "image": "s3://other-bucket/uploads/z.jpg"}
+    out = render([ITEMS[0], other], "table", width=200).splitlines()
+    assert out[2].startswith("s3://b/uploads/") and out[3].startswith("s3://other-bucket/uploads/z.jpg")
+    assert out[-1] == "(2 items)"
+
+
+def test_the_width_is_the_terminal_s_else_columns_else_100(monkeypatch: pytest.MonkeyPatch) -> None:
+    piped = io.StringIO()
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert table_width(piped) == 100
+    monkeypatch.setenv("COLUMNS", "132")
+    assert table_width(piped) == 132
+    monkeypatch.setenv("COLUMNS", "wide")  # nonsense: ignored
+    assert table_width(piped) == 100

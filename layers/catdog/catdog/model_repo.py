@@ -32,6 +32,7 @@ from catdog.manifest import (
     sha256_bytes,
     sha256_file,
 )
+from catdog.plural import plural
 from catdog.s3uri import S3Uri, is_s3
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def upload_dir(local: Path, dest: str, s3: Any = None, *, skip_identical: bool =
             continue
         s3.upload_file(str(path), loc.bucket, key)
         sent += 1
-    log.info("uploaded %d file(s) to %s", sent, dest)
+    log.info("uploaded %s to %s", plural(sent, "file"), dest)
     return sent
 
 

@@ -31,6 +31,7 @@ from catdog.classifier import Prediction
 from catdog.errors import BadInputError
 from catdog.model_repo import LoadedModel
 from catdog.model_store import ModelStore
+from catdog.plural import plural
 from catdog.preprocess import PreprocessedImage, preprocess_image
 from catdog.results import ImageFacts, ResultsTable, WriteResult, utc_now
 from catdog.s3_events import ObjectEvent
@@ -307,7 +308,7 @@ class ClassifyBatch:
         try:
             served = self.store.get()
         except Exception as exc:  # no model / corrupt model / S3 down: every image goes back
-            log.error("cannot load the model, %d image(s) will be retried: %s", len(created), exc)
+            log.error("cannot load the model, %s will be retried: %s", plural(len(created), "image"), exc)
             for i in created:
                 steps[i] = Retry(events[i], exc)
             return
@@ -338,7 +339,7 @@ class ClassifyBatch:
         try:
             predictions = served.model.classifier.classify([step.image.pixels for _, step in ready])
         except Exception as exc:
-            log.error("inference failed for %d image(s), will be retried: %s", len(ready), exc)
+            log.error("inference failed for %s, will be retried: %s", plural(len(ready), "image"), exc)
             for i, step in ready:
                 steps[i] = Retry(step.event, exc)
             return
