@@ -212,7 +212,7 @@ def _train_transfer(cfg: TrainConfig, data: LoadedData, splits: Splits) -> Train
     images, labels = data.train.images, data.train.labels
     y_fit, y_stop = labels[splits.fit], labels[splits.stop]
     n_images = len(labels) + (len(splits.fit) if cfg.training.flip else 0) + len(data.validation.labels)
-    engine = choose_engine(cfg.training.feature_engine, n_images)
+    engine = choose_engine(cfg.training.feature_engine, n_images, cfg.model.arch)
     log.info("computing backbone features once with %s (%d fit%s, %d stop, %d calib images)", engine,
              len(y_fit), " + mirrored" if cfg.training.flip else "", len(y_stop), len(splits.calib))
     extract = FeatureExtractor(tm.features, engine)
