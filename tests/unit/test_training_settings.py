@@ -89,7 +89,7 @@ def test_the_flat_names_are_the_flags_and_the_manifest_keys() -> None:
 
 def test_defaults_without_env() -> None:
     cfg = config_from_args(_parse([], {}))
-    assert cfg.data.sources == [] and cfg.model.arch == "mobilenet_v2" and cfg.publish.uri is None
+    assert cfg.data.sources == [] and cfg.model.arch == "efficientnet_lite0" and cfg.publish.uri is None
     assert cfg.resolved().data.sources == [default_data()]  # ../shared's copy when present, else the URL
     assert cfg.model.weights == "imagenet"
     assert config_from_args(_parse(["--weights", "none"], {})).model.weights is None
@@ -111,12 +111,13 @@ def test_seed_defaults_are_the_tutorials_schedule() -> None:
 
 
 def test_mobilenet_defaults() -> None:
-    c = TrainConfig().resolved()
+    c = TrainConfig.of(arch="mobilenet_v2").resolved()
     assert c.model.input_size == (224, 224) and c.training.steps_per_epoch is None
-    assert c.training.fine_tune_epochs == 0
+    assert c.training.fine_tune_epochs == 0 and c.model.alpha == 0.35
 
 
-def test_efficientnet_lite0_is_an_arch_with_its_defaults_and_manifest_name() -> None:
+def test_efficientnet_lite0_is_the_default_arch_with_its_defaults_and_manifest_name() -> None:
+    assert TrainConfig().model.arch == "efficientnet_lite0" == models.DEFAULT_ARCH
     c = config_from_args(_parse(["--arch", "efficientnet_lite0"], {})).resolved()
     assert c.model.arch == "efficientnet_lite0" and c.model.input_size == (224, 224)
     assert (c.training.epochs, c.training.batch_size) == (30, 32) and c.model.weights == "imagenet"
