@@ -26,7 +26,8 @@ DEFAULT_ARCH = "efficientnet_lite0"
 TRANSFER_ARCHS = ("efficientnet_lite0", "mobilenet_v2")
 SEED_INPUT_SIZE = (300, 300)
 MOBILENET_INPUT_SIZE = (224, 224)
-LITE0_INPUT_SIZE = (224, 224)
+LITE0_INPUT_SIZE = (224, 224)  # what its ImageNet weights were trained at
+LITE0_TRAIN_SIZE = (256, 256)  # what the trainer uses by default (settings.ARCH_DEFAULTS)
 #: The backbone layer from which `--fine-tune-epochs` unfreezes (the last two inverted-residual blocks).
 FINE_TUNE_FROM = "block_15_expand"
 

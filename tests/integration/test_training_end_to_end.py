@@ -56,7 +56,7 @@ def test_every_artifact_is_written(trained: TrainResult) -> None:
     assert {p.name for p in out.iterdir()} >= ARTIFACTS
     manifest = Manifest.from_json((out / "manifest.json").read_text())
     assert manifest == trained.manifest
-    assert manifest.labels == ["cat", "dog"] and manifest.input_size == (224, 224)
+    assert manifest.labels == ["cat", "dog"] and manifest.input_size == (256, 256)
     assert manifest.arch == "efficientnet_lite0" and manifest.output_activation == "sigmoid"
     assert manifest.preprocessing["function"] == "catdog.preprocess.preprocess_image"
     assert manifest.data["train_count"] == 8 and manifest.data["validation_count"] == 8

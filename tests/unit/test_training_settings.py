@@ -119,7 +119,7 @@ def test_mobilenet_defaults() -> None:
 def test_efficientnet_lite0_is_the_default_arch_with_its_defaults_and_manifest_name() -> None:
     assert TrainConfig().model.arch == "efficientnet_lite0" == models.DEFAULT_ARCH
     c = config_from_args(_parse(["--arch", "efficientnet_lite0"], {})).resolved()
-    assert c.model.arch == "efficientnet_lite0" and c.model.input_size == (224, 224)
+    assert c.model.arch == "efficientnet_lite0" and c.model.input_size == (256, 256)
     assert (c.training.epochs, c.training.batch_size) == (30, 32) and c.model.weights == "imagenet"
     assert models.manifest_arch("efficientnet_lite0", c.model.alpha) == "efficientnet_lite0"
     assert models.manifest_arch("mobilenet_v2", 0.5) == "mobilenet_v2_0.5", "MobileNetV2 keeps its width"
