@@ -2,12 +2,13 @@
 
 The default profile spends most of its time pushing ~4,600 images (fit + their mirror images,
 stop, calib, validation) through the frozen backbone. On 2 CPU cores (benchmarks/results/
-feature_engine.md) Keras `predict_on_batch` takes 15 ms per image for EfficientNet-Lite0 and 4 ms for
-MobileNetV2-0.35; the same graphs converted to `.tflite` and run by LiteRT (XNNPACK) take 5.3 and
-2.0 ms, with features equal to ~1e-5, so the conversion (8 and 7 s) pays for itself from about 850
-and 3300 images on. `auto` picks LiteRT on a CPU-only machine for runs that large, Keras otherwise
-(a GPU, or a small run where the conversion would dominate). LiteRT is also what serves the model,
-so the head trains on the features the Lambda computes.
+feature_engine.md) Keras `predict_on_batch` takes 10.7 ms per image for EfficientNet-Lite0 at 256 px
+and 3.5 ms for MobileNetV2-0.35 at 224; the same graphs converted to `.tflite` and run by LiteRT
+(XNNPACK) take 5.6 and 1.0 ms, with features equal to ~1e-5, so the conversion (~6 s each) pays for
+itself from about 1100 and 2300 images on (850 and 3300 in a noisier single-pass measurement).
+`auto` picks LiteRT on a CPU-only machine for runs that large, Keras otherwise (a GPU, or a small run
+where the conversion would dominate). LiteRT is also what serves the model, so the head trains on
+the features the Lambda computes.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Per architecture: below this many images the `.tflite` conversion costs more than LiteRT saves.
-LITERT_MIN_IMAGES = {"efficientnet_lite0": 1000, "mobilenet_v2": 3000}
+LITERT_MIN_IMAGES = {"efficientnet_lite0": 1000, "mobilenet_v2": 2500}
 BATCH = 32
 
 

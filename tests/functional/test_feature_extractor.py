@@ -45,7 +45,7 @@ def test_each_pass_is_named_on_its_progress_bar(pooled_colours: object,
 
 
 def test_auto_picks_litert_on_cpus_once_the_run_repays_the_conversion_for_that_arch() -> None:
-    """results/feature_engine.md: Lite0 repays the conversion from ~850 images, MobileNetV2 from ~3300."""
+    """results/feature_engine.md: Lite0 repays the conversion from ~1100 images, MobileNetV2 from ~2300."""
     import tensorflow as tf
 
     if tf.config.list_logical_devices("GPU"):
