@@ -41,22 +41,15 @@ BAR_PT = 0.1  # the most a quantized model may lose, in percentage points
 REPRESENTATIVE = 200
 
 
+#: This benchmark's names for the conversions of benchmarks/efficientnet_lite0.py (the same converter
+#: settings 17a measured the bare feature model with).
+MODES = {"float32": "float32", "dynamic-range": "dynamic", "full-integer": "int8"}
+
+
 def convert(model: Any, mode: str, representative: np.ndarray) -> bytes:
-    import tensorflow as tf
+    from benchmarks.efficientnet_lite0 import convert as convert_as
 
-    from training_job.export import to_tflite
-    from training_job.quiet import swallow_stdout
-
-    if mode == "float32":
-        return to_tflite(model)
-    with swallow_stdout():
-        converter = tf.lite.TFLiteConverter.from_keras_model(model)
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if mode == "full-integer":
-            converter.representative_dataset = lambda: ([representative[i:i + 1].astype(np.float32)]
-                                                        for i in range(len(representative)))
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        return bytes(converter.convert())
+    return convert_as(model, MODES[mode], representative)
 
 
 def score(model_dir: Path, pixels: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
@@ -106,7 +99,7 @@ def measure(model_dir: Path) -> dict[str, Any]:
         (generated / name).write_bytes(data)
     contents: dict[str, bytes] = {}
     rows: dict[str, dict[str, Any]] = {}
-    for mode in ("float32", "dynamic-range", "full-integer"):
+    for mode in MODES:
         try:
             contents[mode] = convert(keras_model, mode, representative)
         except Exception as e:  # a converter that cannot do it is a finding, not a crash
