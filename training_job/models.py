@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import keras
 
-#: `--arch` choices. The default meets issue 17's targets where MobileNetV2-0.35 could not (99.3 % vs
-#: 97.2 % validation accuracy, 98 s of training: benchmarks/results/train.md).
+#: `--arch` choices. The default meets issue 17's targets where MobileNetV2-0.35 could not (99.2 % vs
+#: 97.2 % validation accuracy, 85 s of training: benchmarks/results/train.md).
 ARCHS = ("efficientnet_lite0", "mobilenet_v2", "seed")
 DEFAULT_ARCH = "efficientnet_lite0"
 #: The architectures built by `build_transfer`: frozen backbone, cached features, a head trained on them.
