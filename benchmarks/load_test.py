@@ -4,7 +4,8 @@
 
 What it does, all against a moto server on a free local port (the `catdog local up` endpoint):
 1. provisions the template's bucket/queue/DLQ/table (catdog_local.provision) and publishes a model
-   (the trained MobileNetV2 in build/ when there is one, else the tiny test model; the report says which);
+   (the default model `make benchmark-train` trains into build/ when there is one, else the tiny test
+   model; the report says which);
 2. starts `--workers` worker PROCESSES, each the local SQS event source mapping
    (catdog_local.worker.Worker) calling a freshly imported `functions/classify/app.py`;
 3. uploads `--images` photos of the data set under distinct keys, and midway re-uploads
@@ -43,7 +44,7 @@ if str(REPO) not in sys.path:  # `python benchmarks/load_test.py` from a checkou
 
 RESULTS = REPO / "benchmarks" / "results"
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "cats_and_dogs_filtered.zip"
-MODEL_CANDIDATES = (REPO / "build" / "model", REPO / "build" / "bench" / "mobilenet_v2")
+MODEL_CANDIDATES = (REPO / "build" / "model", REPO / "build" / "bench" / "efficientnet_lite0")
 REGION = "us-east-1"
 
 
@@ -354,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     from catdog_local.moto_server import LocalAws, apply_endpoint_env, free_port
 
     photos = load_photos(args.data)
+    load_before = os.getloadavg()[0]  # the 2 cores are shared: a busy machine makes every figure worse
     with tempfile.TemporaryDirectory() as tmp, LocalAws(port=free_port()) as aws:
         apply_endpoint_env(aws.endpoint, REGION)
         os.environ.pop("AWS_PROFILE", None)
@@ -369,7 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python benchmarks/load_test.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+                   f"1-min load {load_before:.2f} before and {os.getloadavg()[0]:.2f} after",
         "model": model_desc,
         "endpoint": "moto server (catdog_local.moto_server.LocalAws) on localhost",
         "runs": [asdict(r) for r in runs],

@@ -38,6 +38,7 @@ from catdog_local.provision import StackResources, provision
 from catdog_local.state import DEFAULT_STACK, LocalState, clear
 from catdog_local.worker import BatchDelivery, Worker, worker_for
 from training_job.data import find_entries, singularize
+from training_job.models import DEFAULT_ARCH
 from training_job.publish import publish_model
 from training_job.settings import DEFAULT_MIN_ACCURACY, TrainConfig
 from training_job.train import run_training
@@ -108,7 +109,8 @@ def trained_model(cfg: DemoConfig) -> tuple[Path, str]:
         if not _is_model_dir(cfg.model_dir):
             raise FileNotFoundError(f"--model-dir {cfg.model_dir}: no manifest.json + model.tflite there")
         return cfg.model_dir, f"given ({cfg.model_dir})"
-    settings = {"limit": cfg.train_limit, "epochs": cfg.epochs}
+    # the arch too: a model cached under the previous default must not stand in for the new one
+    settings = {"limit": cfg.train_limit, "epochs": cfg.epochs, "arch": DEFAULT_ARCH}
     t = time.perf_counter()
     key = cache_key(data_fingerprint(cfg.data), settings)
     target = cache_root(cfg) / key

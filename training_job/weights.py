@@ -12,9 +12,15 @@ import os
 import sys
 from pathlib import Path
 
+from catdog.errors import CatdogError
+
 log = logging.getLogger(__name__)
 
 _REPO = Path(__file__).resolve().parent.parent
+
+
+class WeightsFileError(CatdogError, ValueError):
+    """A `--weights` file that cannot be loaded into the network; the message names the file."""
 
 
 def weight_sources() -> list[Path]:

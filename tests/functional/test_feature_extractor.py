@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training_job.features import BATCH, FeatureExtractor
+from training_job.features import BATCH, LITERT_MIN_IMAGES, FeatureExtractor, choose_engine
 
 
 @pytest.fixture(scope="module")
@@ -42,3 +42,18 @@ def test_each_pass_is_named_on_its_progress_bar(pooled_colours: object,
     assert captured.out == "", "stdout is the trainer's one JSON line"
     assert "backbone features (stop)" in captured.err and "3/3" in captured.err
     assert "backbone features (fit, mirrored)" in captured.err and "2/2" in captured.err
+
+
+def test_auto_picks_litert_on_cpus_once_the_run_repays_the_conversion_for_that_arch() -> None:
+    """results/feature_engine.md: Lite0 repays the conversion from ~1100 images, MobileNetV2 from ~2300."""
+    import tensorflow as tf
+
+    if tf.config.list_logical_devices("GPU"):
+        pytest.skip("with a GPU, auto is always keras")
+    lite0, mobilenet = LITERT_MIN_IMAGES["efficientnet_lite0"], LITERT_MIN_IMAGES["mobilenet_v2"]
+    assert lite0 < mobilenet
+    assert choose_engine("auto", lite0 - 1, "efficientnet_lite0") == "keras"
+    assert choose_engine("auto", lite0, "efficientnet_lite0") == "litert"
+    assert choose_engine("auto", lite0, "mobilenet_v2") == "keras"
+    assert choose_engine("auto", mobilenet, "mobilenet_v2") == "litert"
+    assert choose_engine("keras", 10**6, "efficientnet_lite0") == "keras"  # an explicit engine is kept

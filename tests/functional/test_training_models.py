@@ -66,12 +66,26 @@ def test_unfreeze_top_leaves_batchnorm_and_lower_blocks_frozen() -> None:
     import keras
 
     tm = models.build_mobilenet_v2(2, input_size=(96, 96), weights=None)
-    count = models.unfreeze_top(tm.backbone)
+    assert tm.fine_tune_from == models.FINE_TUNE_FROM
+    count = models.unfreeze_top(tm.backbone, tm.fine_tune_from)
     trainable = [layer for layer in tm.backbone.layers if layer.trainable]
     assert count == len(trainable) > 0
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in trainable)
     assert not tm.backbone.get_layer("block_1_expand").trainable
     assert tm.backbone.get_layer(models.FINE_TUNE_FROM).trainable
+
+
+def test_the_arch_picks_the_backbone_its_scaling_and_where_fine_tuning_starts() -> None:
+    from training_job import efficientnet_lite as lite
+
+    common = {"input_size": (96, 96), "alpha": 0.35, "weights": None, "dropout": 0.2}
+    lite0 = models.build_transfer("efficientnet_lite0", 2, **common)
+    assert lite0.backbone.name == "efficientnet_lite0" and lite0.fine_tune_from == lite.FINE_TUNE_FROM
+    assert lite0.model.get_layer("rescale_to_efficientnet").scale == pytest.approx(1 / 128)
+    mobilenet = models.build_transfer("mobilenet_v2", 2, **common)
+    assert mobilenet.model.get_layer("rescale_to_mobilenet") and mobilenet.fine_tune_from == "block_15_expand"
+    with pytest.raises(ValueError, match="not a transfer architecture"):
+        models.build_transfer("seed", 2, **common)
 
 
 def test_a_refitted_head_has_the_same_shape_as_the_trained_one() -> None:

@@ -25,7 +25,7 @@ MARKER = "<!-- walkthrough: tests/integration/test_readme_walkthrough.py runs th
 EXPECTED = {
     "catdog local up --detach": r"local stack 'catdog' \(moto\) listening on http://127\.0\.0\.1:\d+",
     "catdog train": r'"accuracy": 0\.\d+',
-    "catdog publish": r'"version": "\d{8}-\d{6}-mobilenetv2-',
+    "catdog publish": r'"version": "\d{8}-\d{6}-efficientnetlite0-',
     "catdog upload": r"uploaded 8 files",
     # 8 photos: S3's own s3:TestEvent from setting up the notification is no message of the user's
     "catdog local worker --until-empty": r"worker: \d+ batch(es)?, 8 messages done, 0 deliveries to retry",

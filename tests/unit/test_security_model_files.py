@@ -57,9 +57,11 @@ def test_serving_path_imports_no_pickle_tensorflow_keras_or_h5py() -> None:
 
 
 #: The one exception: EfficientNet-Lite0's weights ship as a legacy torch pickle. Its reader unpickles
-#: through an allowlist of four harmless globals, and its tests write such pickles.
+#: through an allowlist of four harmless globals, and its tests write such pickles (the writer lives in
+#: tests/support/torch_files.py, shared with the trainer's tests of bad weights files).
 RESTRICTED_PICKLE_READER = "training_job/torch_checkpoint.py"
-PICKLE_ALLOWED = {RESTRICTED_PICKLE_READER: {"pickle"}, "tests/unit/test_torch_checkpoint.py": {"pickle"}}
+PICKLE_ALLOWED = {RESTRICTED_PICKLE_READER: {"pickle"}, "tests/unit/test_torch_checkpoint.py": {"pickle"},
+                  "tests/support/torch_files.py": {"pickle"}}
 
 
 def test_no_pickle_based_loader_anywhere_in_the_project() -> None:

@@ -1,18 +1,15 @@
 """The legacy torch checkpoint reader: right arrays from good files, a clear error for every bad one.
 
-The files are written here, byte for byte in torch's legacy layout, by a pickler that emits the
-torch globals by name (torch itself is not installed): four pickles, the storage key list, then
-each storage's element count and bytes.
+The files are written byte for byte in torch's legacy layout by `tests/support/torch_files.py`
+(torch itself is not installed).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import pickle
 import re
-import struct
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -20,70 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.support.torch_files import SYS_INFO, Storage, Tensor, dumps, hostile_state_pickle, legacy_file
 from training_job.torch_checkpoint import MAGIC_NUMBER, CheckpointError, read_legacy_state_dict
-
-
-class Global:
-    """Pickled as the opcode GLOBAL 'module name', whether or not `module` is importable here."""
-
-    def __init__(self, module: str, name: str) -> None:
-        self.module, self.name = module, name
-
-    def __call__(self, *args: Any) -> Any:  # only so that the pickler accepts it as a reduce function
-        raise AssertionError("never called")
-
-
-class Storage:
-    def __init__(self, key: str, values: np.ndarray, kind: str | None = None,
-                 numel: int | None = None) -> None:
-        self.key, self.values = key, values
-        self.kind = kind or {"float32": "FloatStorage", "int64": "LongStorage"}[str(values.dtype)]
-        self.numel = len(values) if numel is None else numel
-
-
-class Tensor:
-    """`_rebuild_tensor_v2(storage, offset, shape, stride, requires_grad, hooks)`, as torch pickles it."""
-
-    def __init__(self, storage: Storage, offset: int, shape: tuple[Any, ...], stride: tuple[Any, ...],
-                 hooks: OrderedDict[Any, Any] | None = None) -> None:
-        self.storage, self.args = storage, (offset, shape, stride, False, hooks or OrderedDict())
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return Global("torch._utils", "_rebuild_tensor_v2"), (self.storage, *self.args)
-
-
-class TorchPickler(pickle._Pickler):  # the pure-Python pickler: its dispatch table can be extended
-    dispatch = pickle._Pickler.dispatch.copy()
-
-    def save_global_by_name(self, obj: Global) -> None:
-        self.write(pickle.GLOBAL + f"{obj.module}\n{obj.name}\n".encode())
-
-    dispatch[Global] = save_global_by_name
-
-    def persistent_id(self, obj: Any) -> Any:
-        if isinstance(obj, Storage):
-            return ("storage", Global("torch", obj.kind), obj.key, "cpu", obj.numel, None)
-        return None
-
-
-def dumps(obj: Any) -> bytes:
-    out = io.BytesIO()
-    TorchPickler(out, protocol=2).dump(obj)
-    return out.getvalue()
-
-
-SYS_INFO = {"protocol_version": 1001, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 4}}
-
-
-def legacy_file(state: Any, storages: list[Storage], *, magic: Any = MAGIC_NUMBER, tail: bytes = b"",
-                counts: dict[str, int] | None = None, state_pickle: bytes | None = None) -> bytes:
-    """torch.save(state, f, _use_new_zipfile_serialization=False), without torch."""
-    parts = [dumps(magic), dumps(1001), dumps(SYS_INFO), state_pickle or dumps(state),
-             dumps([s.key for s in storages])]
-    for s in storages:
-        parts.append(struct.pack("<q", (counts or {}).get(s.key, len(s.values))))
-        parts.append(s.values.astype(s.values.dtype.newbyteorder("<")).tobytes())
-    return b"".join(parts) + tail
 
 
 def refused(path: Path, pattern: str) -> str:
@@ -136,12 +71,6 @@ def test_a_legacy_state_dict_reads_as_arrays_with_views_offsets_and_strides(
     assert arrays["bn.bias"][0] == 4.0
 
 
-def hostile_state_pickle(module: str, name: str, argument: str) -> bytes:
-    """A state-dict pickle that calls module.name(argument): what `pickle.load` would run."""
-    call = pickle.dumps(argument, protocol=2)[2:-1] + b"\x85R."  # the argument, TUPLE1, REDUCE
-    return b"\x80\x02c" + f"{module}\n{name}\n".encode() + call
-
-
 def test_a_pickle_that_names_os_system_is_refused_and_nothing_runs(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     marker = tmp_path / "owned"
@@ -183,6 +112,7 @@ def test_a_pickle_cannot_rewrite_the_allowed_globals(tmp_path: Path, conv_and_bn
     (pickle.dumps("119547037146038801333356", protocol=2), "no torch magic number"),
     (b"", "unreadable magic number"),
     (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "unreadable magic number"),
+    (b"\x89HDF\r\n\x1a\n" + b"\x00" * 40, r"an HDF5 file \(Keras weights\?\)"),
     (pickle.dumps(MAGIC_NUMBER, protocol=2) + pickle.dumps(1000, protocol=2), "protocol version 1000"),
 ])
 def test_files_that_are_not_legacy_checkpoints_are_named_and_refused(

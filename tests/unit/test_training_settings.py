@@ -7,6 +7,7 @@ import argparse
 import pytest
 
 from catdog_cli.commands.training import register
+from training_job import models
 from training_job.data import singularize
 from training_job.settings import (
     GROUPS,
@@ -62,7 +63,8 @@ def test_every_setting_is_a_flag_whose_help_names_its_env_var_and_default() -> N
         if f.metadata["env"]:
             assert f"env {f.metadata['env']}" in by_dest[setting_name(f)].help
     assert "default 0.9" in by_dest["min_accuracy"].help
-    assert "default 32 for mobilenet_v2, 128 for seed" in by_dest["batch_size"].help
+    batch_help = by_dest["batch_size"].help
+    assert "default 32 for efficientnet_lite0, 32 for mobilenet_v2, 128 for seed" in batch_help
 
 
 def test_help_shows_one_section_per_group() -> None:
@@ -87,7 +89,7 @@ def test_the_flat_names_are_the_flags_and_the_manifest_keys() -> None:
 
 def test_defaults_without_env() -> None:
     cfg = config_from_args(_parse([], {}))
-    assert cfg.data.sources == [] and cfg.model.arch == "mobilenet_v2" and cfg.publish.uri is None
+    assert cfg.data.sources == [] and cfg.model.arch == "efficientnet_lite0" and cfg.publish.uri is None
     assert cfg.resolved().data.sources == [default_data()]  # ../shared's copy when present, else the URL
     assert cfg.model.weights == "imagenet"
     assert config_from_args(_parse(["--weights", "none"], {})).model.weights is None
@@ -109,9 +111,19 @@ def test_seed_defaults_are_the_tutorials_schedule() -> None:
 
 
 def test_mobilenet_defaults() -> None:
-    c = TrainConfig().resolved()
+    c = TrainConfig.of(arch="mobilenet_v2").resolved()
     assert c.model.input_size == (224, 224) and c.training.steps_per_epoch is None
-    assert c.training.fine_tune_epochs == 0
+    assert c.training.fine_tune_epochs == 0 and c.model.alpha == 0.35
+
+
+def test_efficientnet_lite0_is_the_default_arch_with_its_defaults_and_manifest_name() -> None:
+    assert TrainConfig().model.arch == "efficientnet_lite0" == models.DEFAULT_ARCH
+    c = config_from_args(_parse(["--arch", "efficientnet_lite0"], {})).resolved()
+    assert c.model.arch == "efficientnet_lite0" and c.model.input_size == (256, 256)
+    assert (c.training.epochs, c.training.batch_size) == (30, 32) and c.model.weights == "imagenet"
+    assert models.manifest_arch("efficientnet_lite0", c.model.alpha) == "efficientnet_lite0"
+    assert models.manifest_arch("mobilenet_v2", 0.5) == "mobilenet_v2_0.5", "MobileNetV2 keeps its width"
+    assert models.manifest_arch("seed", 0.35) == "seed"
 
 
 def test_unknown_arch_is_a_clear_error() -> None:
