@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import argparse
 
+from catdog.errors import CatdogError
 from catdog_cli.commands.common import BUCKET_HELP, TABLE_HELP
 from training_job.settings import DEFAULT_MIN_ACCURACY, ENV_VARS, env_default, setting_type
 
 
+def _gate_flag(parser: argparse.ArgumentParser) -> None:
+    """`--min-accuracy`: the quality gate every pointer move (and a shadow) goes through."""
+    parser.add_argument("--min-accuracy", type=setting_type("min_accuracy"),
+                        default=env_default("min_accuracy"),
+                        help=f"the quality gate [env {ENV_VARS['min_accuracy']}; "
+                             f"default {DEFAULT_MIN_ACCURACY}]")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    models = sub.add_parser("models", help="the published model versions: list, promote, roll back")
-    models_sub = models.add_subparsers(dest="models_command", metavar="{list,promote,rollback}",
+    models = sub.add_parser("models", help="the published model versions: list, promote, roll back, "
+                                           "shadow a candidate")
+    models_sub = models.add_subparsers(dest="models_command", metavar="{list,promote,rollback,shadow}",
                                        required=True)
     listing = models_sub.add_parser("list", help="versions under models/, their accuracy, which is live, and "
                                                  "how each did on the reviewed images")
@@ -19,16 +29,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     listing.set_defaults(func=cmd_list)
     promote = models_sub.add_parser("promote", help="make a published version live, through the quality gate")
     promote.add_argument("version", metavar="VERSION", help="a version listed by `catdog models list`")
-    promote.add_argument("--min-accuracy", type=setting_type("min_accuracy"),
-                         default=env_default("min_accuracy"),
-                         help=f"the quality gate [env {ENV_VARS['min_accuracy']}; "
-                              f"default {DEFAULT_MIN_ACCURACY}]")
+    _gate_flag(promote)
     promote.add_argument("--bucket", help=BUCKET_HELP)
     promote.set_defaults(func=cmd_promote)
     rollback = models_sub.add_parser("rollback", help="put back the version that was live before this one "
                                                       "(from models/history/)")
     rollback.add_argument("--bucket", help=BUCKET_HELP)
     rollback.set_defaults(func=cmd_rollback)
+    shadow = models_sub.add_parser("shadow", help="run a candidate version beside the live model on every "
+                                                  "upload, recording its answers without using them")
+    shadow.add_argument("version", metavar="VERSION", nargs="?",
+                        help="a published version that passes the quality gate (without one: show the "
+                             "shadow model)")
+    shadow.add_argument("--off", action="store_true", help="stop running the shadow model")
+    _gate_flag(shadow)
+    shadow.add_argument("--bucket", help=BUCKET_HELP)
+    shadow.set_defaults(func=cmd_shadow)
 
 
 # Each handler imports its work module when it runs (see catdog_cli/commands/__init__.py).
@@ -50,3 +66,13 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from catdog_cli import model_versions
 
     return model_versions.run_rollback(bucket=args.bucket, stack=args.stack)
+
+
+def cmd_shadow(args: argparse.Namespace) -> int:
+    if args.off and args.version:
+        raise CatdogError("give VERSION to set a shadow model, or --off to remove it, not both")
+    from catdog_cli import model_shadow, model_versions
+
+    repo, target = model_versions.repo_for(args.bucket, args.stack)
+    return model_shadow.run_shadow(repo, args.version, off=args.off, min_accuracy=args.min_accuracy,
+                                   state=target.state)
