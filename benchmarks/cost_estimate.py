@@ -48,8 +48,10 @@ IO_MS_PER_IMAGE = {"s3_head": 10.0, "s3_get": 20.0, "dynamodb_update": 5.0}
 MEAN_IMAGE_BYTES = 22_852  # cats_and_dogs_filtered's 3000 JPEGs
 ITEM_BYTES = 400  # one results item (image URI, label, confidence, status, times, model, etag, size)
 #: GSI keys only some items carry (a sparse index): review-index lists reviewed items only, a few per
-#: thousand, so it adds nothing per image. Every other GSI of the table gets a copy of every answer.
-SPARSE_INDEX_KEYS = {"human_label"}
+#: thousand, so it adds nothing per image; shadow-index only the items a shadow model answered, none
+#: while no shadow model is set (its cost while one is: `shadow_estimate`). Every other GSI of the
+#: table gets a copy of every answer.
+SPARSE_INDEX_KEYS = {"human_label", "shadow_agreement"}
 LOG_BYTES_PER_IMAGE = 1_000  # Powertools JSON lines at INFO, per image and invocation share
 #: SQS requests per image: S3's SendMessage, plus Lambda's ReceiveMessage and DeleteMessageBatch
 #: shared by a batch of BatchSize messages.

@@ -32,8 +32,9 @@ LABEL_INDEX = "label-index"
 STATUS_INDEX = "status-index"
 MODEL_INDEX = "model-index"
 REVIEW_INDEX = "review-index"
+SHADOW_INDEX = "shadow-index"
 #: Every GSI the page needs: `catdog review` says which one a table lacks (docs/deploying.md).
-REQUIRED_INDEXES = (LABEL_INDEX, STATUS_INDEX, MODEL_INDEX, REVIEW_INDEX)
+REQUIRED_INDEXES = (LABEL_INDEX, STATUS_INDEX, MODEL_INDEX, REVIEW_INDEX, SHADOW_INDEX)
 KINDS = ("all", "unknown", "low", "failed", "label", "model", "reviewed", "unreviewed")
 MAX_PAGE_SIZE = 200
 #: Items a filtered view (low confidence, not reviewed) reads per request, per item it shows.
