@@ -1,4 +1,5 @@
-"""`catdog models shadow [VERSION | --off]`: the candidate the function runs beside the live model.
+"""`catdog models shadow [VERSION | --off]` and `catdog models compare [VERSION]`: the candidate the
+function runs beside the live model, and how it did.
 
 Setting one writes `models/shadow.json` beside `models/latest.json`: the pointer `latest.json`
 would get if the version were promoted (the sha256 of every file of the version, manifest.json
@@ -8,11 +9,17 @@ that was live before must still be byte for byte what its history entry vouched 
 well, before anything is written: the live version itself, a version whose labels differ from the
 live model's or that takes another input size (`catdog.shadow.incompatibility`: the function would
 refuse it too). Nothing about the live model changes; `--off` removes the pointer.
+
+`compare` prints catdog_cli.review.shadow's comparison of a shadow version with the live answers it
+was given beside, and the verdict of `promote VERSION --require-shadow N` (the validation accuracy
+bar, then the comparison's); `require_shadow` is that gate, for `promote`.
 """
 
 from __future__ import annotations
 
 import sys
+
+import boto3
 
 from catdog.config import DEFAULT_REFRESH_SECONDS
 from catdog.errors import CatdogError, ModelError, QualityGateError
@@ -20,9 +27,13 @@ from catdog.manifest import Manifest, ModelPointer, check_version
 from catdog.model_history import check_as_vouched, read_history
 from catdog.model_integrity import IntegrityError, read_verified
 from catdog.model_repo import ModelRepo
+from catdog.plural import plural
 from catdog.shadow import incompatibility
 from catdog_cli import exit_codes
 from catdog_cli.display import printable
+from catdog_cli.review.catalog import Catalog
+from catdog_cli.review.shadow import Comparison, compare, gate_failures, percent, summary
+from catdog_cli.targets import ENV_TABLE, models_repo, resolve_name
 from catdog_local.state import LocalState
 from training_job.publish import gate_published
 
@@ -126,3 +137,87 @@ def run_shadow(repo: ModelRepo, version: str | None, *, off: bool, min_accuracy:
           f"re-read of the pointers (within {refresh_note(state)}); the live answers do not change. Then: "
           f"catdog models compare {printable(pointer.version)}")
     return exit_codes.OK
+
+
+# -- catdog models compare ------------------------------------------------------------------------
+
+
+def verdict(c: Comparison, manifest: Manifest | None, require: int, min_accuracy: float) -> list[str]:
+    """Why `promote VERSION --require-shadow require` would refuse the version (empty: it would pass):
+    the quality gate's accuracy bar, then the shadow comparison's."""
+    accuracy = manifest.metrics.get("accuracy") if manifest else None
+    failures = []
+    if not isinstance(accuracy, int | float):
+        failures.append(f"no validation accuracy of {c.version} could be read (its manifest: see the "
+                        "warnings)")
+    elif accuracy < min_accuracy:
+        failures.append(f"validation accuracy {accuracy:.4f} is below --min-accuracy {min_accuracy:.4f}")
+    return failures + gate_failures(c, require)
+
+
+def render_comparison(c: Comparison, failures: list[str], require: int, min_accuracy: float) -> str:
+    lines = [f"shadow model {printable(c.version)} beside live {printable(c.live_label)}: "
+             f"{plural(c.shadowed, 'upload')} answered by both"]
+    if c.shadowed:
+        lines.append(f"agreement: {c.agreed} of {c.shadowed} ({percent(c.agreement)})")
+        if c.changes:
+            width = max(len(f"{printable(a)} → {printable(b)}") for a, b in c.changes)
+            lines.append("label changes, live → shadow:")
+            lines += [f"  {f'{printable(a)} → {printable(b)}'.ljust(width)}  {n}"
+                      for (a, b), n in sorted(c.changes.items(), key=lambda kv: (-kv[1], kv[0]))]
+        left_out = f" ({c.excluded} more left out: a model was trained on them)" if c.excluded else ""
+        lines.append(f"reviewed, answered by both: {c.reviewed}{left_out}")
+        if c.reviewed:
+            rows = [(f"live {printable(c.live_label)}", c.live_right, c.live_accuracy),
+                    (f"shadow {printable(c.version)}", c.shadow_right, c.shadow_accuracy)]
+            width = max(len(name) for name, _, _ in rows)
+            lines += [f"  {name.ljust(width)}  {right} right  {percent(share)}"
+                      for name, right, share in rows]
+    command = f"catdog models promote {printable(c.version)} --require-shadow {require}"
+    if failures:
+        lines.append(f"verdict: `{command}` would be refused:")
+        lines += [f"  - {printable(why)}" for why in failures]
+    else:
+        lines.append(f"verdict: `{command}` would pass (validation accuracy ≥ {min_accuracy:g}, "
+                     f"≥ {require} shadowed, no drop in reviewed accuracy)")
+    return "\n".join(lines)
+
+
+def comparison_for(version: str, catalog: Catalog, table: str) -> Comparison:
+    """`version`'s shadow answers in `table`, the photos each model was trained on left out."""
+    return compare(boto3.client("dynamodb"), table, version, catalog.trained_on())
+
+
+def run_compare(version: str | None, *, require: int, min_accuracy: float, bucket: str | None,
+                table: str | None, stack: str | None) -> int:
+    """`catdog models compare [VERSION]`: the comparison and the promote gate's verdict; the exit code."""
+    repo, _ = models_repo(bucket, stack)
+    table_name = resolve_name(table, ENV_TABLE, "table", "table", stack).name
+    catalog = Catalog(repo, warn=_warn)
+    if version is None:
+        shadow = catalog.shadow()
+        if shadow is None:
+            raise CatdogError(f"no shadow model is set ({repo.uri(repo.shadow_key)}): name the VERSION to "
+                              "compare (one that was the shadow model)")
+        version = shadow.version
+    check_version(version, "VERSION")
+    c = comparison_for(version, catalog, table_name)
+    print(render_comparison(c, verdict(c, catalog.manifest(version), require, min_accuracy), require,
+                            min_accuracy))
+    if not c.shadowed:
+        print(f"(nothing in table {printable(table_name)} was answered by {printable(version)} as the shadow "
+              "model: is it set, and has the function re-read the pointers since?)", file=sys.stderr)
+    return exit_codes.OK
+
+
+def require_shadow(repo: ModelRepo, version: str, require: int, *, table: str | None,
+                   stack: str | None) -> Comparison:
+    """`promote --require-shadow N`: the comparison, or a QualityGateError (exit 4) with the numbers."""
+    table_name = resolve_name(table, ENV_TABLE, "table", "table", stack).name
+    catalog = Catalog(repo, warn=_warn)
+    c = comparison_for(version, catalog, table_name)
+    failures = gate_failures(c, require)
+    if failures:
+        raise QualityGateError(f"{version} not promoted (--require-shadow {require}): {'; '.join(failures)} "
+                               f"[{summary(c)}]; the live model stays")
+    return c

@@ -31,9 +31,11 @@ from catdog_cli import exit_codes
 from catdog_cli.display import printable
 from catdog_cli.identity import caller_identity
 from catdog_cli.model_shadow import current_shadow
+from catdog_cli.model_shadow import require_shadow as shadow_gate
 from catdog_cli.review.catalog import Catalog
+from catdog_cli.review.shadow import summary
 from catdog_cli.review.stats import VersionAccuracy, reviewed_accuracy
-from catdog_cli.targets import ENV_BUCKET, ENV_TABLE, Target, resolve_name
+from catdog_cli.targets import ENV_TABLE, Target, models_repo, resolve_name
 from training_job.publish import publish_model
 
 
@@ -145,9 +147,6 @@ def reviewed_by_version(ddb: Any, table: str, catalog: Catalog) -> dict[str, Ver
 # -- the commands ---------------------------------------------------------------------------------
 
 
-def repo_for(bucket: str | None, stack: str | None) -> tuple[ModelRepo, Target]:
-    target = resolve_name(bucket, ENV_BUCKET, "bucket", "bucket", stack)
-    return ModelRepo(boto3.client("s3"), target.name), target
 
 
 def _backfill_hint(target: Target, whose: str) -> None:
@@ -162,7 +161,7 @@ def _warn(message: str) -> None:
 
 def run_list(*, bucket: str | None, table: str | None, stack: str | None) -> int:
     """`catdog models list`: the table of versions, with the reviewed accuracy when a table is found."""
-    repo, _ = repo_for(bucket, stack)
+    repo, _ = models_repo(bucket, stack)
     catalog = Catalog(repo, warn=_warn)
     reviewed = None
     try:
@@ -179,9 +178,16 @@ def run_list(*, bucket: str | None, table: str | None, stack: str | None) -> int
     return exit_codes.OK
 
 
-def run_promote(version: str, min_accuracy: float, *, bucket: str | None, stack: str | None) -> int:
-    """`catdog models promote VERSION`: through the quality gate, recorded with who did it."""
-    repo, target = repo_for(bucket, stack)
+def run_promote(version: str, min_accuracy: float, *, bucket: str | None, stack: str | None,
+                require_shadow: int | None = None, table: str | None = None) -> int:
+    """`catdog models promote VERSION`: through the quality gate (and, with `require_shadow`, the
+    shadow comparison's), recorded with who did it."""
+    repo, target = models_repo(bucket, stack)
+    live = repo.live()
+    if require_shadow is not None and not (live is not None and live.version == version):
+        c = shadow_gate(repo, version, require_shadow, table=table, stack=stack)
+        print(f"shadow comparison of {printable(version)}: {printable(summary(c))} (≥ {require_shadow} "
+              "shadowed, no drop in reviewed accuracy)")
     pointer, previous = promote(repo, version, min_accuracy, caller_identity())
     if previous == pointer:
         print(f"{printable(pointer.version)} is already live; nothing changed")
@@ -213,7 +219,7 @@ def _end_shadow_of(repo: ModelRepo, version: str) -> None:
 
 def run_rollback(*, bucket: str | None, stack: str | None) -> int:
     """`catdog models rollback`: the previous pointer back, exactly as it was written."""
-    repo, target = repo_for(bucket, stack)
+    repo, target = models_repo(bucket, stack)
     restored, replaced = rollback(repo, caller_identity())
     checked = (f"its {len(restored.checksums)} files checked" if restored.checksums
                else f"model.tflite sha256 {restored.model_sha256[:12] or '?'}…")
