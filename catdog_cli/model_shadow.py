@@ -32,7 +32,7 @@ from catdog.shadow import incompatibility
 from catdog_cli import exit_codes
 from catdog_cli.display import printable
 from catdog_cli.review.catalog import Catalog
-from catdog_cli.review.shadow import Comparison, compare, gate_failures, percent, summary
+from catdog_cli.review.shadow import Comparison, Verdict, compare, gate_failures, judge, percent, summary
 from catdog_cli.targets import ENV_TABLE, models_repo, resolve_name
 from catdog_local.state import LocalState
 from training_job.publish import gate_published
@@ -142,20 +142,8 @@ def run_shadow(repo: ModelRepo, version: str | None, *, off: bool, min_accuracy:
 # -- catdog models compare ------------------------------------------------------------------------
 
 
-def verdict(c: Comparison, manifest: Manifest | None, require: int, min_accuracy: float) -> list[str]:
-    """Why `promote VERSION --require-shadow require` would refuse the version (empty: it would pass):
-    the quality gate's accuracy bar, then the shadow comparison's."""
-    accuracy = manifest.metrics.get("accuracy") if manifest else None
-    failures = []
-    if not isinstance(accuracy, int | float):
-        failures.append(f"no validation accuracy of {c.version} could be read (its manifest: see the "
-                        "warnings)")
-    elif accuracy < min_accuracy:
-        failures.append(f"validation accuracy {accuracy:.4f} is below --min-accuracy {min_accuracy:.4f}")
-    return failures + gate_failures(c, require)
-
-
-def render_comparison(c: Comparison, failures: list[str], require: int, min_accuracy: float) -> str:
+def render_comparison(v: Verdict) -> str:
+    c = v.comparison
     lines = [f"shadow model {printable(c.version)} beside live {printable(c.live_label)}: "
              f"{plural(c.shadowed, 'upload')} answered by both"]
     if c.shadowed:
@@ -163,8 +151,7 @@ def render_comparison(c: Comparison, failures: list[str], require: int, min_accu
         if c.changes:
             width = max(len(f"{printable(a)} → {printable(b)}") for a, b in c.changes)
             lines.append("label changes, live → shadow:")
-            lines += [f"  {f'{printable(a)} → {printable(b)}'.ljust(width)}  {n}"
-                      for (a, b), n in sorted(c.changes.items(), key=lambda kv: (-kv[1], kv[0]))]
+            lines += [f"  {f'{printable(a)} → {printable(b)}'.ljust(width)}  {n}" for (a, b), n in v.changes]
         left_out = f" ({c.excluded} more left out: a model was trained on them)" if c.excluded else ""
         lines.append(f"reviewed, answered by both: {c.reviewed}{left_out}")
         if c.reviewed:
@@ -173,13 +160,13 @@ def render_comparison(c: Comparison, failures: list[str], require: int, min_accu
             width = max(len(name) for name, _, _ in rows)
             lines += [f"  {name.ljust(width)}  {right} right  {percent(share)}"
                       for name, right, share in rows]
-    command = f"catdog models promote {printable(c.version)} --require-shadow {require}"
-    if failures:
+    command = f"catdog models promote {printable(c.version)} --require-shadow {v.require}"
+    if v.failures:
         lines.append(f"verdict: `{command}` would be refused:")
-        lines += [f"  - {printable(why)}" for why in failures]
+        lines += [f"  - {printable(why)}" for why in v.failures]
     else:
-        lines.append(f"verdict: `{command}` would pass (validation accuracy ≥ {min_accuracy:g}, "
-                     f"≥ {require} shadowed, no drop in reviewed accuracy)")
+        lines.append(f"verdict: `{command}` would pass (validation accuracy ≥ {v.min_accuracy:g}, "
+                     f"≥ {v.require} shadowed, no drop in reviewed accuracy)")
     return "\n".join(lines)
 
 
@@ -202,8 +189,7 @@ def run_compare(version: str | None, *, require: int, min_accuracy: float, bucke
         version = shadow.version
     check_version(version, "VERSION")
     c = comparison_for(version, catalog, table_name)
-    print(render_comparison(c, verdict(c, catalog.manifest(version), require, min_accuracy), require,
-                            min_accuracy))
+    print(render_comparison(judge(c, catalog.manifest(version), require, min_accuracy)))
     if not c.shadowed:
         print(f"(nothing in table {printable(table_name)} was answered by {printable(version)} as the shadow "
               "model: is it set, and has the function re-read the pointers since?)", file=sys.stderr)

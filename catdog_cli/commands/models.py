@@ -6,25 +6,13 @@ from __future__ import annotations
 import argparse
 
 from catdog.errors import CatdogError
-from catdog.ranges import NON_NEGATIVE
-from catdog_cli.commands.common import BUCKET_HELP, TABLE_HELP
-from training_job.settings import DEFAULT_MIN_ACCURACY, ENV_VARS, env_default, setting_type
-
-#: `catdog models compare`'s verdict is that of `promote --require-shadow` with this many.
-DEFAULT_REQUIRE_SHADOW = 100
-
-
-def _gate_flag(parser: argparse.ArgumentParser) -> None:
-    """`--min-accuracy`: the quality gate every pointer move (and a shadow) goes through."""
-    parser.add_argument("--min-accuracy", type=setting_type("min_accuracy"),
-                        default=env_default("min_accuracy"),
-                        help=f"the quality gate [env {ENV_VARS['min_accuracy']}; "
-                             f"default {DEFAULT_MIN_ACCURACY}]")
-
-
-def _require_shadow_flag(parser: argparse.ArgumentParser, default: int | None, help: str) -> None:
-    parser.add_argument("--require-shadow", metavar="N", type=NON_NEGATIVE, default=default,
-                        help=help + (f" (default {default})" if default is not None else ""))
+from catdog_cli.commands.common import (
+    BUCKET_HELP,
+    DEFAULT_REQUIRE_SHADOW,
+    TABLE_HELP,
+    gate_flag,
+    require_shadow_flag,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,8 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     listing.set_defaults(func=cmd_list)
     promote = models_sub.add_parser("promote", help="make a published version live, through the quality gate")
     promote.add_argument("version", metavar="VERSION", help="a version listed by `catdog models list`")
-    _gate_flag(promote)
-    _require_shadow_flag(promote, None, "also require a shadow comparison: at least N uploads the version "
+    gate_flag(promote)
+    require_shadow_flag(promote, None, "also require a shadow comparison: at least N uploads the version "
                                         "answered as the shadow model, and no drop in reviewed accuracy "
                                         "against the live answers (needs the table)")
     promote.add_argument("--bucket", help=BUCKET_HELP)
@@ -56,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="a published version that passes the quality gate (without one: show the "
                              "shadow model)")
     shadow.add_argument("--off", action="store_true", help="stop running the shadow model")
-    _gate_flag(shadow)
+    gate_flag(shadow)
     shadow.add_argument("--bucket", help=BUCKET_HELP)
     shadow.set_defaults(func=cmd_shadow)
     compare = models_sub.add_parser("compare", help="how the shadow model answered beside the live one: "
@@ -64,9 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                     "and the promote gate's verdict")
     compare.add_argument("version", metavar="VERSION", nargs="?",
                          help="a version that was the shadow model (default: the one that is now)")
-    _require_shadow_flag(compare, DEFAULT_REQUIRE_SHADOW, "the verdict is that of `promote VERSION "
+    require_shadow_flag(compare, DEFAULT_REQUIRE_SHADOW, "the verdict is that of `promote VERSION "
                                                           "--require-shadow N`")
-    _gate_flag(compare)
+    gate_flag(compare)
     compare.add_argument("--bucket", help=BUCKET_HELP)
     compare.add_argument("--table", help=TABLE_HELP)
     compare.set_defaults(func=cmd_compare)

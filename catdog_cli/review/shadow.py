@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from catdog.manifest import image_id
+from catdog.manifest import Manifest, image_id
 from catdog.plural import plural
 from catdog.results import shadow_agreement
 from catdog.status import Status
@@ -137,6 +137,35 @@ def gate_failures(c: Comparison, required: int) -> list[str]:
                         f"{c.reviewed}) against the live model's {percent(c.live_accuracy)} "
                         f"({c.live_right} of {c.reviewed})")
     return failures
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A comparison judged as `promote VERSION --require-shadow require --min-accuracy min_accuracy`
+    would judge it: `failures` says why it would refuse (empty: it would pass)."""
+
+    comparison: Comparison
+    require: int
+    min_accuracy: float
+    failures: list[str]
+
+    @property
+    def changes(self) -> list[tuple[tuple[str, str], int]]:
+        """The label changes, live → shadow, most frequent first."""
+        return sorted(self.comparison.changes.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def judge(c: Comparison, manifest: Manifest | None, require: int, min_accuracy: float) -> Verdict:
+    """The promote gate's verdict on `c`: the quality gate's accuracy bar on the version's manifest
+    (`manifest`, None when it could not be read and verified), then the shadow comparison's."""
+    accuracy = manifest.metrics.get("accuracy") if manifest else None
+    failures = []
+    if not isinstance(accuracy, int | float):
+        failures.append(f"no validation accuracy of {c.version} could be read (its manifest: see the "
+                        "warnings)")
+    elif accuracy < min_accuracy:
+        failures.append(f"validation accuracy {accuracy:.4f} is below --min-accuracy {min_accuracy:.4f}")
+    return Verdict(c, require, min_accuracy, failures + gate_failures(c, require))
 
 
 def summary(c: Comparison) -> str:

@@ -1,4 +1,6 @@
-"""`catdog models compare` and `promote --require-shadow` against moto: the arithmetic, item by item.
+"""What a shadow run is read with, against moto: `catdog models compare` and `promote
+--require-shadow` (the arithmetic, item by item), the review page's "live vs shadow disagree" view
+and the report's comparison.
 
 Live v1 and shadow v2 answered seven photos:
 
@@ -19,6 +21,9 @@ models answered and neither learned: live 1 right (50%), shadow 2 right (100%), 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -29,7 +34,9 @@ from catdog.results import ResultsTable
 from catdog_cli.exit_codes import GATE_REFUSED, OK, USAGE
 from catdog_cli.main import main
 from catdog_cli.review.catalog import Catalog
+from catdog_cli.review.server import ReviewService, create_app
 from catdog_cli.review.shadow import compare
+from catdog_cli.review.thumbnails import Thumbnailer
 from catdog_local.provision import Stack
 from tests.functional.conftest import REGION
 from tests.support.review import Photo, publish_manifest, put_photos, put_shadow_answers
@@ -149,3 +156,50 @@ def test_promote_passes_the_shadow_gate_then_the_quality_gate(
     captured = capsys.readouterr()
     assert "shadow comparison of v2: 6 uploads shadowed" in captured.out
     assert "the serving path cannot run it" in captured.err
+
+
+@pytest.fixture
+def page(table: Stack, tmp_path: Path) -> Iterator[Any]:
+    s3 = boto3.client("s3", region_name=REGION)
+    service = ReviewService(
+        ddb=boto3.client("dynamodb", region_name=REGION), table=table.table, bucket=table.bucket,
+        writer=ResultsTable.named(table.table), catalog=Catalog(ModelRepo(s3, table.bucket), ttl=0),
+        thumbnailer=Thumbnailer(s3, table.bucket, tmp_path / "thumbs", side=64), reviewer="ann", page_size=50)
+    yield create_app(service, {"localhost"}).test_client()
+    service.thumbnailer.close()
+
+
+def _keys(html: str) -> set[str]:
+    return {m.rsplit("/", 1)[-1] for m in re.findall(r'<div class="key">([^<]+)</div>', html)}
+
+
+def test_the_disagree_view_lists_exactly_the_photos_the_shadow_answered_otherwise(page: Any) -> None:
+    html = page.get("/").get_data(as_text=True)
+    assert re.search(r'live vs shadow v2 disagree \(<span class="n">4</span>\)', html)  # the header's link
+    shown = page.get("/?view=disagree").get_data(as_text=True)  # the shadow model's, by default
+    assert _keys(shown) == {"b.jpg", "d.jpg", "e.jpg", "f.jpg"}
+    assert shown.count('class="shadow differs"') == 4 and "shadow: unknown 70.0% · v2" in shown
+    assert _keys(page.get("/?view=disagree&value=v2").get_data(as_text=True)) == _keys(shown)
+    assert _keys(page.get("/?view=disagree&value=v9").get_data(as_text=True)) == set()
+
+
+def test_the_disagree_view_without_a_shadow_model_asks_for_a_version(page: Any, table: Stack) -> None:
+    boto3.client("s3", region_name=REGION).delete_object(Bucket=table.bucket, Key="models/shadow.json")
+    html = page.get("/").get_data(as_text=True)
+    assert "live vs shadow" not in html  # no link while no shadow model is set
+    reply = page.get("/?view=disagree")
+    assert reply.status_code == 400 and "no shadow model is set" in reply.get_data(as_text=True)
+    assert _keys(page.get("/?view=disagree&value=v2").get_data(as_text=True)) == {"b.jpg", "d.jpg", "e.jpg",
+                                                                                  "f.jpg"}
+
+
+def test_the_report_shows_the_comparison_and_the_verdict(table: Stack, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    assert main(["report", "-o", str(out), "--limit", "0", "--table", table.table, "--bucket", table.bucket,
+                 "--require-shadow", "5"]) == OK
+    html = out.read_text()
+    assert "Live vs shadow: v2" in html and "<th>live v1</th>" in html
+    assert "<td>same label</td><td colspan=\"2\">2 (33.3%)</td>" in html
+    assert "<td>right on those</td><td>1 (50.0%)</td><td>2 (100.0%)</td>" in html
+    assert "<td>cat → dog</td><td>3</td>" in html and "2 more left out" in html
+    assert "--require-shadow 5</code>\nwould pass" in html
