@@ -299,3 +299,56 @@ def test_with_too_little_time_left_the_shadow_is_not_started(
     result = processor.runtime.shadow.run([answer], live, time_left=lambda: 1.0)
     assert (result.answered, result.seconds) == (0, 0.0)
     assert any("too little time left" in w and "no shadow answers" in w for w in _warned(caplog))
+
+
+def test_a_shadow_probability_that_is_not_a_number_is_one_warning_not_a_write_error_per_image(
+        pipeline: Pipeline, models: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Input: a shadow model whose probabilities come out NaN (a broken export): DynamoDB takes no
+    NaN, so nothing of it is recorded, and the log says so once for the batch."""
+    pipeline.shadow(models["flipped"])
+    real_infer = Classifier.infer
+
+    def nan_infer(self: Classifier, pixels: Any) -> Any:
+        probs, novelty = real_infer(self, pixels)
+        return (probs * np.nan, novelty) if self.manifest.version == "flipped-2" else (probs, novelty)
+
+    monkeypatch.setattr(Classifier, "infer", nan_infer)
+    _upload(pipeline, red=RED, teal=TEAL)
+    assert pipeline.drain().failed == 0
+    assert [_shadow_fields(pipeline.item(k)) for k in ("uploads/red.jpg", "uploads/teal.jpg")] == [{}, {}]
+    warned = _warned(caplog)
+    assert [w for w in warned if "not a number" in w] == [
+        "shadow model flipped-2 gave 2 images a probability that is not a number: not recorded"]
+    assert not [w for w in warned if "not recorded (the live answer stands)" in w]
+
+
+def test_an_object_named_twice_in_a_batch_gets_one_shadow_answer(
+        pipeline: Pipeline, models: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Input: one SQS message whose two records name the same object (a forged or doubled event)."""
+    from catdog_local.events import s3_notification, s3_record
+
+    pipeline.shadow(models["flipped"])
+    _upload(pipeline, red=RED)
+    pipeline.sqs.purge_queue(QueueUrl=pipeline.stack.queue_url)
+    record = s3_record(pipeline.stack.bucket, "uploads/red.jpg")
+    pipeline.sqs.send_message(QueueUrl=pipeline.stack.queue_url, MessageBody=s3_notification(record, record))
+    writes: list[str] = []
+    real_shadow = ResultsTable.put_shadow
+    monkeypatch.setattr(ResultsTable, "put_shadow",
+                        lambda self, event, *a: (writes.append(event.key), real_shadow(self, event, *a))[1])
+    assert pipeline.drain().failed == 0
+    assert writes == ["uploads/red.jpg"]
+    assert pipeline.item("uploads/red.jpg")["shadow_label"] == "dog"  # type: ignore[index]
+
+
+def test_the_batch_s_pixels_are_not_held_after_the_invocation(pipeline: Pipeline,
+                                                              models: dict[str, Path]) -> None:
+    """A warm container keeps the processor between invocations: the decoded images of the last
+    batch (kept for the shadow model) must not stay with it."""
+    pipeline.shadow(models["flipped"])
+    _upload(pipeline, red=RED)
+    pipeline.drain()
+    processor = pipeline.app.processor
+    assert processor._result.outcomes == {} and processor._written == []
+    assert processor._result.model is not None

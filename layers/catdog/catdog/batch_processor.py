@@ -192,12 +192,13 @@ class ImageBatchProcessor(BatchProcessor):
         if errors:
             self._emit_label_counts()
             raise errors[0]  # the whole event is retried: its shadow answers come with the retry
-        self._shadow()
-        self._emit_label_counts()
         response: dict[str, Any] = {"model_version": self._result.model_version,
                                     **Counter(o.kind for o in outcomes)}
         if parsed.rejected:
             response["rejected"] = len(parsed.rejected)
+        del outcomes  # they hold the batch's pixels: let the shadow pass release them
+        self._shadow()
+        self._emit_label_counts()
         return response
 
     # -- internals --------------------------------------------------------------------------------
@@ -237,9 +238,12 @@ class ImageBatchProcessor(BatchProcessor):
                 metrics.add_metric(name="ImagesFailed", unit=MetricUnit.Count, value=1)
 
     def _shadow(self) -> None:
-        """The shadow model (if `models/shadow.json` names one) on this invocation's written answers."""
+        """The shadow model (if `models/shadow.json` names one) on this invocation's written answers;
+        then the batch's decoded pixels are let go (a warm container must not hold them until its
+        next invocation)."""
         written, self._written = self._written, []
         live = self._result.model
+        self._result = BatchResult(model=live, model_loaded_now=self._result.model_loaded_now)
         if not written or live is None or self._runtime is None:
             return
         try:

@@ -18,6 +18,7 @@ and the loaded candidate is kept warm beside the live model (its `.tflite` under
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -200,8 +201,13 @@ class ShadowPass:
                         plural(len(answers), "image"), exc)
             return result
         result.seconds = time.perf_counter() - started
+        unusable = [p for p in predictions if not math.isfinite(p.confidence)]
+        if unusable:  # DynamoDB takes no NaN; one warning for the batch, not one write error per image
+            log.warning("shadow model %s gave %s a probability that is not a number: not recorded",
+                        model.version, plural(len(unusable), "image"))
         for answer, prediction in zip(answers, predictions, strict=True):
-            self._record(answer, prediction, live.version, model.version, result)
+            if math.isfinite(prediction.confidence):
+                self._record(answer, prediction, live.version, model.version, result)
         log.info("shadow model %s answered %s beside %s: %d the same", model.version,
                  plural(result.answered, "image"), live.version, result.agreed)
         return result
