@@ -86,3 +86,10 @@ def test_photos_either_model_learned_are_left_out_of_both_accuracies() -> None:
 def test_with_nothing_reviewed_the_gate_cannot_say_there_was_no_drop() -> None:
     (why,) = gate_failures(tally([_item("a", "cat", "cat")], "v2"), required=0)
     assert "none of them is reviewed" in why
+
+
+def test_a_comparison_names_every_live_version_it_was_given_beside() -> None:
+    """The live model changed while the candidate was shadowing: both live versions are named."""
+    items = [_item("a", "cat", "cat"), _item("b", "cat", "dog"), _item("c", "dog", "dog", model_version="v0")]
+    assert tally(items, "v2").live_label == "v1 (2), v0 (1)"
+    assert tally(items[:2], "v2").live_label == "v1"
