@@ -1,5 +1,7 @@
 """What one million images cost: the deployed stack (Lambda arm64/x86_64 at the template's memory, S3,
-SQS, DynamoDB, CloudWatch Logs) next to a managed label API, from our measured per-batch time.
+SQS, DynamoDB, CloudWatch Logs) next to a managed label API, from our measured per-batch time; and
+what a shadow model adds while one is set (`shadow_estimate`, from the shadow section of the same
+benchmark).
 
 Every input is a named constant below with where it comes from, so the arithmetic is reproducible
 and a changed price is a one-line edit. Prints the table and writes benchmarks/results/cost.md.
@@ -11,8 +13,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+from catdog.results import shadow_agreement, to_decimal
 from catdog_local.cfn import DEFAULT_TEMPLATE, Resolver, load_template
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -48,8 +53,10 @@ IO_MS_PER_IMAGE = {"s3_head": 10.0, "s3_get": 20.0, "dynamodb_update": 5.0}
 MEAN_IMAGE_BYTES = 22_852  # cats_and_dogs_filtered's 3000 JPEGs
 ITEM_BYTES = 400  # one results item (image URI, label, confidence, status, times, model, etag, size)
 #: GSI keys only some items carry (a sparse index): review-index lists reviewed items only, a few per
-#: thousand, so it adds nothing per image. Every other GSI of the table gets a copy of every answer.
-SPARSE_INDEX_KEYS = {"human_label"}
+#: thousand, so it adds nothing per image; shadow-index only the items a shadow model answered, none
+#: while no shadow model is set (its cost while one is: `shadow_estimate`). Every other GSI of the
+#: table gets a copy of every answer.
+SPARSE_INDEX_KEYS = {"human_label", "shadow_agreement"}
 LOG_BYTES_PER_IMAGE = 1_000  # Powertools JSON lines at INFO, per image and invocation share
 #: SQS requests per image: S3's SendMessage, plus Lambda's ReceiveMessage and DeleteMessageBatch
 #: shared by a batch of BatchSize messages.
@@ -191,8 +198,136 @@ def render(e: Estimate) -> str:
     return "\n".join(out) + "\n"
 
 
+# ----------------------------------------------------------------- while a shadow model is set
+
+#: The shadow pass's one log line per batch ("shadow model V answered N images beside L: M the same").
+SHADOW_LOG_BYTES_PER_BATCH = 250
+#: A version as `catdog train` names it (UTC time, arch, data fingerprint): what items carry.
+TYPICAL_VERSION = "20261203-174034-mobilenetv2-ceb21618"
+
+
+def attribute_bytes(name: str, value: Any) -> int:
+    """One attribute's share of an item's size, by DynamoDB's rules: the name's UTF-8 bytes plus a
+    string's UTF-8 bytes, a number's (significant digits / 2, rounded up) + 1, 1 for a boolean or
+    null, and 3 + each element (name included) + 1 per element for a map or list."""
+    return len(name.encode()) + _value_bytes(value)
+
+
+def _value_bytes(value: Any) -> int:
+    if value is None or isinstance(value, bool):
+        return 1
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, int | float | Decimal):
+        digits = str(Decimal(str(value)).normalize()).lstrip("-").replace(".", "").lstrip("0") or "0"
+        return -(-len(digits.split("E")[0]) // 2) + 1
+    if isinstance(value, dict):
+        return 3 + sum(attribute_bytes(k, v) + 1 for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return 3 + sum(_value_bytes(v) + 1 for v in value)
+    raise TypeError(f"no DynamoDB size for {type(value).__name__}")
+
+
+def shadow_fields(version: str = TYPICAL_VERSION) -> dict[str, Any]:
+    """What the function's shadow pass adds to an item (`ResultsTable.put_shadow`), for a typical
+    version and a disagreement (the longer key)."""
+    return {"shadow_label": "cat", "shadow_confidence": to_decimal(0.912345), "shadow_version": version,
+            "shadow_agreement": shadow_agreement(version, False)}
+
+
+@dataclass(frozen=True)
+class ShadowEstimate:
+    base: Estimate
+    compute_ms: float  # the shadow's LiteRT call, per invocation, on Lambda
+    io_ms: float  # its UpdateItem per image, per invocation
+    item_bytes: int  # what the shadow fields add to an item
+    bench_extra_ms: float  # measured: one invocation with the shadow set minus without
+    bench_when: str
+    peak_memory_mb: dict[str, float]
+    lambda_lines: dict[str, list[Line]]
+    shared: list[Line]
+
+    def added(self, arch: str) -> float:
+        return sum(x.usd for x in [*self.lambda_lines[arch], *self.shared])
+
+
+def shadow_estimate(images: int = IMAGES) -> ShadowEstimate:
+    """What a shadow model adds per `images` while it is set: its LiteRT call (measured, same run as
+    the path without it), one UpdateItem per image (its write units: the table, each dense GSI and
+    the shadow-index), the bytes it adds to items, and its log line."""
+    base = estimate(images)
+    bench = json.loads(LAMBDA_BENCH.read_text()).get("shadow")
+    if not bench:
+        raise SystemExit("benchmarks/results/lambda.json has no shadow figures: run "
+                         "`.venv/bin/python benchmarks/lambda_benchmark.py --shadow-only`")
+    if int(bench["batch"]) != base.batch:
+        raise SystemExit("benchmarks/results/lambda.json measured the shadow at another batch size")
+    inv = bench["per_invocation_p50_ms"]
+    extra = max(0.0, float(inv["with_shadow"]) - float(inv["without_shadow"]))
+    compute = extra * BENCH_CORES / base.vcpu
+    io = base.batch * IO_MS_PER_IMAGE["dynamodb_update"]
+    gb_s = base.invocations * (compute + io) / 1000 * base.memory_mb / 1024
+    added = sum(attribute_bytes(k, v) for k, v in shadow_fields().items())
+    if ITEM_BYTES + added > 1024:
+        raise SystemExit("a shadowed item is over 1 KB: its writes cost more than one unit each")
+    indexes = dense_indexes()
+    writes = images * (1 + len(indexes) + 1)  # the table, each dense GSI (projection ALL), shadow-index
+    stored = images * (added * (1 + len(indexes)) + (ITEM_BYTES + added)) / 1e9
+    lambda_lines = {
+        arch: [Line("Lambda duration, the shadow's LiteRT call and its writes",
+                    gb_s * price, f"{gb_s:,.0f} GB-s x ${price:.10f}".rstrip("0"))]
+        for arch, price in LAMBDA_GB_S.items()
+    }
+    shared = [
+        Line("DynamoDB writes, the shadow answers", writes * DDB_WRITE_UNIT,
+             f"{images:,} UpdateItem to the table, {', '.join(indexes)} and shadow-index = {writes:,} WRU x "
+             "$0.625/M"),
+        Line("DynamoDB storage + PITR, one month", stored * (DDB_GB_MONTH + DDB_PITR_GB_MONTH),
+             f"{added} bytes more per item in the table and {len(indexes)} GSIs, and a copy of each item "
+             f"(~{ITEM_BYTES + added} bytes) in shadow-index: {stored:.2f} GB x "
+             f"${DDB_GB_MONTH + DDB_PITR_GB_MONTH}/GB-month"),
+        Line("CloudWatch Logs", base.invocations * SHADOW_LOG_BYTES_PER_BATCH / 1e9 * LOGS_INGEST_GB,
+             f"one line per batch, ~{base.invocations * SHADOW_LOG_BYTES_PER_BATCH / 1e9:.3f} GB"),
+    ]
+    return ShadowEstimate(base=base, compute_ms=compute, io_ms=io, item_bytes=added, bench_extra_ms=extra,
+                          bench_when=str(bench["when"]), peak_memory_mb=dict(bench["peak_memory_mb"]),
+                          lambda_lines=lambda_lines, shared=shared)
+
+
+def render_shadow(e: ShadowEstimate) -> str:
+    b = e.base
+    mem = e.peak_memory_mb
+    out = [
+        f"While a shadow model is set (`catdog models shadow`): what it adds per {b.images:,} images",
+        "",
+        f"One invocation = {b.batch} images: the shadow's LiteRT call {e.bench_extra_ms:.1f} ms measured on "
+        f"{BENCH_CORES} cores ({e.bench_when}, the same run as the path without it) x {BENCH_CORES} / "
+        f"{b.vcpu:.2f} = {e.compute_ms:.0f} ms, plus {e.io_ms:.0f} ms assumed for its {b.batch} UpdateItem = "
+        f"{e.compute_ms + e.io_ms:.0f} ms more than {b.invocation_ms:.0f} ms. Peak memory "
+        f"{mem['one_model']} → {mem['with_shadow']} MB (MemorySize 1024 unchanged). The shadow fields add "
+        f"{e.item_bytes} bytes to an item ({', '.join(shadow_fields())}).",
+        "",
+        "| item | arm64 | x86_64 | how (arm64 / both) |",
+        "| --- | ---: | ---: | --- |",
+    ]
+    for a, x in zip(e.lambda_lines["arm64"], e.lambda_lines["x86_64"], strict=True):
+        out.append(f"| {a.item} | ${a.usd:,.2f} | ${x.usd:,.2f} | {a.how} |")
+    for line in e.shared:
+        out.append(f"| {line.item} | ${line.usd:,.2f} | ${line.usd:,.2f} | {line.how} |")
+    out.append(f"| **added while shadowing** | **${e.added('arm64'):,.2f}** | "
+               f"**${e.added('x86_64'):,.2f}** | |")
+    out.append(f"| **this stack with a shadow model** | **${b.total('arm64') + e.added('arm64'):,.2f}** | "
+               f"**${b.total('x86_64') + e.added('x86_64'):,.2f}** | |")
+    return "\n".join(out) + "\n"
+
+
+def report() -> str:
+    """benchmarks/results/cost.md: the stack, then what a shadow model adds while it is set."""
+    return render(estimate()) + "\n" + render_shadow(shadow_estimate())
+
+
 def main() -> int:
-    text = render(estimate())
+    text = report()
     print(text)
     (RESULTS / "cost.md").write_text(text)
     return 0

@@ -15,6 +15,11 @@
 Serving cost per image (preprocess + one batched classify) is measured with LiteRT on one thread
 (a 1024 MB Lambda has 0.58 of a vCPU: issue 17's target is for one core) and on every CPU.
 
+- shadow: the same path with a shadow model set (issue 21): the live classify, then the shadow
+         model on the very same pixels, interleaved batch by batch with the path without one, and
+         the peak memory of a process holding one model or two (`--shadow-only` runs this section
+         alone and rewrites only its part of lambda.md and lambda.json).
+
 Cold init (imports + model load) is measured in fresh subprocesses, `--cold-runs` times each,
 interleaved. Warm figures come from one process per path over the same `--images` validation
 photos. Package size comes from `make layer` (build/layers/sizes.json; built if missing) next to
@@ -22,6 +27,7 @@ the installed size of what the naive handler needs; the model itself is not in t
 function downloads it from S3), so its size is listed apart. Results: benchmarks/results/lambda.json + .md.
 
     .venv/bin/python benchmarks/lambda_benchmark.py [--model DIR] [--baseline DIR] [--images 200] [--batch 10]
+    .venv/bin/python benchmarks/lambda_benchmark.py --shadow-only [--shadow-model DIR]
 """
 
 from __future__ import annotations
@@ -262,10 +268,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-build-layer", action="store_true", help="don't run `make layer` for sizes")
     parser.add_argument("--baseline", type=Path, default=BASELINE,
                         help="the previous default's model dir, measured side by side (skipped if absent)")
+    parser.add_argument("--shadow-model", type=Path,
+                        help="the shadow candidate (default: --model itself, in a second interpreter: a "
+                             "retrained candidate of the same architecture costs the same)")
+    parser.add_argument("--shadow-only", action="store_true",
+                        help="only the shadow section (serving cost with a shadow model set vs without)")
     args = parser.parse_args(argv)
 
     model = find_model(args.model, args.data)
     images = load_images(args.data, args.images)
+    if args.shadow_only:
+        write_shadow(shadow_benchmark(model, args.shadow_model or model, images, args.batch))
+        return 0
     import tempfile
 
     single = single_output_copy(model, Path(tempfile.mkdtemp(prefix="catdog-single-")))
@@ -373,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     kept = old[old.index(ARTIFACT_SECTION):] if ARTIFACT_SECTION in old else ""  # sam_artifact.py's figures
     (RESULTS / "lambda.md").write_text(md + ("\n" + kept if kept else ""))
     print(md)
+    write_shadow(shadow_benchmark(model, args.shadow_model or model, images, args.batch))
     return 0
 
 
@@ -456,6 +471,165 @@ def render(r: dict[str, Any]) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+# -------------------------------------------------------------------- a shadow model set (issue 21)
+
+#: This section of lambda.md, after the others (the main run keeps everything from ARTIFACT_SECTION on).
+SHADOW_BEGIN, SHADOW_END = "<!-- begin: shadow model -->", "<!-- end: shadow model -->"
+
+SHADOW_MEMORY = r"""
+import resource, sys
+sys.path.insert(0, sys.argv[1])
+from catdog_local.lambda_runtime import load_module
+load_module()  # the function's own imports, as Lambda makes them
+import numpy as np
+from pathlib import Path
+from catdog.classifier import Classifier
+from catdog.manifest import Manifest
+models = [Path(d) for d in sys.argv[3:]]
+batch = int(sys.argv[2])
+loaded = [Classifier(d / "model.tflite", Manifest.from_json((d / "manifest.json").read_text()))
+          for d in models]
+size = loaded[0].manifest.input_size
+pixels = [np.random.default_rng(i).uniform(0, 255, (*size, 3)).astype(np.float32) for i in range(batch)]
+for _ in range(3):
+    for clf in loaded:  # the live call, then the shadow's on the same pixels
+        clf.classify(pixels)
+print("PEAK_MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def peak_memory_mb(models: list[Path], batch: int) -> float:
+    """Peak RSS of a fresh process with the function's imports, `models` loaded, a batch through each."""
+    proc = subprocess.run([sys.executable, "-c", SHADOW_MEMORY, str(REPO), str(batch), *map(str, models)],
+                          capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, "POWERTOOLS_TRACE_DISABLED": "true"})
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("PEAK_MB")), None)
+    if proc.returncode or line is None:
+        raise SystemExit(f"memory subprocess failed:\n{proc.stderr[-2000:]}")
+    return float(line.split()[1])
+
+
+def shadow_benchmark(model: Path, shadow: Path, images: list[tuple[str, bytes]], batch: int,
+                     rounds: int = 3, memory_runs: int = 3) -> dict[str, Any]:
+    """The serving cost of one invocation with a shadow model set vs without, same run: decode +
+    the live classify (+ the shadow's classify of the same pixels), interleaved batch by batch so
+    background load hits both alike; the peak memory of one model vs two; the shadow's /tmp bytes.
+    The function writes the live answers between the two calls (DynamoDB, not measured here:
+    docs/cost.md prices the shadow's extra UpdateItem)."""
+    from catdog.classifier import Classifier
+    from catdog.manifest import Manifest
+    from catdog.preprocess import preprocess_image
+
+    load_before = os.getloadavg()[0]
+    live = Classifier(model / "model.tflite", Manifest.from_json((model / "manifest.json").read_text()))
+    cand = Classifier(shadow / "model.tflite", Manifest.from_json((shadow / "manifest.json").read_text()))
+    size = live.manifest.input_size
+    warm = [preprocess_image(b, size).pixels for _, b in images[:batch]]
+    live.classify(warm), cand.classify(warm)  # warm-up (allocations at this batch size)
+    without: list[float] = []
+    with_shadow: list[float] = []
+    shadow_call: list[float] = []
+    agree = total = 0
+    for r in range(rounds):
+        for i in range(0, len(images), batch):
+            chunk = images[i:i + batch]
+            t = time.perf_counter()
+            live.classify([preprocess_image(data, size).pixels for _, data in chunk])
+            without.append((time.perf_counter() - t) / len(chunk))
+            t = time.perf_counter()
+            pixels = [preprocess_image(data, size).pixels for _, data in chunk]
+            answers = live.classify(pixels)
+            s = time.perf_counter()
+            shadowed = cand.classify(pixels)
+            done = time.perf_counter()
+            with_shadow.append((done - t) / len(chunk))
+            shadow_call.append((done - s) / len(chunk))
+            if r == 0:
+                agree += sum(a.label == b.label for a, b in zip(answers, shadowed, strict=True))
+                total += len(chunk)
+    memory: dict[str, list[float]] = {"one_model": [], "with_shadow": []}
+    for _ in range(memory_runs):  # interleaved, fresh processes
+        memory["one_model"].append(peak_memory_mb([model], batch))
+        memory["with_shadow"].append(peak_memory_mb([model, shadow], batch))
+    p50 = {"without": percentile(without, 0.5) * 1000, "with": percentile(with_shadow, 0.5) * 1000}
+    peak = {k: statistics.median(v) for k, v in memory.items()}
+    return {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "loadavg_1m_before": round(load_before, 2),
+                    "loadavg_1m_after": round(os.getloadavg()[0], 2)},
+        "model": {"dir": str(model), "arch": live.manifest.arch, "version": live.manifest.version},
+        "shadow_model": {"dir": str(shadow), "arch": cand.manifest.arch, "version": cand.manifest.version,
+                         "same_files_as_live": shadow.resolve() == model.resolve()},
+        "images": len(images), "batch": batch, "rounds": rounds,
+        "per_image_in_batch_p50_ms": {"without_shadow": round(p50["without"], 3),
+                                      "with_shadow": round(p50["with"], 3)},
+        "per_image_in_batch_p95_ms": {"without_shadow": round(percentile(without, 0.95) * 1000, 3),
+                                      "with_shadow": round(percentile(with_shadow, 0.95) * 1000, 3)},
+        "shadow_call_per_image_p50_ms": round(percentile(shadow_call, 0.5) * 1000, 3),
+        "per_invocation_p50_ms": {"without_shadow": round(p50["without"] * batch, 2),
+                                  "with_shadow": round(p50["with"] * batch, 2)},
+        "serving_cost_ratio": round(p50["with"] / p50["without"], 3),
+        "peak_memory_mb": {"one_model": round(peak["one_model"], 1),
+                           "with_shadow": round(peak["with_shadow"], 1),
+                           "runs": {k: [round(x, 1) for x in v] for k, v in memory.items()}},
+        "shadow_tmp_bytes": (shadow / "model.tflite").stat().st_size,
+        "label_agreement_first_round": round(agree / total, 4) if total else None,
+    }
+
+
+def render_shadow(r: dict[str, Any]) -> str:
+    per, inv, mem = r["per_image_in_batch_p50_ms"], r["per_invocation_p50_ms"], r["peak_memory_mb"]
+    same = (" (the live model's own files, loaded into a second interpreter: a retrained candidate of the "
+            "same architecture costs the same)" if r["shadow_model"]["same_files_as_live"] else "")
+    rows = [
+        (f"serving cost per image (decode + batched classify of {r['batch']}), p50",
+         f"{per['without_shadow']} ms", f"{per['with_shadow']} ms", f"{r['serving_cost_ratio'] - 1:+.1%}"),
+        (f"one invocation of {r['batch']} images, p50", f"{inv['without_shadow']} ms",
+         f"{inv['with_shadow']} ms", f"+{inv['with_shadow'] - inv['without_shadow']:.2f} ms"),
+        ("the shadow's own LiteRT call, per image, p50", "—", f"{r['shadow_call_per_image_p50_ms']} ms", ""),
+        ("peak memory: the function's imports, the model(s), a batch through each (median of "
+         f"{len(mem['runs']['one_model'])} fresh processes)", f"{mem['one_model']} MB",
+         f"{mem['with_shadow']} MB", f"+{mem['with_shadow'] - mem['one_model']:.1f} MB of Lambda's 1024"),
+        ("/tmp (the `.tflite` under `$MODEL_CACHE_DIR/.shadow/`)", "—",
+         f"{r['shadow_tmp_bytes'] / 1e6:.2f} MB", "of Lambda's 512 MB"),
+    ]
+    lines = [
+        "## A shadow model beside the live one",
+        "",
+        f"`benchmarks/lambda_benchmark.py --shadow-only`, {r['when']}, {r['machine']['cpus']} CPUs (load "
+        f"{r['machine']['loadavg_1m_before']} → {r['machine']['loadavg_1m_after']}): live model "
+        f"`{r['model']['version']}` (`{r['model']['arch']}`), shadow `{r['shadow_model']['version']}`{same}; "
+        f"{r['images']} validation photos, {r['rounds']} rounds, the two paths interleaved batch by batch.",
+        "",
+        "| figure | no shadow model | shadow model set | difference |",
+        "| --- | --- | --- | --- |",
+        *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows],
+        "",
+        "The function writes the live answers between the two LiteRT calls and the shadow answers after "
+        "them (one more DynamoDB UpdateItem per image: not measured here, priced in docs/cost.md).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_shadow(r: dict[str, Any]) -> None:
+    """The shadow figures into lambda.json's `shadow` key and lambda.md's shadow section; the rest of
+    both files is left as it is."""
+    path = RESULTS / "lambda.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data["shadow"] = r
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    md = RESULTS / "lambda.md"
+    text = md.read_text() if md.exists() else ""
+    block = f"{SHADOW_BEGIN}\n{render_shadow(r)}{SHADOW_END}\n"
+    if SHADOW_BEGIN in text and SHADOW_END in text:
+        text = text[:text.index(SHADOW_BEGIN)] + block + text[text.index(SHADOW_END) + len(SHADOW_END) + 1:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    md.write_text(text)
+    print(render_shadow(r))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 - 2: bad input: arguments, files, data sets, an invalid label or version.
 - 3: AWS or the stack is not reachable as asked: no credentials, no endpoint, no such bucket, table
   or queue, access denied, no local stack running.
-- 4: the quality gate refused the model (the live one stays).
+- 4: the quality gate refused the model (the live one stays), `promote --require-shadow` included.
 - 70: an unexpected error inside catdog (a bug: run again with --debug and report the traceback).
 - 130: interrupted (Ctrl-C): what was done is said, nothing is lost.
 """

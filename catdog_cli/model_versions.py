@@ -24,15 +24,18 @@ import boto3
 from catdog.config import DEFAULT_UPLOAD_PREFIX
 from catdog.errors import CatdogError
 from catdog.manifest import ModelPointer, check_version
-from catdog.model_history import read_history, record_change, rollback_target, vouching_pointer
+from catdog.model_history import check_as_vouched, read_history, record_change, rollback_target
 from catdog.model_integrity import IntegrityError, read_verified
 from catdog.model_repo import ModelRepo
 from catdog_cli import exit_codes
 from catdog_cli.display import printable
 from catdog_cli.identity import caller_identity
+from catdog_cli.model_shadow import current_shadow
+from catdog_cli.model_shadow import require_shadow as shadow_gate
 from catdog_cli.review.catalog import Catalog
+from catdog_cli.review.shadow import summary
 from catdog_cli.review.stats import VersionAccuracy, reviewed_accuracy
-from catdog_cli.targets import ENV_BUCKET, ENV_TABLE, Target, resolve_name
+from catdog_cli.targets import ENV_TABLE, Target, models_repo, resolve_name
 from training_job.publish import publish_model
 
 
@@ -45,14 +48,17 @@ class VersionRow:
     reviewed: int = 0
     agreed: int = 0
     excluded: int = 0  # reviewed photos it was trained on: not counted
+    shadow: bool = False  # the shadow model (`catdog models shadow`)
 
     @property
     def reviewed_accuracy(self) -> float | None:
         return self.agreed / self.reviewed if self.reviewed else None
 
 
-def list_versions(catalog: Catalog, reviewed: dict[str, VersionAccuracy] | None = None) -> list[VersionRow]:
-    """Every published version (oldest first by creation time), with its reviewed accuracy if given."""
+def list_versions(catalog: Catalog, reviewed: dict[str, VersionAccuracy] | None = None,
+                  shadow: str | None = None) -> list[VersionRow]:
+    """Every published version (oldest first by creation time), with its reviewed accuracy if given;
+    `shadow`: the shadow model's version."""
     live = catalog.live()
     rows = []
     for version in catalog.versions():
@@ -62,7 +68,7 @@ def list_versions(catalog: Catalog, reviewed: dict[str, VersionAccuracy] | None 
         is_live = live is not None and live.version == version
         rows.append(VersionRow(version, float(accuracy) if isinstance(accuracy, int | float) else None,
                                manifest.created_at if manifest else "", is_live, seen.reviewed, seen.agreed,
-                               seen.excluded))
+                               seen.excluded, shadow == version))
     return sorted(rows, key=lambda r: (r.created_at, r.version))
 
 
@@ -74,7 +80,8 @@ def render(rows: list[VersionRow], with_reviews: bool) -> str:
     cells = []
     for r in rows:
         accuracy = "—" if r.accuracy is None else f"{r.accuracy:.4f}"
-        row = [printable(r.version), accuracy, printable(r.created_at or "—"), "live" if r.live else ""]
+        row = [printable(r.version), accuracy, printable(r.created_at or "—"),
+               "live" if r.live else "shadow" if r.shadow else ""]
         if with_reviews:
             ra = r.reviewed_accuracy
             row += [str(r.reviewed), str(r.agreed), "—" if ra is None else f"{100 * ra:.1f}%",
@@ -99,12 +106,10 @@ def promote(repo: ModelRepo, version: str, min_accuracy: float,
     live = repo.live()
     if live is not None and live.version == version and live.checksums:
         return live, live
-    vouched = vouching_pointer(read_history(repo, _warn), version)
-    if vouched is not None:  # it was live before: its files must be what that pointer vouched for
-        try:
-            read_verified(repo.s3, repo.bucket, vouched.pointer, every_file=True, vouched_by=vouched.key)
-        except IntegrityError as exc:
-            raise CatdogError(f"cannot promote {version}: {exc}; the live model was left alone") from None
+    try:
+        check_as_vouched(repo, version, read_history(repo, _warn))
+    except IntegrityError as exc:
+        raise CatdogError(f"cannot promote {version}: {exc}; the live model was left alone") from None
     pointer = publish_model(repo.version_uri(version), repo.uri(), min_accuracy, action="promote", by=by)
     return pointer, live
 
@@ -142,9 +147,6 @@ def reviewed_by_version(ddb: Any, table: str, catalog: Catalog) -> dict[str, Ver
 # -- the commands ---------------------------------------------------------------------------------
 
 
-def _repo(bucket: str | None, stack: str | None) -> tuple[ModelRepo, Target]:
-    target = resolve_name(bucket, ENV_BUCKET, "bucket", "bucket", stack)
-    return ModelRepo(boto3.client("s3"), target.name), target
 
 
 def _backfill_hint(target: Target, whose: str) -> None:
@@ -159,7 +161,7 @@ def _warn(message: str) -> None:
 
 def run_list(*, bucket: str | None, table: str | None, stack: str | None) -> int:
     """`catdog models list`: the table of versions, with the reviewed accuracy when a table is found."""
-    repo, _ = _repo(bucket, stack)
+    repo, _ = models_repo(bucket, stack)
     catalog = Catalog(repo, warn=_warn)
     reviewed = None
     try:
@@ -170,13 +172,22 @@ def run_list(*, bucket: str | None, table: str | None, stack: str | None) -> int
     except Exception as exc:  # the table is optional here: a listing without it is still useful
         print(f"catdog models: no reviewed accuracy (the results table: {type(exc).__name__}: {exc})",
               file=sys.stderr)
-    print(render(list_versions(catalog, reviewed), with_reviews=reviewed is not None))
+    shadow = current_shadow(repo)
+    print(render(list_versions(catalog, reviewed, shadow.version if shadow else None),
+                 with_reviews=reviewed is not None))
     return exit_codes.OK
 
 
-def run_promote(version: str, min_accuracy: float, *, bucket: str | None, stack: str | None) -> int:
-    """`catdog models promote VERSION`: through the quality gate, recorded with who did it."""
-    repo, target = _repo(bucket, stack)
+def run_promote(version: str, min_accuracy: float, *, bucket: str | None, stack: str | None,
+                require_shadow: int | None = None, table: str | None = None) -> int:
+    """`catdog models promote VERSION`: through the quality gate (and, with `require_shadow`, the
+    shadow comparison's), recorded with who did it."""
+    repo, target = models_repo(bucket, stack)
+    live = repo.live()
+    if require_shadow is not None and not (live is not None and live.version == version):
+        c = shadow_gate(repo, version, require_shadow, table=table, stack=stack)
+        print(f"shadow comparison of {printable(version)}: {printable(summary(c))} (≥ {require_shadow} "
+              "shadowed, no drop in reviewed accuracy)")
     pointer, previous = promote(repo, version, min_accuracy, caller_identity())
     if previous == pointer:
         print(f"{printable(pointer.version)} is already live; nothing changed")
@@ -189,13 +200,26 @@ def run_promote(version: str, min_accuracy: float, *, bucket: str | None, stack:
     print(f"promoted {printable(pointer.version)} (validation accuracy {pointer.accuracy}) through the "
           f"quality gate: live was {printable(was)}, now {printable(pointer.version)} "
           f"({repo.uri(repo.pointer_key)})")
+    _end_shadow_of(repo, pointer.version)
     _backfill_hint(target, "the previous model")
     return exit_codes.OK
 
 
+def _end_shadow_of(repo: ModelRepo, version: str) -> None:
+    """The shadow model just went live: there is nothing left to compare it with, so its pointer goes."""
+    try:
+        shadow = repo.shadow()
+    except CatdogError:
+        return  # an unreadable shadow pointer is not this command's business (`models shadow` says why)
+    if shadow is not None and shadow.version == version:
+        repo.clear_shadow()
+        print(f"{printable(version)} was the shadow model; {repo.uri(repo.shadow_key)} removed (its answers "
+              f"stay on the items: catdog models compare {printable(version)})")
+
+
 def run_rollback(*, bucket: str | None, stack: str | None) -> int:
     """`catdog models rollback`: the previous pointer back, exactly as it was written."""
-    repo, target = _repo(bucket, stack)
+    repo, target = models_repo(bucket, stack)
     restored, replaced = rollback(repo, caller_identity())
     checked = (f"its {len(restored.checksums)} files checked" if restored.checksums
                else f"model.tflite sha256 {restored.model_sha256[:12] or '?'}…")

@@ -32,7 +32,8 @@ LABEL_INDEX = "label-index"
 #: CSV has the same columns whatever the filter, so that files from different queries line up.
 CSV_COLUMNS = ("image", "status", "label", "model_label", "top_label", "confidence", "novelty", "human_label",
                "reviewed_at", "reviewed_by", "model_version", "processed_at", "observed_at", "etag",
-               "size_bytes", "width", "height", "format", "reason", "error", "scores")
+               "size_bytes", "width", "height", "format", "reason", "error", "scores", "shadow_label",
+               "shadow_confidence", "shadow_version")
 #: The table's width when stdout is no terminal (a file, a pipe) and COLUMNS is unset.
 PIPED_WIDTH = 100
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")

@@ -21,11 +21,11 @@ from catdog.s3uri import S3Uri, is_s3
 #: The table's columns, left to right (json and csv carry every attribute). `label` is what queries
 #: use (a person's label when reviewed); `top_label` says what an `unknown` image resembled most.
 COLUMNS = ("image", "label", "model_label", "human_label", "confidence", "top_label", "status",
-           "processed_at", "model_version", "reason")
+           "processed_at", "model_version", "reason", "shadow_label")
 #: What gives way first when the table is too wide, in order (image, label, status never do): what
 #: it answered stays longest, with what an `unknown` resembled and why an image failed.
-DROP_FIRST = ("model_version", "processed_at", "confidence", "model_label", "human_label", "top_label",
-              "reason")
+DROP_FIRST = ("shadow_label", "model_version", "processed_at", "confidence", "model_label", "human_label",
+              "top_label", "reason")
 #: The key is shortened to no fewer characters than this before a column is dropped for it.
 MIN_IMAGE = 32
 #: No column is squeezed below this many characters (or its header's length).

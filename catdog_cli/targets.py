@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from catdog.s3uri import S3Uri, is_s3
 from catdog_local.moto_server import apply_endpoint_env
 from catdog_local.state import LocalState, StackError, find_stack, stack_owning
+
+if TYPE_CHECKING:
+    from catdog.model_repo import ModelRepo
 
 #: Environment variables that name a deployed (or local) stack's resources.
 ENV_BUCKET = "CATDOG_BUCKET"
@@ -92,6 +95,14 @@ def models_uri(dest: str | None, stack: str | None = None) -> str:
     state = connect(stack_named(stack) or find_stack())
     assert state is not None
     return state.models_uri
+
+
+def models_repo(bucket: str | None, stack: str | None = None) -> tuple[ModelRepo, Target]:
+    """The published models of `--bucket` / `$CATDOG_BUCKET` / the local stack's bucket."""
+    from catdog.model_repo import ModelRepo  # (it loads LiteRT's wrapper and numpy: only when used)
+
+    target = resolve_name(bucket, ENV_BUCKET, "bucket", "bucket", stack)
+    return ModelRepo(boto3.client("s3"), target.name), target
 
 
 def region_of(state: LocalState | None) -> str:

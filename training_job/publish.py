@@ -122,6 +122,52 @@ def _refuse_other_bytes(repo: ModelRepo, local: Path, manifest: Manifest) -> Non
             "(catdog train --version …)")
 
 
+def _vetted(model_dir: str | Path, min_accuracy: float) -> tuple[Path, Manifest, float]:
+    """(the local folder, its manifest, its validation accuracy) of a model that passes the gate:
+    every file is what its manifest recorded, the version is not reserved, the accuracy bar and a
+    LiteRT load (`check_gate`)."""
+    local = download_dir(str(model_dir)) if is_s3(str(model_dir)) else Path(model_dir)
+    manifest = read_manifest(local)
+    changed = checksum_mismatches(local, manifest)
+    if changed:
+        raise QualityGateError(f"{', '.join(changed)} in {model_dir} changed since the manifest was written "
+                               "(sha256 mismatch); not publishing")
+    if manifest.version in RESERVED_VERSIONS:
+        raise QualityGateError(f"version {manifest.version!r} is reserved (models/{manifest.version}/ is not "
+                               "a model folder); train with another --version")
+    return local, manifest, check_gate(local, manifest, min_accuracy)
+
+
+def _pointer_for(repo: ModelRepo, local: Path, manifest: Manifest, accuracy: float) -> ModelPointer:
+    """The pointer to an uploaded version: the sha256 of every file of the folder as uploaded (the
+    manifest's checksums cover the others, and the manifest's own bytes are vouched for only here)."""
+    return ModelPointer.for_version(
+        repo.prefix,
+        manifest.version,
+        accuracy=accuracy,
+        published_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        model_sha256=manifest.checksums[manifest.tflite_file],
+        checksums={**manifest.checksums, MANIFEST_FILE: sha256_file(local / MANIFEST_FILE)},
+    )
+
+
+def gate_published(repo: ModelRepo, version: str, min_accuracy: float = DEFAULT_MIN_ACCURACY) -> ModelPointer:
+    """The pointer to the already-published `version`, if it passes the very gate `publish_model`
+    applies; moves nothing. `catdog models shadow` writes it as `models/shadow.json`, so that the
+    function verifies a shadow model's files exactly as it verifies the live one's."""
+    local, manifest, accuracy = _vetted(repo.version_uri(version), min_accuracy)
+    if manifest.version != version:
+        raise QualityGateError(f"{repo.version_uri(version)}{MANIFEST_FILE} says it is version "
+                               f"{manifest.version!r}; not using it")
+    unvouched = sorted(p.name for p in local.iterdir()
+                       if p.is_file() and p.name != MANIFEST_FILE and p.name not in manifest.checksums)
+    if unvouched or manifest.tflite_file not in manifest.checksums:
+        raise QualityGateError(f"{repo.version_uri(version)}: its manifest records no sha256 of "
+                               f"{', '.join(unvouched) or manifest.tflite_file} (published before checksums "
+                               "existed); publish it again with `catdog publish`, which records them")
+    return _pointer_for(repo, local, manifest, accuracy)
+
+
 def publish_model(
     model_dir: str | Path, dest: str, min_accuracy: float = DEFAULT_MIN_ACCURACY, *,
     action: str = "publish", by: str = "",
@@ -132,16 +178,7 @@ def publish_model(
     """
     if not is_s3(dest):
         raise ValueError(f"publish destination must be s3://bucket/prefix/, got {dest!r}")
-    local = download_dir(str(model_dir)) if is_s3(str(model_dir)) else Path(model_dir)
-    manifest = read_manifest(local)
-    changed = checksum_mismatches(local, manifest)
-    if changed:
-        raise QualityGateError(f"{', '.join(changed)} in {model_dir} changed since the manifest was written "
-                               "(sha256 mismatch); not publishing")
-    if manifest.version in RESERVED_VERSIONS:
-        raise QualityGateError(f"version {manifest.version!r} is reserved (models/{manifest.version}/ is not "
-                               "a model folder); train with another --version")
-    accuracy = check_gate(local, manifest, min_accuracy)
+    local, manifest, accuracy = _vetted(model_dir, min_accuracy)
     local, manifest = _with_checksums(local, manifest)
 
     repo = ModelRepo.at(dest)
@@ -152,16 +189,7 @@ def publish_model(
         log.info("version %s is already live (%s refreshed); pointer unchanged", live.version,
                  plural(uploaded, "file"))
         return live
-    pointer = ModelPointer.for_version(
-        repo.prefix,
-        manifest.version,
-        accuracy=accuracy,
-        published_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        model_sha256=manifest.checksums[manifest.tflite_file],
-        # every file of the folder as uploaded: the manifest's checksums cover the others, and the
-        # manifest's own bytes are vouched for only here
-        checksums={**manifest.checksums, MANIFEST_FILE: sha256_file(local / MANIFEST_FILE)},
-    )
+    pointer = _pointer_for(repo, local, manifest, accuracy)
     repo.set_live(pointer)
     record_change(repo, pointer, action, previous=live.version if live else None, by=by)
     log.info(

@@ -12,6 +12,11 @@ import ipaddress
 import re
 
 from catdog.errors import CatdogError
+from catdog.ranges import NON_NEGATIVE
+from training_job.settings import DEFAULT_MIN_ACCURACY, ENV_VARS, env_default, setting_type
+
+#: `catdog models compare`'s (and the report's) verdict is that of `promote --require-shadow` this many.
+DEFAULT_REQUIRE_SHADOW = 100
 
 BUCKET_HELP = "bucket (default: $CATDOG_BUCKET, else the local stack's)"
 TABLE_HELP = "results table (default: $CATDOG_TABLE, else the local stack's)"
@@ -38,3 +43,16 @@ def require_review_extra(command: str) -> None:
     before their modules fail to import."""
     if importlib.util.find_spec("flask") is None or importlib.util.find_spec("jinja2") is None:
         raise CatdogError(f"catdog {command} needs Flask: pip install 'catdog[review]' (or make install)")
+
+
+def gate_flag(parser: argparse.ArgumentParser) -> None:
+    """`--min-accuracy`: the quality gate every pointer move (and a shadow) goes through."""
+    parser.add_argument("--min-accuracy", type=setting_type("min_accuracy"),
+                        default=env_default("min_accuracy"),
+                        help=f"the quality gate [env {ENV_VARS['min_accuracy']}; "
+                             f"default {DEFAULT_MIN_ACCURACY}]")
+
+
+def require_shadow_flag(parser: argparse.ArgumentParser, default: int | None, help: str) -> None:
+    parser.add_argument("--require-shadow", metavar="N", type=NON_NEGATIVE, default=default,
+                        help=help + (f" (default {default})" if default is not None else ""))

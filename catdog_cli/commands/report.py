@@ -6,7 +6,14 @@ import argparse
 from pathlib import Path
 
 from catdog.ranges import NON_NEGATIVE, SHARE, whole
-from catdog_cli.commands.common import BUCKET_HELP, TABLE_HELP, require_review_extra
+from catdog_cli.commands.common import (
+    BUCKET_HELP,
+    DEFAULT_REQUIRE_SHADOW,
+    TABLE_HELP,
+    gate_flag,
+    require_review_extra,
+    require_shadow_flag,
+)
 from catdog_cli.review import DEFAULT_SIDE, DEFAULT_THRESHOLD, MAX_SIDE, MIN_SIDE
 
 
@@ -21,6 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help=f"what counts as low confidence (default {DEFAULT_THRESHOLD})")
     report.add_argument("--thumb-size", type=whole(MIN_SIDE, MAX_SIDE), default=DEFAULT_SIDE,
                         help=f"thumbnail side in pixels ({MIN_SIDE}-{MAX_SIDE}, default {DEFAULT_SIDE})")
+    require_shadow_flag(report, DEFAULT_REQUIRE_SHADOW, "while a shadow model is set, the report judges its "
+                                                        "comparison as `promote VERSION --require-shadow N` "
+                                                        "would")
+    gate_flag(report)
     report.add_argument("--bucket", help=BUCKET_HELP)
     report.add_argument("--table", help=TABLE_HELP)
     report.set_defaults(func=cmd_report)
@@ -31,4 +42,5 @@ def cmd_report(args: argparse.Namespace) -> int:
     from catdog_cli import report  # the work, imported when the command runs (commands/__init__.py)
 
     return report.run(args.output, limit=args.limit, threshold=args.threshold, thumb_size=args.thumb_size,
-                      table=args.table, bucket=args.bucket, stack=args.stack)
+                      table=args.table, bucket=args.bucket, stack=args.stack,
+                      require_shadow=args.require_shadow, min_accuracy=args.min_accuracy)

@@ -2,9 +2,9 @@
 
 Read from `models/` with the user's credentials through `catdog.model_repo.ModelRepo` (the one
 module that knows that layout). Every manifest is verified before it is used: the live one against
-`models/latest.json`, an older one against the newest `models/history/` entry that made it live
-(both record the sha256 of every file, catdog.model_integrity); a version that was never live has
-only its own manifest to go by.
+`models/latest.json`, the shadow model's against `models/shadow.json`, an older one against the
+newest `models/history/` entry that made it live (all record the sha256 of every file,
+catdog.model_integrity); a version that was none of these has only its own manifest to go by.
 
 Nothing that failed is kept: a manifest that is missing (a publish still uploading), malformed or
 does not match its pointer is skipped with a warning (`problems`, and the `warn` callback once per
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from catdog.errors import CatdogError
-from catdog.manifest import MANIFEST_FILE, POINTER_FILE, Manifest, ModelPointer
+from catdog.manifest import MANIFEST_FILE, POINTER_FILE, SHADOW_POINTER_FILE, Manifest, ModelPointer
 from catdog.model_history import PointerChange, read_history, vouching_pointer
 from catdog.model_integrity import read_verified
 from catdog.model_repo import ModelRepo
@@ -47,17 +47,23 @@ class Catalog:
 
     def live(self) -> ModelPointer | None:
         """The live pointer; None when there is none, or it is malformed (then a problem says so)."""
-        return self._cache.get("live", self._read_live)
+        return self._cache.get("live", lambda: self._read_pointer(self.repo.live, POINTER_FILE))
 
-    def _read_live(self) -> ModelPointer | None:
+    def _read_pointer(self, read: Callable[[], ModelPointer | None], name: str) -> ModelPointer | None:
+        """A pointer, or None: not there, or malformed (then a problem named `name` says why)."""
         try:
-            pointer = self.repo.live()
+            pointer = read()
         except CatdogError as exc:
-            self._problem(POINTER_FILE, str(exc))
+            self._problem(name, str(exc))
             return None
         with self._lock:
-            self._problems.pop(POINTER_FILE, None)
+            self._problems.pop(name, None)
         return pointer
+
+    def shadow(self) -> ModelPointer | None:
+        """The shadow model's pointer (`catdog models shadow`); None when none is set or it is
+        malformed (then a problem says so)."""
+        return self._cache.get("shadow", lambda: self._read_pointer(self.repo.shadow, SHADOW_POINTER_FILE))
 
     def versions(self) -> list[str]:
         return self._cache.get("versions", self.repo.list_versions)
@@ -110,11 +116,14 @@ class Catalog:
         return manifest
 
     def _pointer_of(self, version: str) -> tuple[ModelPointer | None, str]:
-        """The pointer that vouches for `version`'s files, and its name: the live one, else the newest
-        history entry that made it live; (None, "") for a version that was never live."""
+        """The pointer that vouches for `version`'s files, and its name: the live one, the shadow one,
+        else the newest history entry that made it live; (None, "") for a version that was neither."""
         live = self.live()
         if live is not None and live.version == version:
             return live, self.repo.uri(self.repo.pointer_key)
+        shadow = self.shadow()
+        if shadow is not None and shadow.version == version:
+            return shadow, self.repo.uri(self.repo.shadow_key)
         change = vouching_pointer(self.history(), version)
         return (change.pointer, change.key) if change else (None, "")
 
@@ -143,7 +152,8 @@ class Catalog:
     def manifests(self) -> dict[str, Manifest]:
         """Every published version's manifest that could be read and verified (and the live one's)."""
         live = self.live()
-        versions = [*self.versions(), *([live.version] if live else [])]
+        shadow = self.shadow()
+        versions = [*self.versions(), *(p.version for p in (live, shadow) if p is not None)]
         found = {version: self.manifest(version) for version in dict.fromkeys(versions)}
         return {version: manifest for version, manifest in found.items() if manifest is not None}
 
@@ -161,4 +171,5 @@ class Catalog:
 
 
 def _describe(what: str, why: str) -> str:
-    return f"skipped {POINTER_FILE if what == POINTER_FILE else f'model version {what}'}: {why}"
+    pointer = what in (POINTER_FILE, SHADOW_POINTER_FILE)
+    return f"skipped {what if pointer else f'model version {what}'}: {why}"

@@ -22,7 +22,7 @@ import sys
 import threading
 import webbrowser
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -91,7 +91,7 @@ class ReviewService:
         }
         status = 200
         try:
-            view = View.parse(args.get("view"), args.get("value"), args.get("threshold") or self.threshold)
+            view = self._view(args)
             context["view"] = view
             size = self._size(args.get("size"))
             context["live"] = self.catalog.live()
@@ -113,6 +113,12 @@ class ReviewService:
             context["error"] = (f"could not read the results table {self.table} or the bucket "
                                 f"{self.bucket}: {printable(aws_message(exc))}")
         return Reply(status, html=render("page", **context))
+
+    def _view(self, args: dict[str, str]) -> View:
+        """The URL's view; "live vs shadow disagree" without a version is the shadow model's."""
+        view = View.parse(args.get("view"), args.get("value"), args.get("threshold") or self.threshold)
+        shadow = self.catalog.shadow() if view.kind == "disagree" and not view.value else None
+        return replace(view, value=shadow.version) if shadow else view
 
     def _size(self, raw: str | None) -> int:
         if not raw:
@@ -136,6 +142,11 @@ class ReviewService:
                                            (View("reviewed"), counts.reviewed),
                                            (View("unreviewed"), counts.classified - counts.reviewed)]
         entries += [(View("label", label), n) for label, n in counts.per_label.items()]
+        shadow = self.catalog.shadow()
+        disagree = view if view.kind == "disagree" else View("disagree", shadow.version) if shadow else None
+        if disagree is not None:  # a link only while a shadow model is set (or its view is shown)
+            entries.append((disagree, self._stats.get(("disagree", disagree.value), lambda: stats.count(
+                self.ddb, self.table, disagree.streams([])[0]))))
         links = [("?" + urlencode(v.query_args()), v.title(), n) for v, n in entries]
         versions = [View("model", v) for v in self.catalog.versions()]
         return {"counts": counts, "accuracy": accuracy, "links": links, "current": view.title(),
@@ -145,7 +156,7 @@ class ReviewService:
         """The header's counts and the accuracy table as JSON, for the page to refresh itself after a
         save (debounced by the page, and cached here for STATS_TTL_SECONDS unless a review cleared it)."""
         try:
-            view = View.parse(args.get("view"), args.get("value"), args.get("threshold") or self.threshold)
+            view = self._view(args)
             header = self._header(view, self.catalog.all_labels())
         except ViewError as exc:
             return _refuse(400, str(exc))

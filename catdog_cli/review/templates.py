@@ -41,6 +41,7 @@ table.numbers th:first-child, table.numbers td:first-child { text-align: left; }
 .tile img { display: block; margin: 0 auto .3rem; max-width: 160px; max-height: 160px; }
 .key { font-family: monospace; overflow-wrap: anywhere; }
 .label b { font-size: .95rem; } .badge { background: #3a3; color: #fff; border-radius: 3px; padding: 0 .3rem; }
+.shadow { color: #555; } .shadow.differs { color: #8a4b00; font-weight: bold; }
 .failed { color: #a22; } .msg { min-height: 1em; color: #a22; } .tile.reviewed .msg { color: #272; }
 .buttons button { font-size: .75rem; margin: .1rem; }
 form.inline { display: inline; }
@@ -157,6 +158,9 @@ TILE = """
     {% else %}
     <div class="model">model: {{ shown(item.get('model_label')) }} {{ percent(item.get('confidence')) }} · {{ text(item.get('model_version')) }}</div>
     {% endif %}
+    {% if item.get('shadow_label') %}
+    <div class="shadow{% if item.get('shadow_label') != item.get('model_label') %} differs{% endif %}">shadow: {{ shown(item.get('shadow_label')) }} {{ percent(item.get('shadow_confidence')) }} · {{ text(item.get('shadow_version')) }}</div>
+    {% endif %}
     {% else %}
     <div class="failed">{{ text(item.get('status')) }}: {{ text(item.get('reason')) }} {{ text(item.get('error')) }}</div>
     {% endif %}
@@ -248,6 +252,23 @@ REPORT = """{% from "tile" import tile %}{% from "numbers" import accuracy_table
   </table>
   <h2>Reviewed accuracy per model version</h2>
   {{ accuracy_table(accuracy, live) }}
+  {% if shadow %}{% set c = shadow.comparison %}
+  <h2>Live vs shadow: {{ text(c.version) }}</h2>
+  <p class="meta">The shadow model answers every upload beside the live model without its answers being used (catdog models shadow); counted over the {{ c.shadowed }} uploads it answered.</p>
+  <table class="numbers shadow-comparison"><tr><th>what</th><th>live {{ text(c.live_label) }}</th><th>shadow {{ text(c.version) }}</th></tr>
+    <tr><td>uploads answered by both</td><td colspan="2">{{ c.shadowed }}</td></tr>
+    <tr><td>same label</td><td colspan="2">{{ c.agreed }} ({{ percent(c.agreement) }})</td></tr>
+    <tr><td>reviewed, answered by both</td><td colspan="2">{{ c.reviewed }}{% if c.excluded %} ({{ c.excluded }} more left out: a model was trained on them){% endif %}</td></tr>
+    <tr><td>right on those</td><td>{{ c.live_right }} ({{ percent(c.live_accuracy) }})</td><td>{{ c.shadow_right }} ({{ percent(c.shadow_accuracy) }})</td></tr>
+  </table>
+  <table class="numbers shadow-changes"><tr><th>label change, live → shadow</th><th>images</th></tr>
+  {% for change, n in shadow.changes %}<tr><td>{{ text(change[0]) }} → {{ text(change[1]) }}</td><td>{{ n }}</td></tr>
+  {% else %}<tr><td colspan="2">none: the shadow model gave every live label</td></tr>{% endfor %}
+  </table>
+  <p class="verdict">Verdict: <code>catdog models promote {{ text(c.version) }} --require-shadow {{ shadow.require }}</code>
+  {% if shadow.failures %}would be refused: {% for why in shadow.failures %}{{ text(why) }}{% if not loop.last %}; {% endif %}{% endfor %}.
+  {% else %}would pass (validation accuracy ≥ {{ '%g' % shadow.min_accuracy }}, ≥ {{ shadow.require }} shadowed, no drop in reviewed accuracy).{% endif %}</p>
+  {% endif %}
   <h2>The {{ items|length }} newest images{% if more %} (of {{ counts.total }}){% endif %}</h2>
   <section class="grid">
   {% for item, thumb in tiles %}{{ tile(item, thumb, [], true) }}{% else %}<p>No images.</p>{% endfor %}

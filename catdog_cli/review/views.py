@@ -1,7 +1,8 @@
 """The page's views as DynamoDB Query streams, and paging over them, newest first.
 
 A view is one or more descending Queries on a GSI ("all" is classified + failed, two partitions of
-`status-index`; "reviewed" is one partition of `review-index` per label). A page merges the
+`status-index`; "reviewed" is one partition of `review-index` per label; "live vs shadow disagree"
+is one partition of the sparse `shadow-index`, so it reads only disagreements). A page merges the
 streams by their sort key and remembers, per stream, where it stopped: the cursor in the URL is
 those ExclusiveStartKeys, opaque to the user. So a page view costs a few Queries of about one
 page each, whatever the table's size, and every item appears exactly once across pages.
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from catdog.results import UNKNOWN_LABEL
+from catdog.results import UNKNOWN_LABEL, shadow_agreement
 from catdog.status import Status
 from catdog_cli.dynamo_items import plain_item
 from catdog_cli.review import DEFAULT_THRESHOLD
@@ -32,9 +33,12 @@ LABEL_INDEX = "label-index"
 STATUS_INDEX = "status-index"
 MODEL_INDEX = "model-index"
 REVIEW_INDEX = "review-index"
+SHADOW_INDEX = "shadow-index"
 #: Every GSI the page needs: `catdog review` says which one a table lacks (docs/deploying.md).
-REQUIRED_INDEXES = (LABEL_INDEX, STATUS_INDEX, MODEL_INDEX, REVIEW_INDEX)
-KINDS = ("all", "unknown", "low", "failed", "label", "model", "reviewed", "unreviewed")
+REQUIRED_INDEXES = (LABEL_INDEX, STATUS_INDEX, MODEL_INDEX, REVIEW_INDEX, SHADOW_INDEX)
+KINDS = ("all", "unknown", "low", "failed", "label", "model", "reviewed", "unreviewed", "disagree")
+#: Views whose value names something (a label, a version); `disagree`'s defaults to the shadow model.
+_VALUED = ("label", "model", "disagree")
 MAX_PAGE_SIZE = 200
 #: Items a filtered view (low confidence, not reviewed) reads per request, per item it shows.
 FILTERED_READ_FACTOR = 8
@@ -116,7 +120,7 @@ class View:
             raise ViewError(f"threshold {threshold!r} is not a number between 0 and 1") from None
         if not 0.0 < t <= 1.0:
             raise ViewError(f"threshold {t:g} is not between 0 (exclusive) and 1")
-        return cls(kind, value if kind in ("label", "model") else "", round(t, 4))
+        return cls(kind, value if kind in _VALUED else "", round(t, 4))
 
     def streams(self, labels: Sequence[str]) -> list[Stream]:
         """The Queries behind this view; `labels` are every label a reviewer may have given."""
@@ -134,6 +138,12 @@ class View:
         if self.kind == "low":
             return [Stream(STATUS_INDEX, "status", classified, filter="#c < :t",
                            names=(("#c", "confidence"),), values=((":t", _number(self.threshold)),))]
+        if self.kind == "disagree":
+            if not self.value:
+                raise ViewError("no shadow model is set (catdog models shadow VERSION): name the shadow "
+                                "version whose disagreements to show (?view=disagree&value=VERSION)")
+            # one partition of the sparse shadow-index: only the disagreements are read
+            return [Stream(SHADOW_INDEX, "shadow_agreement", shadow_agreement(self.value, False))]
         if self.kind == "unreviewed":
             return [Stream(STATUS_INDEX, "status", classified, filter="attribute_not_exists(#h)",
                            names=(("#h", "human_label"),))]
@@ -143,7 +153,8 @@ class View:
         return {"all": "all images", "unknown": "unknown", "failed": "failed",
                 "low": f"confidence below {self.threshold:g}", "reviewed": "reviewed",
                 "unreviewed": "not reviewed", "label": f"label {self.value}",
-                "model": f"model {self.value}"}[self.kind]
+                "model": f"model {self.value}",
+                "disagree": f"live vs shadow {self.value} disagree"}[self.kind]
 
     def query_args(self) -> dict[str, str]:
         """The URL parameters that name this view."""

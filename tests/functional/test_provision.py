@@ -30,7 +30,8 @@ def test_resources_match_the_template(stack: Stack) -> None:
                for g in table["GlobalSecondaryIndexes"]}
     assert indexes == {"label-index": ["label", "processed_at"], "status-index": ["status", "processed_at"],
                        "model-index": ["model_version", "processed_at"],
-                       "review-index": ["human_label", "reviewed_at"]}
+                       "review-index": ["human_label", "reviewed_at"],
+                       "shadow-index": ["shadow_agreement", "processed_at"]}
     attrs = boto3.client("sqs", region_name=REGION).get_queue_attributes(
         QueueUrl=stack.queue_url, AttributeNames=["RedrivePolicy"])["Attributes"]
     dlq_arn = boto3.client("sqs", region_name=REGION).get_queue_attributes(
@@ -86,9 +87,11 @@ def test_function_environment_leaves_out_empty_values(stack: Stack) -> None:
     ("0", ["label-index"]),
     ("1", ["label-index", "status-index"]),
     ("2", ["label-index", "model-index", "status-index"]),
+    ("3", ["label-index", "model-index", "review-index", "status-index"]),
 ])
 def test_review_indexes_can_be_added_one_per_update(aws_env: str, count: str, expected: list[str]) -> None:
-    """CloudFormation creates one GSI per stack update: ReviewIndexes=1, 2, then 3 upgrades an old stack."""
+    """CloudFormation creates one GSI per stack update: ReviewIndexes=1, 2, 3, then 4 upgrades an old
+    stack."""
     with mock_aws():
         stack = provision(stack_name="t", region=REGION, parameters={"ReviewIndexes": count})
         table = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=stack.table)["Table"]

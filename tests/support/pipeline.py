@@ -18,7 +18,8 @@ from typing import Any
 
 import boto3
 
-from catdog.manifest import MANIFEST_FILE, TFLITE_FILE, ModelPointer
+from catdog.manifest import MANIFEST_FILE, TFLITE_FILE, Manifest, ModelPointer, sha256_file
+from catdog.model_repo import ModelRepo
 from catdog_local.lambda_runtime import LambdaContext, load_module
 from catdog_local.provision import Stack, provision
 from catdog_local.worker import EventSourceMapping, Worker, WorkerStats
@@ -38,6 +39,19 @@ def publish_model(s3: Any, bucket: str, model_dir: Path) -> str:
     s3.upload_file(str(model_dir / TFLITE_FILE), bucket, pointer.model_key)
     s3.put_object(Bucket=bucket, Key="models/latest.json", Body=pointer.to_json().encode())
     return str(manifest["version"])
+
+
+def publish_shadow(s3: Any, bucket: str, model_dir: Path) -> ModelPointer:
+    """The model's files under models/<version>/ and models/shadow.json naming them with the sha256 of
+    every file, as `catdog models shadow` writes it, but without its checks: what the function must
+    refuse by itself (a pointer written by hand, or a live model that changed since). Returns it."""
+    manifest = Manifest.from_json((model_dir / MANIFEST_FILE).read_text())
+    repo = ModelRepo(s3, bucket)
+    repo.upload_version(model_dir, manifest.version)
+    pointer = ModelPointer.for_version(repo.prefix, manifest.version, checksums={
+        **manifest.checksums, MANIFEST_FILE: sha256_file(model_dir / MANIFEST_FILE)})
+    repo.set_shadow(pointer)
+    return pointer
 
 
 @contextmanager
@@ -75,6 +89,9 @@ class Pipeline:
 
     def publish(self, model_dir: Path) -> str:
         return publish_model(self.s3, self.stack.bucket, model_dir)
+
+    def shadow(self, model_dir: Path) -> ModelPointer:
+        return publish_shadow(self.s3, self.stack.bucket, model_dir)
 
     def worker(self, *, batch_size: int = 10, retry_delay_s: int | None = 0) -> Worker:
         mapping = EventSourceMapping(self.stack.queue_url, self.stack.queue_arn, batch_size=batch_size)

@@ -33,9 +33,10 @@ class Photo:
 
 
 def publish_manifest(region: str, bucket: str, version: str = "v1", labels: tuple[str, ...] = ("cat", "dog"),
-                     accuracy: float = 0.9, live: bool = True, **data: Any) -> Manifest:
+                     accuracy: float = 0.9, live: bool = True, shadow: bool = False, **data: Any) -> Manifest:
     """A published version (its manifest, a stand-in model.tflite) and, unless `live` is False, the
     pointer that vouches for both, as `catdog publish` writes it: all the page reads of a model.
+    `shadow`: that pointer as models/shadow.json instead (`catdog models shadow`).
     `data`: more of the manifest's `data` block (`trained_on=[...]`)."""
     s3 = boto3.client("s3", region_name=region)
     folders = [f"{label}s" for label in labels]  # trained on cats/ and dogs/, as the real data set
@@ -51,9 +52,25 @@ def publish_manifest(region: str, bucket: str, version: str = "v1", labels: tupl
                                        checksums={**manifest.checksums, "manifest.json": sha256_bytes(raw)})
     s3.put_object(Bucket=bucket, Key=pointer.model_key, Body=model)
     s3.put_object(Bucket=bucket, Key=pointer.manifest_key, Body=raw)
-    if live:
-        s3.put_object(Bucket=bucket, Key="models/latest.json", Body=pointer.to_json().encode())
+    if live or shadow:
+        key = "models/shadow.json" if shadow else "models/latest.json"
+        s3.put_object(Bucket=bucket, Key=key, Body=pointer.to_json().encode())
     return manifest
+
+
+def put_shadow_answers(stack: StackResources, region: str, answers: dict[str, str], version: str) -> None:
+    """The shadow answer `version` gave for each key (key -> label), beside the item's live answer, as
+    the function's shadow pass writes it."""
+    table = boto3.resource("dynamodb", region_name=region).Table(stack.table)
+    writer = ResultsTable(table)
+    for key, label in answers.items():
+        event = ObjectEvent(bucket=stack.bucket, key=key, event_name="ObjectCreated:Put")
+        item = table.get_item(Key={"image": event.uri})["Item"]
+        facts = ImageFacts(etag=item["etag"], size_bytes=None, observed_at=item["observed_at"])
+        scores = {"cat": 0.3, "dog": 0.7} if label == "dog" else {"cat": 0.7, "dog": 0.3}
+        written = writer.put_shadow(event, facts, str(item["model_version"]), str(item["model_label"]),
+                                    Prediction(label, 0.7, scores), version)
+        assert written.value == "written", (key, written)
 
 
 def put_photos(stack: StackResources, region: str, photos: list[Photo]) -> dict[str, str]:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
+from pathlib import Path
+
 import pytest
 
 from benchmarks import cost_estimate as cost
+from catdog.results import SHADOW_FIELDS
 
 
 def test_tiered_prices_fill_each_tier_in_turn() -> None:
@@ -30,7 +35,7 @@ def test_arm64_costs_less_than_x86_64_and_both_far_less_than_a_label_api() -> No
 
 def test_the_saved_table_is_what_the_script_prints() -> None:
     """benchmarks/results/cost.md (quoted by docs/cost.md) must be regenerated when an input changes."""
-    assert (cost.RESULTS / "cost.md").read_text() == cost.render(cost.estimate())
+    assert (cost.RESULTS / "cost.md").read_text() == cost.report()
 
 
 def test_every_dense_index_of_the_template_is_priced_and_the_sparse_one_is_not() -> None:
@@ -38,3 +43,34 @@ def test_every_dense_index_of_the_template_is_priced_and_the_sparse_one_is_not()
     e = cost.estimate()
     writes = next(line for line in e.shared if line.item == "DynamoDB writes")
     assert writes.usd == pytest.approx(4 * e.images * cost.DDB_WRITE_UNIT)  # the table + 3 GSIs
+
+
+def test_item_sizes_follow_dynamodbs_rules() -> None:
+    """Names count, strings by UTF-8 bytes, numbers by significant digits (/2, rounded up, + 1)."""
+    assert cost.attribute_bytes("label", "dog") == 5 + 3
+    assert cost.attribute_bytes("l", "chat noir é") == 1 + 12
+    assert cost.attribute_bytes("n", Decimal("0.912345")) == 1 + 4  # 6 digits
+    assert cost.attribute_bytes("n", 1000) == 1 + 2  # trailing zeros are not stored
+    assert cost.attribute_bytes("m", {"a": 1, "b": None}) == 1 + 3 + (1 + 2 + 1) + (1 + 1 + 1)
+
+
+def test_what_a_shadow_answer_adds_is_priced_from_the_fields_the_function_writes() -> None:
+    assert tuple(cost.shadow_fields()) == SHADOW_FIELDS  # the same four, nothing left out
+    e = cost.shadow_estimate()
+    assert e.item_bytes == sum(cost.attribute_bytes(k, v) for k, v in cost.shadow_fields().items())
+    assert 100 < e.item_bytes < 200 and cost.ITEM_BYTES + e.item_bytes <= 1024
+    writes = next(line for line in e.shared if line.item.startswith("DynamoDB writes"))
+    # its own UpdateItem: the table, 3 dense GSIs (projection ALL: they copy every change), shadow-index
+    assert writes.usd == pytest.approx(5 * e.base.images * cost.DDB_WRITE_UNIT)
+    assert e.added("arm64") < e.added("x86_64") and e.compute_ms > 0
+
+
+def test_without_shadow_figures_the_estimate_says_which_benchmark_to_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Input: a lambda.json from before the shadow section (or regenerated without it)."""
+    bench = json.loads(cost.LAMBDA_BENCH.read_text())
+    bench.pop("shadow", None)
+    (tmp_path / "lambda.json").write_text(json.dumps(bench))
+    monkeypatch.setattr(cost, "LAMBDA_BENCH", tmp_path / "lambda.json")
+    with pytest.raises(SystemExit, match="--shadow-only"):
+        cost.shadow_estimate()

@@ -138,6 +138,18 @@ def test_a_reviewed_item_shows_the_model_s_label_and_the_person_s() -> None:
     assert (unreviewed["label"], unreviewed["model_label"], unreviewed["human_label"]) == ("dog", "dog", "")
 
 
+def test_a_shadow_answer_is_a_column_of_its_own_while_one_is_there() -> None:
+    """Input: one item with a shadow model's answer (issue 21), one without."""
+    shadowed = {"image": "s3://b/uploads/x.jpg", "label": "cat", "model_label": "cat", "status": "classified",
+                "shadow_label": "dog", "shadow_confidence": Decimal("0.7"), "shadow_version": "v2"}
+    plain = {"image": "s3://b/uploads/y.jpg", "label": "dog", "status": "classified"}
+    out = render([shadowed, plain], "table", width=200).splitlines()
+    assert cells(out[0], out[2])["shadow_label"] == "dog" and cells(out[0], out[3])["shadow_label"] == ""
+    assert "shadow_label" not in render([plain], "table", width=200).splitlines()[0]
+    rows = list(csv.DictReader(io.StringIO(render([plain], "csv"))))
+    assert {"shadow_label", "shadow_confidence", "shadow_version"} <= set(rows[0])  # files line up
+
+
 def cells(header: str, row: str) -> dict[str, str]:
     """A table row by column, read at the header's column positions (an empty cell stays empty)."""
     names = header.split()

@@ -9,7 +9,7 @@ from catdog_cli.review.views import KINDS, REQUIRED_INDEXES, View, ViewError, de
 
 def test_every_view_is_a_query_on_an_index_never_a_scan() -> None:
     for kind in KINDS:
-        view = View.parse(kind, "x" if kind in ("label", "model") else None)
+        view = View.parse(kind, "x" if kind in ("label", "model", "disagree") else None)
         for stream in view.streams(["cat", "dog"]):
             request = stream.request("t", limit=10)
             assert request["IndexName"] in REQUIRED_INDEXES
@@ -20,6 +20,17 @@ def test_all_merges_classified_and_failed_and_reviewed_spans_every_label() -> No
     assert [s.key_value for s in View("all").streams([])] == ["classified", "failed"]
     assert [s.key_value for s in View("reviewed").streams(["dog", "cat"])] == ["cat", "dog", "unknown"]
     assert {s.sort_attr for s in View("reviewed").streams(["cat"])} == {"reviewed_at"}
+
+
+def test_the_disagree_view_reads_only_the_disagreements_of_one_shadow_version() -> None:
+    (stream,) = View.parse("disagree", "v2").streams(["cat", "dog"])
+    request = stream.request("t", limit=10)
+    assert (request["IndexName"], request["ExpressionAttributeValues"][":k"]) == ("shadow-index",
+                                                                                  {"S": "v2:disagree"})
+    assert "FilterExpression" not in request  # a partition of its own: nothing read to be dropped
+    assert View.parse("disagree", "v2").query_args() == {"view": "disagree", "value": "v2"}
+    with pytest.raises(ViewError, match="no shadow model is set"):
+        View.parse("disagree").streams([])
 
 
 def test_the_low_confidence_threshold_is_a_number_in_the_filter() -> None:

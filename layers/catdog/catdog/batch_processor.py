@@ -29,6 +29,7 @@ from catdog.pipeline import BatchResult, Classified, ClassifyBatch, Failed, Imag
 from catdog.results import ResultsTable, WriteResult
 from catdog.s3_events import ObjectEvent, ParsedMessage, parse_payload, parse_sqs_body
 from catdog.sandbox import DecodeSandbox
+from catdog.shadow import ShadowPass, ShadowStore
 from catdog.tracing import tracer as make_tracer
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class Runtime:
     store: ModelStore
     batch: ClassifyBatch
     sandbox: DecodeSandbox
+    shadow: ShadowPass
 
 
 #: Longest rejection reason logged: a reason may quote a field of the message, which can be 256 KB.
@@ -71,6 +73,8 @@ class ImageBatchProcessor(BatchProcessor):
         self._runtime: Runtime | None = None
         self._result = BatchResult()
         self._labels: Counter[str] = Counter()
+        #: The classified answers written in this invocation: what a shadow model answers beside.
+        self._written: list[Classified] = []
 
     @property
     def runtime(self) -> Runtime:
@@ -84,14 +88,21 @@ class ImageBatchProcessor(BatchProcessor):
                                refresh_seconds=settings.model_refresh_seconds,
                                cache_dir=settings.model_cache_dir, num_threads=settings.litert_threads,
                                inference_chunk=settings.inference_chunk)
+            results = ResultsTable.named(settings.results_table)
+            # enough for one more image at the CPU budget on Lambda's fraction of a CPU, and the writes
+            reserve_seconds = 5.0 + 2 * settings.decode_cpu_seconds
             batch = ClassifyBatch(
-                ImageReader(s3, settings.max_object_bytes), store, ResultsTable.named(settings.results_table),
+                ImageReader(s3, settings.max_object_bytes), store, results,
                 settings.max_image_pixels, decoder=sandbox,
                 owned=OwnedPrefix(settings.upload_bucket, settings.upload_prefix),
-                log_context=self._image_log_context,
-                # enough for one more image at the CPU budget on Lambda's fraction of a CPU, and the writes
-                reserve_seconds=5.0 + 2 * settings.decode_cpu_seconds)
-            self._runtime = Runtime(settings, store, batch, sandbox)
+                log_context=self._image_log_context, reserve_seconds=reserve_seconds)
+            shadow = ShadowPass(
+                ShadowStore(s3, settings.model_bucket, settings.shadow_key,
+                            refresh_seconds=settings.model_refresh_seconds,
+                            cache_dir=settings.model_cache_dir, num_threads=settings.litert_threads,
+                            inference_chunk=settings.inference_chunk),
+                results, reserve_seconds=reserve_seconds, log_context=self._image_log_context)
+            self._runtime = Runtime(settings, store, batch, sandbox, shadow)
         return self._runtime
 
     @contextmanager
@@ -104,12 +115,16 @@ class ImageBatchProcessor(BatchProcessor):
     def _prepare(self) -> None:
         super()._prepare()
         self._labels.clear()
+        self._written.clear()
         if self.records:
             self.log.set_correlation_id(self.records[0].get("messageId"))
         messages = {str(r.get("messageId")): self._events(r) for r in self.records}
         self._result = self._classify(messages, self._time_left())
 
     def _clean(self) -> None:
+        # Every message's answer is written by now: the shadow model answers beside them, before the
+        # response that acknowledges the messages (it never raises, and stops short of the timeout).
+        self._shadow()
         super()._clean()
         self._emit_label_counts()
 
@@ -160,6 +175,7 @@ class ImageBatchProcessor(BatchProcessor):
             self.log.info("s3:TestEvent acknowledged and ignored")
             return {"ignored": "s3:TestEvent"}
         self._labels.clear()
+        self._written.clear()
         records = event.get("Records") if isinstance(event, dict) else None
         first = records[0] if isinstance(records, list) and records and isinstance(records[0], dict) else {}
         self.log.set_correlation_id((first.get("responseElements") or {}).get("x-amz-request-id"))
@@ -173,13 +189,16 @@ class ImageBatchProcessor(BatchProcessor):
                 self._write(outcome)
             except Exception as exc:
                 errors.append(exc)
-        self._emit_label_counts()
         if errors:
-            raise errors[0]
+            self._emit_label_counts()
+            raise errors[0]  # the whole event is retried: its shadow answers come with the retry
         response: dict[str, Any] = {"model_version": self._result.model_version,
                                     **Counter(o.kind for o in outcomes)}
         if parsed.rejected:
             response["rejected"] = len(parsed.rejected)
+        del outcomes  # they hold the batch's pixels: let the shadow pass release them
+        self._shadow()
+        self._emit_label_counts()
         return response
 
     # -- internals --------------------------------------------------------------------------------
@@ -206,6 +225,7 @@ class ImageBatchProcessor(BatchProcessor):
             if written is not WriteResult.WRITTEN:
                 return
             if isinstance(outcome, Classified):
+                self._written.append(outcome)
                 metrics.add_metric(name="ImagesClassified", unit=MetricUnit.Count, value=1)
                 p = outcome.prediction
                 if p.is_unknown:  # the UnknownShareAlarm's numerator (template.yaml)
@@ -216,6 +236,26 @@ class ImageBatchProcessor(BatchProcessor):
                                                    "confidence": round(p.confidence, 4), "novelty": novelty})
             elif isinstance(outcome, Failed):  # the FailedImagesAlarm's numerator
                 metrics.add_metric(name="ImagesFailed", unit=MetricUnit.Count, value=1)
+
+    def _shadow(self) -> None:
+        """The shadow model (if `models/shadow.json` names one) on this invocation's written answers;
+        then the batch's decoded pixels are let go (a warm container must not hold them until its
+        next invocation)."""
+        written, self._written = self._written, []
+        live = self._result.model
+        self._result = BatchResult(model=live, model_loaded_now=self._result.model_loaded_now)
+        if not written or live is None or self._runtime is None:
+            return
+        try:
+            result = self._runtime.shadow.run(written, live, self._time_left())
+        except Exception as exc:  # ShadowPass never raises; this is the last guard of the live answers
+            self.log.warning("shadow pass failed, no shadow answers: %s: %s", type(exc).__name__, exc)
+            return
+        if result.answered:
+            metrics.add_metric(name="ImagesShadowed", unit=MetricUnit.Count, value=result.answered)
+            metrics.add_metric(name="ShadowInferenceLatency", unit=MetricUnit.Milliseconds,
+                               value=result.seconds * 1000)
+            tracer.put_annotation("shadow_version", str(result.version))
 
     def _emit_label_counts(self) -> None:
         """One EMF line per label per invocation (a `label` dimension), not one per image."""

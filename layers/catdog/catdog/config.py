@@ -8,10 +8,12 @@ This is the only module of the serving library that reads the environment.
 from __future__ import annotations
 
 import os
+import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from catdog.errors import CatdogError
+from catdog.manifest import SHADOW_POINTER_FILE
 
 DEFAULT_MODEL_KEY = "models/latest.json"
 DEFAULT_MAX_OBJECT_BYTES = 20 * 1024 * 1024
@@ -61,6 +63,13 @@ class Settings:
     decode_cpu_seconds: float = DEFAULT_DECODE_CPU_SECONDS
     decode_memory_mb: int = DEFAULT_DECODE_MEMORY_MB
     inference_chunk: int = DEFAULT_INFERENCE_CHUNK
+
+    @property
+    def shadow_key(self) -> str:
+        """The shadow pointer: `shadow.json` beside the live one (`models/shadow.json` by default), so
+        that moving `MODEL_KEY` moves both and `catdog models shadow` always writes where it is read."""
+        folder = posixpath.dirname(self.model_key)
+        return f"{folder}/{SHADOW_POINTER_FILE}" if folder else SHADOW_POINTER_FILE
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -22,6 +22,9 @@ MANIFEST_FILE = "manifest.json"
 TFLITE_FILE = "model.tflite"
 H5_FILE = "model.h5"
 POINTER_FILE = "latest.json"
+#: Beside `latest.json`: the candidate the function runs in the shadow of the live model (its answers
+#: recorded as `shadow_*` on the items, never as the answer). Same format as `latest.json`.
+SHADOW_POINTER_FILE = "shadow.json"
 #: The answer for an image that looks like none of the trained labels (its novelty is over the
 #: manifest's threshold). Reserved: no model may be trained with a label of that name.
 UNKNOWN_LABEL = "unknown"

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from catdog.errors import CatdogError, ManifestError
 from catdog.json_text import json_object
 from catdog.manifest import ModelPointer
+from catdog.model_integrity import read_verified
 from catdog.model_repo import ModelRepo
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,15 @@ def vouching_pointer(changes: list[PointerChange], version: str) -> PointerChang
         if change.pointer.version == version and change.pointer.checksums:
             return change
     return None
+
+
+def check_as_vouched(repo: ModelRepo, version: str, changes: list[PointerChange]) -> None:
+    """A version that was live before must still be byte for byte what the newest history entry
+    that made it live vouched for (every file, manifest.json included): an `IntegrityError` naming
+    the file that is not. Nothing to check for a version that was never live."""
+    vouched = vouching_pointer(changes, version)
+    if vouched is not None:
+        read_verified(repo.s3, repo.bucket, vouched.pointer, every_file=True, vouched_by=vouched.key)
 
 
 def live_stack(changes: list[PointerChange]) -> list[ModelPointer]:

@@ -26,6 +26,7 @@ from catdog.errors import ManifestError, ModelError
 from catdog.manifest import (
     MANIFEST_FILE,
     POINTER_FILE,
+    SHADOW_POINTER_FILE,
     VERSION_PATTERN,
     Manifest,
     ModelPointer,
@@ -172,6 +173,25 @@ class ModelRepo:
     def set_live(self, pointer: ModelPointer) -> None:
         self.s3.put_object(Bucket=self.bucket, Key=self.pointer_key, Body=pointer.to_json().encode(),
                            ContentType="application/json")
+
+    @property
+    def shadow_key(self) -> str:
+        return self.prefix + SHADOW_POINTER_FILE
+
+    def shadow(self) -> ModelPointer | None:
+        """The pointer to the shadow model (`catdog models shadow`), or None when none is set."""
+        try:
+            raw = self.read(self.shadow_key)
+        except ModelError:
+            return None
+        return ModelPointer.from_json(raw, where=self.uri(self.shadow_key))
+
+    def set_shadow(self, pointer: ModelPointer) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=self.shadow_key, Body=pointer.to_json().encode(),
+                           ContentType="application/json")
+
+    def clear_shadow(self) -> None:
+        self.s3.delete_object(Bucket=self.bucket, Key=self.shadow_key)
 
     def version_uri(self, version: str) -> str:
         return self.uri(f"{self.prefix}{version}/")

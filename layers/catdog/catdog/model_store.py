@@ -36,7 +36,10 @@ class Served:
     loaded_now: bool
 
 
-class ModelStore:
+class PointerFollower:
+    """What the live model's store and the shadow model's (catdog.shadow) share: the pointer they
+    follow, how often they re-read it, where the `.tflite` goes, and how a version is loaded."""
+
     def __init__(self, s3: Any, bucket: str, pointer_key: str, *, refresh_seconds: float,
                  cache_dir: str | Path, num_threads: int | None = None,
                  inference_chunk: int = DEFAULT_INFERENCE_CHUNK) -> None:
@@ -55,6 +58,13 @@ class ModelStore:
     def current(self) -> LoadedModel | None:
         return self._current
 
+    def _load(self, pointer: ModelPointer, vouched_by: str) -> LoadedModel:
+        folder = version_folder(self.cache_dir, pointer.version)
+        return load_from_pointer(self.s3, self.bucket, pointer, folder, vouched_by=vouched_by,
+                                 num_threads=self.num_threads, inference_chunk=self.inference_chunk)
+
+
+class ModelStore(PointerFollower):
     def get(self) -> Served:
         """The model to use for this invocation (loading or swapping it if due)."""
         now = self.clock()
@@ -78,28 +88,37 @@ class ModelStore:
         return Served(self._current, loaded_now)
 
     def _swap(self, pointer: ModelPointer) -> None:
-        started = time.perf_counter()
-        # the manifest and the .tflite, each checked against the sha256 the pointer recorded
-        verified = read_verified(self.s3, self.bucket, pointer, vouched_by=self.pointer_key)
-        manifest, data = verified.manifest, verified.model
-        assert data is not None
-        target = self._folder(pointer.version)
-        target.mkdir(parents=True, exist_ok=True)
-        model_path = target / manifest.tflite_file
-        model_path.write_bytes(data)
-        classifier = Classifier(model_path, manifest, self.num_threads,  # ModelError on a corrupt file
-                                chunk=self.inference_chunk)
         previous = self._current
-        location = f"s3://{self.bucket}/{pointer.model_key}"
-        self._current = LoadedModel(classifier, location, time.perf_counter() - started)
+        self._current = self._load(pointer, vouched_by=self.pointer_key)
         log.info("model %s loaded in %.3f s", pointer.version, self._current.load_seconds)
         if previous is not None and previous.version != pointer.version:
             shutil.rmtree(self._folder(previous.version), ignore_errors=True)  # /tmp is small
 
     def _folder(self, version: str) -> Path:
-        """`<cache>/<version>`; never a path outside the cache, whatever the version says."""
-        root = self.cache_dir.resolve()
-        folder = (root / check_version(version)).resolve()
-        if folder.parent != root:
-            raise ModelError(f"model version {version!r} would leave the cache directory {root}")
-        return folder
+        return version_folder(self.cache_dir, version)
+
+
+def version_folder(cache_dir: Path, version: str) -> Path:
+    """`<cache>/<version>`; never a path outside the cache, whatever the version says."""
+    root = cache_dir.resolve()
+    folder = (root / check_version(version)).resolve()
+    if folder.parent != root:
+        raise ModelError(f"model version {version!r} would leave the cache directory {root}")
+    return folder
+
+
+def load_from_pointer(s3: Any, bucket: str, pointer: ModelPointer, folder: Path, *, vouched_by: str,
+                      num_threads: int | None, inference_chunk: int) -> LoadedModel:
+    """The version `pointer` names, ready to serve: its manifest and `.tflite` checked against the
+    sha256 the pointer recorded (`read_verified`), the `.tflite` written to `folder` and loaded. The
+    live model and the shadow one are loaded by this one function, so they are verified alike."""
+    started = time.perf_counter()
+    verified = read_verified(s3, bucket, pointer, vouched_by=vouched_by)
+    manifest, data = verified.manifest, verified.model
+    assert data is not None
+    folder.mkdir(parents=True, exist_ok=True)
+    model_path = folder / manifest.tflite_file
+    model_path.write_bytes(data)
+    classifier = Classifier(model_path, manifest, num_threads,  # ModelError on a corrupt file
+                            chunk=inference_chunk)
+    return LoadedModel(classifier, f"s3://{bucket}/{pointer.model_key}", time.perf_counter() - started)

@@ -24,6 +24,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol
 
+import numpy as np
 from botocore.exceptions import ClientError
 
 from catdog.aws_errors import error_code, is_not_found
@@ -88,11 +89,13 @@ class OwnedPrefix:
 
 @dataclass(frozen=True)
 class Classified:
-    """The live model's answer, to be recorded with what was read."""
+    """The live model's answer, to be recorded with what was read; `pixels` is what the model was
+    given, kept for a shadow model (catdog.shadow) to answer on the very same input."""
 
     event: ObjectEvent
     facts: ImageFacts
     prediction: Prediction
+    pixels: np.ndarray | None = field(default=None, repr=False, compare=False)
     kind: ClassVar[str] = Status.CLASSIFIED.value
 
 
@@ -344,7 +347,7 @@ class ClassifyBatch:
                 steps[i] = Retry(step.event, exc)
             return
         for (i, step), prediction in zip(ready, predictions, strict=True):
-            steps[i] = Classified(step.event, step.facts, prediction)
+            steps[i] = Classified(step.event, step.facts, prediction, step.image.pixels)
         result.inference_seconds = time.perf_counter() - started
         result.classified = len(ready)
 

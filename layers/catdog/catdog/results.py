@@ -18,6 +18,11 @@ A person's review (`record_review`, from `catdog review`) is one more conditiona
 version the person looked at (same etag) and is a classified answer, so a review can never land on
 a newer upload. It runs with the reviewer's credentials, never the function's.
 
+A shadow model's answer (`put_shadow`, catdog.shadow) is one more conditional write, made after the
+live answer: it sets the `shadow_*` fields only on the very live answer it was given beside (same
+read: `observed_at`, `etag`, `model_version`), and every live answer removes them, so a shadow answer
+is never compared with a live answer it was not given beside.
+
 A removed object becomes a `deleted` tombstone (written only after a HEAD confirmed the object is
 gone), so that a late ObjectCreated for the old upload cannot resurrect it. Tombstones and failed
 items carry no `label`, so the `label-index` GSI only ever lists classified images.
@@ -46,6 +51,17 @@ RESULT_FIELDS = ("status", "label", "model_label", "top_label", "confidence", "s
                  "processed_at", "observed_at", "sequencer")
 #: A person's verdict about one object version (see catdog review); cleared when the object changes.
 REVIEW_FIELDS = ("human_label", "reviewed_at", "reviewed_by")
+#: A shadow model's answer beside the live one (`put_shadow`). Every live answer removes them: a
+#: shadow answer is only ever about the live answer written just before it, from the same read.
+#: `shadow_agreement` (`<version>:agree` or `<version>:disagree`) is the key of the sparse
+#: `shadow-index`, so "where does the candidate disagree" is one Query, not a filtered read.
+SHADOW_FIELDS = ("shadow_label", "shadow_confidence", "shadow_version", "shadow_agreement")
+AGREE, DISAGREE = "agree", "disagree"
+
+
+def shadow_agreement(shadow_version: str, agrees: bool) -> str:
+    """The `shadow-index` key of a shadow answer: its version, and whether it gave the live label."""
+    return f"{shadow_version}:{AGREE if agrees else DISAGREE}"
 
 
 def utc_now() -> str:
@@ -140,6 +156,41 @@ class ResultsTable:
         return self._write(event, ImageFacts(etag=None, size_bytes=None, observed_at=observed_at),
                            {"status": Status.DELETED.value})
 
+    # -- a shadow model's answer, beside the live one ------------------------------------------------
+    def put_shadow(self, event: ObjectEvent, facts: ImageFacts, live_version: str, live_label: str,
+                   prediction: Prediction, shadow_version: str) -> WriteResult:
+        """Record a shadow model's answer on the item the live answer from the same read was just
+        written to; `STALE` (nothing written) when the item holds another answer by now.
+
+        The condition is that answer itself: classified, by `live_version`, from the read made at
+        `facts.observed_at` (of `facts.etag`). A re-upload, a backfill or a redelivery answered since
+        has its own `observed_at` and removed the shadow fields, so a shadow answer is never
+        compared with a live answer it was not given beside."""
+        if not facts.observed_at:
+            return WriteResult.NOTHING  # nothing identifies the live answer it belongs with
+        names = {"#status": "status", "#seen": "observed_at", "#version": "model_version",
+                 "#label": "shadow_label", "#confidence": "shadow_confidence",
+                 "#shadow": "shadow_version", "#agreement": "shadow_agreement"}
+        values: dict[str, Any] = {
+            ":classified": Status.CLASSIFIED.value, ":seen": facts.observed_at, ":live": live_version,
+            ":label": prediction.label, ":confidence": to_decimal(prediction.confidence),
+            ":shadow": shadow_version,
+            ":agreement": shadow_agreement(shadow_version, prediction.label == live_label)}
+        condition = "#status = :classified AND #seen = :seen AND #version = :live"
+        if facts.etag:
+            names["#etag"], values[":etag"] = "etag", facts.etag
+            condition += " AND #etag = :etag"
+        try:
+            self._table.update_item(
+                Key={"image": event.uri},
+                UpdateExpression="SET #label = :label, #confidence = :confidence, #shadow = :shadow, "
+                                 "#agreement = :agreement",
+                ConditionExpression=condition, ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values)
+        except self._conditional_failed:
+            return WriteResult.STALE
+        return WriteResult.WRITTEN
+
     # -- a person's answer ---------------------------------------------------------------------------
     def record_review(self, image: str, *, etag: str, human_label: str, reviewer: str,
                       reviewed_at: str | None = None) -> ReviewOutcome:
@@ -191,11 +242,13 @@ class ResultsTable:
     def _update(self, event: ObjectEvent, values: dict[str, Any], label: str | None,
                 *, same_version: bool) -> bool:
         """One conditional UpdateItem; False when its condition refused it."""
-        fields = (*RESULT_FIELDS, *REVIEW_FIELDS, "image")
+        fields = (*RESULT_FIELDS, *REVIEW_FIELDS, *SHADOW_FIELDS, "image")
         alias = {name: f"#f{i}" for i, name in enumerate(fields)}
         sets = [f"{alias[k]} = :{alias[k][1:]}" for k in values]
         params = {f":{alias[k][1:]}": v for k, v in values.items()}
-        removes = [k for k in RESULT_FIELDS if k not in values and k != "label"]
+        # a new answer (or a failure, or a tombstone) is never shown beside a shadow answer given
+        # beside an earlier one: the shadow pass of this answer's read writes its own (put_shadow)
+        removes = [k for k in RESULT_FIELDS if k not in values and k != "label"] + list(SHADOW_FIELDS)
         if label is not None:
             params[":label"] = label
             # A person's label of this very version wins over the model's; another version has none.
