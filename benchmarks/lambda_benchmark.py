@@ -253,6 +253,12 @@ def cold_summary(runs: list[float]) -> dict[str, Any]:
     return {"median": round(statistics.median(runs), 3), "runs": [round(x, 3) for x in runs]}
 
 
+def shown(path: Path) -> str:
+    """A path as results files record it: relative to the repository, so they read the same anywhere."""
+    full = path.resolve()
+    return str(full.relative_to(REPO)) if full.is_relative_to(REPO) else str(path)
+
+
 def summarize(values: list[float]) -> dict[str, float]:
     return {"p50_ms": round(percentile(values, 0.5) * 1000, 2),
             "p95_ms": round(percentile(values, 0.95) * 1000, 2)}
@@ -285,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     single = single_output_copy(model, Path(tempfile.mkdtemp(prefix="catdog-single-")))
     previous = args.baseline if (args.baseline / "model.tflite").is_file() else None
     load_before = os.getloadavg()[0]
-    print(f"model {model.relative_to(REPO) if model.is_relative_to(REPO) else model}, {len(images)} images, "
+    print(f"model {shown(model)}, {len(images)} images, "
           f"batch {args.batch}, {os.cpu_count()} CPUs, load {load_before:.2f}", flush=True)
 
     cold_ours, cold_single, cold_naive, cold_previous = [], [], [], []
@@ -322,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "loadavg_1m_before": round(load_before, 2),
                     "loadavg_1m_after": round(os.getloadavg()[0], 2), "python": sys.version.split()[0]},
-        "model": {"dir": str(model), "arch": json.loads((model / "manifest.json").read_text()).get("arch")},
+        "model": {"dir": shown(model), "arch": json.loads((model / "manifest.json").read_text()).get("arch")},
         "images": len(images),
         "batch": args.batch,
         "ours": {
@@ -349,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         "two_outputs": {k: v for k, v in cost["two_outputs"].items() if k != "labels"},
         "two_outputs_1_thread": {k: v for k, v in cost_1["two_outputs"].items() if k != "labels"},
         "previous_default": None if previous is None else {
-            "dir": str(previous), "arch": json.loads((previous / "manifest.json").read_text()).get("arch"),
+            "dir": shown(previous), "arch": json.loads((previous / "manifest.json").read_text()).get("arch"),
             "cold_init_s": cold_summary(cold_previous),
             "serving": {k: v for k, v in cost["previous"].items() if k != "labels"},
             "serving_1_thread": {k: v for k, v in cost_1["previous"].items() if k != "labels"},
@@ -478,8 +484,10 @@ def render(r: dict[str, Any]) -> str:
 #: This section of lambda.md, after the others (the main run keeps everything from ARTIFACT_SECTION on).
 SHADOW_BEGIN, SHADOW_END = "<!-- begin: shadow model -->", "<!-- end: shadow model -->"
 
+# VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across fork + exec, so a child of this
+# process (TensorFlow loaded by then, ~1.1 GB) would report the parent's peak, not its own.
 SHADOW_MEMORY = r"""
-import resource, sys
+import sys
 sys.path.insert(0, sys.argv[1])
 from catdog_local.lambda_runtime import load_module
 load_module()  # the function's own imports, as Lambda makes them
@@ -496,7 +504,8 @@ pixels = [np.random.default_rng(i).uniform(0, 255, (*size, 3)).astype(np.float32
 for _ in range(3):
     for clf in loaded:  # the live call, then the shadow's on the same pixels
         clf.classify(pixels)
-print("PEAK_MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+hwm = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM:"))
+print("PEAK_MB", int(hwm.split()[1]) / 1024)
 """
 
 
@@ -559,8 +568,8 @@ def shadow_benchmark(model: Path, shadow: Path, images: list[tuple[str, bytes]],
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "loadavg_1m_before": round(load_before, 2),
                     "loadavg_1m_after": round(os.getloadavg()[0], 2)},
-        "model": {"dir": str(model), "arch": live.manifest.arch, "version": live.manifest.version},
-        "shadow_model": {"dir": str(shadow), "arch": cand.manifest.arch, "version": cand.manifest.version,
+        "model": {"dir": shown(model), "arch": live.manifest.arch, "version": live.manifest.version},
+        "shadow_model": {"dir": shown(shadow), "arch": cand.manifest.arch, "version": cand.manifest.version,
                          "same_files_as_live": shadow.resolve() == model.resolve()},
         "images": len(images), "batch": batch, "rounds": rounds,
         "per_image_in_batch_p50_ms": {"without_shadow": round(p50["without"], 3),
@@ -598,7 +607,7 @@ def render_shadow(r: dict[str, Any]) -> str:
     lines = [
         "## A shadow model beside the live one",
         "",
-        f"`benchmarks/lambda_benchmark.py --shadow-only`, {r['when']}, {r['machine']['cpus']} CPUs (load "
+        f"`benchmarks/lambda_benchmark.py` (this section alone: `--shadow-only`), {r['when']}, {r['machine']['cpus']} CPUs (load "
         f"{r['machine']['loadavg_1m_before']} → {r['machine']['loadavg_1m_after']}): live model "
         f"`{r['model']['version']}` (`{r['model']['arch']}`), shadow `{r['shadow_model']['version']}`{same}; "
         f"{r['images']} validation photos, {r['rounds']} rounds, the two paths interleaved batch by batch.",
