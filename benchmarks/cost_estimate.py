@@ -173,6 +173,15 @@ def estimate(images: int = IMAGES) -> Estimate:
                     google_vision=tiered(images, GOOGLE_VISION_LABEL_TIERS))
 
 
+def table(lambda_lines: dict[str, list[Line]], shared: list[Line]) -> list[str]:
+    """The cost table's header and its item rows: the Lambda lines per architecture, then the rest."""
+    rows = ["| item | arm64 | x86_64 | how (arm64 / both) |", "| --- | ---: | ---: | --- |"]
+    for a, x in zip(lambda_lines["arm64"], lambda_lines["x86_64"], strict=True):
+        rows.append(f"| {a.item} | ${a.usd:,.2f} | ${x.usd:,.2f} | {a.how} |")
+    rows += [f"| {line.item} | ${line.usd:,.2f} | ${line.usd:,.2f} | {line.how} |" for line in shared]
+    return rows
+
+
 def render(e: Estimate) -> str:
     out = [
         f"What {e.images:,} images cost (us-east-1 list prices checked {PRICES_CHECKED}; "
@@ -183,13 +192,8 @@ def render(e: Estimate) -> str:
         f"{e.vcpu:.2f} = {e.compute_ms:.0f} ms, plus {e.io_ms:.0f} ms assumed S3/DynamoDB I/O = "
         f"{e.invocation_ms:.0f} ms; {e.invocations:,} invocations, {e.gb_s:,.0f} GB-s.",
         "",
-        "| item | arm64 | x86_64 | how (arm64 / both) |",
-        "| --- | ---: | ---: | --- |",
+        *table(e.lambda_lines, e.shared),
     ]
-    for a, x in zip(e.lambda_lines["arm64"], e.lambda_lines["x86_64"], strict=True):
-        out.append(f"| {a.item} | ${a.usd:,.2f} | ${x.usd:,.2f} | {a.how} |")
-    for line in e.shared:
-        out.append(f"| {line.item} | ${line.usd:,.2f} | ${line.usd:,.2f} | {line.how} |")
     out.append(f"| **total, this stack** | **${e.total('arm64'):,.2f}** | **${e.total('x86_64'):,.2f}** | |")
     out.append(f"| Amazon Rekognition DetectLabels instead | ${e.rekognition:,.2f} | | "
                "tiered: $0.001/image for the first 1M |")
@@ -307,13 +311,8 @@ def render_shadow(e: ShadowEstimate) -> str:
         f"{mem['one_model']} → {mem['with_shadow']} MB (MemorySize 1024 unchanged). The shadow fields add "
         f"{e.item_bytes} bytes to an item ({', '.join(shadow_fields())}).",
         "",
-        "| item | arm64 | x86_64 | how (arm64 / both) |",
-        "| --- | ---: | ---: | --- |",
+        *table(e.lambda_lines, e.shared),
     ]
-    for a, x in zip(e.lambda_lines["arm64"], e.lambda_lines["x86_64"], strict=True):
-        out.append(f"| {a.item} | ${a.usd:,.2f} | ${x.usd:,.2f} | {a.how} |")
-    for line in e.shared:
-        out.append(f"| {line.item} | ${line.usd:,.2f} | ${line.usd:,.2f} | {line.how} |")
     out.append(f"| **added while shadowing** | **${e.added('arm64'):,.2f}** | "
                f"**${e.added('x86_64'):,.2f}** | |")
     out.append(f"| **this stack with a shadow model** | **${b.total('arm64') + e.added('arm64'):,.2f}** | "

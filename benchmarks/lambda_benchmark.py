@@ -46,6 +46,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from benchmarks.sam_artifact import replace_section  # noqa: E402  (lambda.md's sections, one writer)
+
 RESULTS = REPO / "benchmarks" / "results"
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "cats_and_dogs_filtered.zip"
 MODEL_CANDIDATES = (REPO / "build" / "model", REPO / "build" / "bench" / "efficientnet_lite0")
@@ -607,7 +610,8 @@ def render_shadow(r: dict[str, Any]) -> str:
     lines = [
         "## A shadow model beside the live one",
         "",
-        f"`benchmarks/lambda_benchmark.py` (this section alone: `--shadow-only`), {r['when']}, {r['machine']['cpus']} CPUs (load "
+        f"`benchmarks/lambda_benchmark.py` (this section alone: `--shadow-only`), {r['when']}, "
+        f"{r['machine']['cpus']} CPUs (load "
         f"{r['machine']['loadavg_1m_before']} → {r['machine']['loadavg_1m_after']}): live model "
         f"`{r['model']['version']}` (`{r['model']['arch']}`), shadow `{r['shadow_model']['version']}`{same}; "
         f"{r['images']} validation photos, {r['rounds']} rounds, the two paths interleaved batch by batch.",
@@ -630,14 +634,7 @@ def write_shadow(r: dict[str, Any]) -> None:
     data = json.loads(path.read_text()) if path.exists() else {}
     data["shadow"] = r
     path.write_text(json.dumps(data, indent=2) + "\n")
-    md = RESULTS / "lambda.md"
-    text = md.read_text() if md.exists() else ""
-    block = f"{SHADOW_BEGIN}\n{render_shadow(r)}{SHADOW_END}\n"
-    if SHADOW_BEGIN in text and SHADOW_END in text:
-        text = text[:text.index(SHADOW_BEGIN)] + block + text[text.index(SHADOW_END) + len(SHADOW_END) + 1:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    md.write_text(text)
+    replace_section(RESULTS / "lambda.md", render_shadow(r), SHADOW_BEGIN, SHADOW_END)
     print(render_shadow(r))
 
 

@@ -231,13 +231,13 @@ def render(r: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_section(path: Path, section: str) -> None:
-    """Put `section` between this script's markers in `path` (appended the first time); the rest of
-    the file (lambda_benchmark.py's figures) is left as it is."""
+def replace_section(path: Path, section: str, begin: str = BEGIN, end: str = END) -> None:
+    """Put `section` between the markers `begin` and `end` in `path` (appended the first time); the
+    rest of the file (the other scripts' sections of lambda.md) is left as it is."""
     text = path.read_text() if path.exists() else ""
-    block = f"{BEGIN}\n{section}{END}\n"
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END) + 1:]
+    block = f"{begin}\n{section}{end}\n"
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + block + text[text.index(end) + len(end) + 1:]
     else:
         text = text.rstrip("\n") + "\n\n" + block
     path.write_text(text)

@@ -33,14 +33,13 @@ RED, TEAL = (220, 30, 30), (20, 200, 220)
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """live-1, flipped-2 (its labels reversed), twin-3, bird-4 (another label), small-5 (another input)."""
     root = tmp_path_factory.mktemp("models")
-    return {
-        "live": build_tiny_model_dir(root / "live", version="live-1"),
-        "flipped": build_tiny_model_dir(root / "flipped", labels=("dog", "cat"), version="flipped-2"),
-        "twin": build_tiny_model_dir(root / "twin", version="twin-3"),
-        "bird": build_tiny_model_dir(root / "bird", labels=("cat", "bird"), version="bird-4"),
-        "small": build_tiny_model_dir(root / "small", input_size=(16, 16), version="small-5"),
-    }
+    specs: dict[str, dict[str, Any]] = {
+        "live": {}, "flipped": {"labels": ("dog", "cat")}, "twin": {}, "bird": {"labels": ("cat", "bird")},
+        "small": {"input_size": (16, 16)}}
+    return {name: build_tiny_model_dir(root / name, version=f"{name}-{n}", **kw)
+            for n, (name, kw) in enumerate(specs.items(), start=1)}
 
 
 @pytest.fixture

@@ -15,43 +15,44 @@ import pytest
 from catdog_cli.exit_codes import USAGE
 from catdog_cli.main import build_parser
 
-BAD = [
-    ["report", "-o", "r.html", "--thumb-size", "0"],
-    ["report", "-o", "r.html", "--thumb-size", "-1"],
-    ["report", "-o", "r.html", "--thumb-size", "5000"],
-    ["report", "-o", "r.html", "--threshold", "5"],
-    ["report", "-o", "r.html", "--threshold", "nan"],
-    ["report", "-o", "r.html", "--threshold", "0"],
-    ["report", "-o", "r.html", "--limit", "-1"],
-    ["review", "--page-size", "0"],
-    ["review", "--page-size", "201"],
-    ["review", "--threshold", "inf"],
-    ["review", "--port", "70000"],
-    ["backfill", "s3://b/", "--changed-only", "--timeout", "nan"],
-    ["backfill", "s3://b/", "--changed-only", "--timeout", "0"],
-    ["dataset", "export", "out", "--include-confident", "0"],
-    ["dataset", "export", "out", "--include-confident", "nan"],
-    ["dataset", "export", "out", "--include-confident", "1.5"],
-    ["dataset", "export", "out", "--validation-split", "1"],
-    ["dataset", "export", "out", "--validation-split", "-0.1"],
-    ["dataset", "export", "out", "--seed", "-1"],
-    ["models", "promote", "v1", "--min-accuracy", "nan"],
-    ["models", "promote", "v1", "--min-accuracy", "1.01"],
-    ["publish", "build/m", "--min-accuracy", "nan"],
-    ["evaluate", "--model", "m", "--data", "d", "--batch-size", "0"],
-    ["evaluate", "--model", "m", "--data", "d", "--limit", "0"],
-    ["upload", "x.jpg", "--workers", "0"],
-    ["local", "up", "--port", "-1"],
-    ["local", "up", "--visibility-timeout", "-5"],
-    ["local", "worker", "--wait", "21"],
-    ["local", "worker", "--batch-size", "0"],
-    ["local", "worker", "--batch-window", "nan"],
-    ["local", "worker", "--retry-delay", "-1"],
-    ["demo", "--epochs", "0"],
-    ["demo", "--workers", "0"],
-    ["demo", "--min-accuracy", "-0.5"],
-    ["demo", "--limit", "-3"],
-]
+#: One command line per row: each has one number out of its flag's range.
+BAD = [line.split() for line in """
+report -o r.html --thumb-size 0
+report -o r.html --thumb-size -1
+report -o r.html --thumb-size 5000
+report -o r.html --threshold 5
+report -o r.html --threshold nan
+report -o r.html --threshold 0
+report -o r.html --limit -1
+review --page-size 0
+review --page-size 201
+review --threshold inf
+review --port 70000
+backfill s3://b/ --changed-only --timeout nan
+backfill s3://b/ --changed-only --timeout 0
+dataset export out --include-confident 0
+dataset export out --include-confident nan
+dataset export out --include-confident 1.5
+dataset export out --validation-split 1
+dataset export out --validation-split -0.1
+dataset export out --seed -1
+models promote v1 --min-accuracy nan
+models promote v1 --min-accuracy 1.01
+publish build/m --min-accuracy nan
+evaluate --model m --data d --batch-size 0
+evaluate --model m --data d --limit 0
+upload x.jpg --workers 0
+local up --port -1
+local up --visibility-timeout -5
+local worker --wait 21
+local worker --batch-size 0
+local worker --batch-window nan
+local worker --retry-delay -1
+demo --epochs 0
+demo --workers 0
+demo --min-accuracy -0.5
+demo --limit -3
+""".strip().splitlines()]
 
 
 @pytest.mark.parametrize("argv", BAD, ids=" ".join)
