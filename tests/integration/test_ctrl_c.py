@@ -19,9 +19,16 @@ from tests.support.processes import CATDOG, follow, local_up, user_env
 pytestmark = pytest.mark.slow
 
 
+def _interruptible() -> None:
+    """In the child, before exec: SIGINT back to its default. A shell starts background jobs with
+    SIGINT ignored, children inherit that, and Python then never raises KeyboardInterrupt; a
+    terminal's foreground command, which these tests stand for, has the default."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([*CATDOG, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+                            text=True, preexec_fn=_interruptible)
 
 
 def _signal_once_ready(proc: subprocess.Popen[str], ready: str, signum: int = signal.SIGINT,
