@@ -19,6 +19,7 @@ from typing import Any
 
 from catdog.results import shadow_agreement, to_decimal
 from catdog_local.cfn import DEFAULT_TEMPLATE, Resolver, load_template
+from training_job.models import DEFAULT_ARCH
 
 RESULTS = Path(__file__).resolve().parent / "results"
 IMAGES = 1_000_000
@@ -206,8 +207,9 @@ def render(e: Estimate) -> str:
 
 #: The shadow pass's one log line per batch ("shadow model V answered N images beside L: M the same").
 SHADOW_LOG_BYTES_PER_BATCH = 250
-#: A version as `catdog train` names it (UTC time, arch, data fingerprint): what items carry.
-TYPICAL_VERSION = "20261203-174034-mobilenetv2-ceb21618"
+#: A version as `catdog train` names it with the default arch (UTC time, arch, data fingerprint):
+#: what items carry.
+TYPICAL_VERSION = f"20261203-174034-{DEFAULT_ARCH.replace('_', '')}-ceb21618"
 
 
 def attribute_bytes(name: str, value: Any) -> int:

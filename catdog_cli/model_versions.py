@@ -97,12 +97,17 @@ def render(rows: list[VersionRow], with_reviews: bool) -> str:
     return "\n".join(lines)
 
 
-def promote(repo: ModelRepo, version: str, min_accuracy: float,
-            by: str) -> tuple[ModelPointer, ModelPointer | None]:
-    """(the pointer now live, the one it replaced); the gate's refusal is a QualityGateError."""
+def require_published(repo: ModelRepo, version: str) -> None:
+    """A usage error (exit 2) for a misspelled or missing version, before any gate judges it."""
     check_version(version, "VERSION")
     if repo.published_manifest(version) is None:
         raise CatdogError(f"no version {version!r} under {repo.uri()} (see `catdog models list`)")
+
+
+def promote(repo: ModelRepo, version: str, min_accuracy: float,
+            by: str) -> tuple[ModelPointer, ModelPointer | None]:
+    """(the pointer now live, the one it replaced); the gate's refusal is a QualityGateError."""
+    require_published(repo, version)
     live = repo.live()
     if live is not None and live.version == version and live.checksums:
         return live, live
@@ -147,8 +152,6 @@ def reviewed_by_version(ddb: Any, table: str, catalog: Catalog) -> dict[str, Ver
 # -- the commands ---------------------------------------------------------------------------------
 
 
-
-
 def _backfill_hint(target: Target, whose: str) -> None:
     """After a change of live model: how to re-classify what the other model answered."""
     prefix = target.state.upload_prefix if target.state else DEFAULT_UPLOAD_PREFIX
@@ -185,6 +188,7 @@ def run_promote(version: str, min_accuracy: float, *, bucket: str | None, stack:
     repo, target = models_repo(bucket, stack)
     live = repo.live()
     if require_shadow is not None and not (live is not None and live.version == version):
+        require_published(repo, version)  # a typo is exit 2, not the shadow gate's exit 4
         c = shadow_gate(repo, version, require_shadow, table=table, stack=stack)
         print(f"shadow comparison of {printable(version)}: {printable(summary(c))} (≥ {require_shadow} "
               "shadowed, no drop in reviewed accuracy)")
@@ -214,7 +218,8 @@ def _end_shadow_of(repo: ModelRepo, version: str) -> None:
     if shadow is not None and shadow.version == version:
         repo.clear_shadow()
         print(f"{printable(version)} was the shadow model; {repo.uri(repo.shadow_key)} removed (its answers "
-              f"stay on the items: catdog models compare {printable(version)})")
+              f"stay on the items until they are classified again: catdog models compare "
+              f"{printable(version)})")
 
 
 def run_rollback(*, bucket: str | None, stack: str | None) -> int:

@@ -124,6 +124,16 @@ def test_promote_requires_enough_shadowed_uploads_and_exits_4_with_the_numbers(
     assert promoted == []
 
 
+def test_promote_with_require_shadow_of_a_missing_version_is_a_usage_error_not_the_gate(
+        table: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    """Input: `promote v9-typo --require-shadow 0`, a version never published: exit 2 naming it, as
+    without the flag (it was exit 4, the gate's code, with "0 uploads shadowed")."""
+    assert main(["models", "promote", "v9-typo", "--require-shadow", "0", "--bucket", table.bucket,
+                 "--table", table.table]) == USAGE
+    err = capsys.readouterr().err
+    assert "no version 'v9-typo'" in err and "not promoted" not in err
+
+
 def test_promote_refuses_a_drop_in_reviewed_accuracy(table: Stack,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     """Input: b reviewed again as `cat` (the live answer): now live 2 of 2, shadow 1 of 2."""

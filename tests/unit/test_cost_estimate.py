@@ -10,6 +10,7 @@ import pytest
 
 from benchmarks import cost_estimate as cost
 from catdog.results import SHADOW_FIELDS
+from training_job.models import DEFAULT_ARCH
 
 
 def test_tiered_prices_fill_each_tier_in_turn() -> None:
@@ -56,6 +57,7 @@ def test_item_sizes_follow_dynamodbs_rules() -> None:
 
 def test_what_a_shadow_answer_adds_is_priced_from_the_fields_the_function_writes() -> None:
     assert tuple(cost.shadow_fields()) == SHADOW_FIELDS  # the same four, nothing left out
+    assert f"-{DEFAULT_ARCH.replace('_', '')}-" in cost.TYPICAL_VERSION  # versions as the default is named
     e = cost.shadow_estimate()
     assert e.item_bytes == sum(cost.attribute_bytes(k, v) for k, v in cost.shadow_fields().items())
     assert 100 < e.item_bytes < 200 and cost.ITEM_BYTES + e.item_bytes <= 1024
