@@ -20,10 +20,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from catdog.classifier import Classifier, Prediction
+from catdog.manifest import Manifest, ModelPointer
 from catdog.pipeline import Classified
 from catdog.results import SHADOW_FIELDS, ImageFacts, ResultsTable, WriteResult
 from catdog.s3_events import ObjectEvent
-from catdog.shadow import SHADOW_FOLDER
+from catdog.shadow import SHADOW_FOLDER, ShadowStore
 from tests.support.images import jpeg_bytes
 from tests.support.model_factory import build_tiny_model_dir
 from tests.support.pipeline import Pipeline, moto_pipeline
@@ -300,6 +301,29 @@ def test_with_too_little_time_left_the_shadow_is_not_started(
     assert any("too little time left" in w and "no shadow answers" in w for w in _warned(caplog))
 
 
+def test_a_pointer_re_read_needs_time_for_a_download_on_top_of_the_reserve(
+        pipeline: Pipeline, models: dict[str, Path], caplog: pytest.LogCaptureFixture) -> None:
+    """Input: a refresh is due and only the reserve plus a second is left: re-reading the pointer
+    may download a candidate, so nothing is started; the shadow's S3 client gives up in seconds,
+    not botocore's default minute per read."""
+    pipeline.shadow(models["flipped"])
+    _upload(pipeline, red=RED)
+    pipeline.drain()
+    processor = pipeline.app.processor
+    live, shadow = processor.runtime.store.current, processor.runtime.shadow
+    item = pipeline.item("uploads/red.jpg")
+    assert live and item
+    config = shadow.store.s3.meta.config
+    assert config.read_timeout <= 5 and config.connect_timeout <= 2 and config.retries["total_max_attempts"] == 1
+    answer = Classified(ObjectEvent(pipeline.stack.bucket, "uploads/red.jpg", "ObjectCreated:Put"),
+                        ImageFacts(etag=item["etag"], size_bytes=1, observed_at=item["observed_at"]),
+                        Prediction("cat", 0.9, {"cat": 0.9, "dog": 0.1}), np.zeros((32, 32, 3), np.float32))
+    shadow.store.clock = lambda: float("inf")  # the refresh interval has passed
+    result = shadow.run([answer], live, time_left=lambda: shadow.reserve_seconds + 1)
+    assert result.version is None and result.answered == 0
+    assert any("too little time left to load the shadow model" in w for w in _warned(caplog))
+
+
 def test_a_shadow_probability_that_is_not_a_number_is_one_warning_not_a_write_error_per_image(
         pipeline: Pipeline, models: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
@@ -351,3 +375,80 @@ def test_the_batch_s_pixels_are_not_held_after_the_invocation(pipeline: Pipeline
     processor = pipeline.app.processor
     assert processor._result.outcomes == {} and processor._written == []
     assert processor._result.model is not None
+
+
+def test_a_failed_direct_event_does_not_keep_its_pixels_either(
+        pipeline: Pipeline, models: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Input: a direct S3 event whose live write fails (a DynamoDB error): the event is retried and
+    the warm container keeps none of the decoded images."""
+    from catdog_local.events import s3_record
+    from catdog_local.lambda_runtime import LambdaContext
+
+    pipeline.shadow(models["flipped"])
+    _upload(pipeline, red=RED)
+
+    def failing(self: ResultsTable, *a: Any) -> Any:
+        raise RuntimeError("DynamoDB is down")
+
+    monkeypatch.setattr(ResultsTable, "put_classified", failing)
+    with pytest.raises(RuntimeError, match="DynamoDB is down"):
+        pipeline.app.handler({"Records": [s3_record(pipeline.stack.bucket, "uploads/red.jpg")]},
+                             LambdaContext())
+    processor = pipeline.app.processor
+    assert processor._result.outcomes == {} and processor._written == []
+
+
+def _store(p: Pipeline, cache: Path) -> ShadowStore:
+    """A shadow store that re-reads the pointer at every `get`."""
+    return ShadowStore(p.s3, p.stack.bucket, "models/shadow.json", refresh_seconds=0, cache_dir=cache)
+
+
+def _live(models: dict[str, Path]) -> Manifest:
+    return Manifest.from_json((models["live"] / "manifest.json").read_text())
+
+
+def test_a_refused_shadow_version_is_not_downloaded_again_until_the_pointer_changes(
+        pipeline: Pipeline, models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Input: shadow.json naming twin-3 whose model.tflite was rewritten; three refreshes, then the
+    pointer moved to flipped-2. A refused candidate used to be fetched (up to 20 MB) at every refresh."""
+    pointer = pipeline.shadow(models["twin"])
+    _tamper_tflite(pipeline, pointer.version)
+    store = _store(pipeline, tmp_path / "cache")
+    loads: list[str] = []
+    real_load = ShadowStore._load
+    monkeypatch.setattr(ShadowStore, "_load",
+                        lambda self, p, **kw: (loads.append(p.version), real_load(self, p, **kw))[1])
+    assert [store.get(_live(models)) for _ in range(3)] == [None, None, None]
+    assert loads == ["twin-3"]
+    assert any("still refused" in w for w in _warned(caplog))
+    pipeline.shadow(models["flipped"])
+    model = store.get(_live(models))
+    assert model is not None and model.version == "flipped-2" and loads == ["twin-3", "flipped-2"]
+
+
+def test_a_shadow_pointer_without_checksums_is_refused_unread(
+        pipeline: Pipeline, models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Input: a hand-written models/shadow.json naming flipped-2 with no sha256 at all (old live
+    pointers are excused; `catdog models shadow` always records them)."""
+    pipeline.shadow(models["flipped"])
+    bare = ModelPointer.for_version("models/", "flipped-2")
+    pipeline.s3.put_object(Bucket=pipeline.stack.bucket, Key="models/shadow.json",
+                           Body=bare.to_json().encode())
+    store = _store(pipeline, tmp_path / "cache")
+    monkeypatch.setattr(ShadowStore, "_load", lambda *a, **kw: pytest.fail("a pointer vouching for nothing"))
+    assert store.get(_live(models)) is None
+    assert any("records no sha256" in w for w in _warned(caplog))
+
+
+def test_a_shadow_model_that_went_live_is_let_go(pipeline: Pipeline, models: dict[str, Path],
+                                                 tmp_path: Path) -> None:
+    """Input: flipped-2 shadowed and loaded, then promoted (the live manifest is now flipped-2's):
+    no second interpreter of the live model stays in memory, nor its file in /tmp."""
+    pipeline.shadow(models["flipped"])
+    store = _store(pipeline, tmp_path / "cache")
+    assert store.get(_live(models)) is not None and any(store.cache_dir.iterdir())
+    promoted = Manifest.from_json((models["flipped"] / "manifest.json").read_text())
+    assert store.get(promoted) is None
+    assert store.current is None and not store.cache_dir.exists()

@@ -22,6 +22,7 @@ from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from botocore.config import Config
 
 from catdog.config import Settings
 from catdog.model_store import ModelStore
@@ -57,6 +58,12 @@ MAX_LOGGED_REASON = 500
 
 def _clipped(text: str) -> str:
     return text if len(text) <= MAX_LOGGED_REASON else text[:MAX_LOGGED_REASON] + f"… ({len(text)} chars)"
+
+
+#: The shadow model's own S3 client: short timeouts and no retry (the next refresh is the retry), so
+#: a slow read for an optional model cannot stall the batch into Lambda's timeout (botocore's
+#: defaults are 60 s to connect and 60 s per read, retried). A second client costs ~6 ms at init.
+SHADOW_S3 = Config(connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 1, "mode": "standard"})
 
 
 def is_sqs_event(event: Any) -> bool:
@@ -97,7 +104,7 @@ class ImageBatchProcessor(BatchProcessor):
                 owned=OwnedPrefix(settings.upload_bucket, settings.upload_prefix),
                 log_context=self._image_log_context, reserve_seconds=reserve_seconds)
             shadow = ShadowPass(
-                ShadowStore(s3, settings.model_bucket, settings.shadow_key,
+                ShadowStore(boto3.client("s3", config=SHADOW_S3), settings.model_bucket, settings.shadow_key,
                             refresh_seconds=settings.model_refresh_seconds,
                             cache_dir=settings.model_cache_dir, num_threads=settings.litert_threads,
                             inference_chunk=settings.inference_chunk),
@@ -191,12 +198,12 @@ class ImageBatchProcessor(BatchProcessor):
                 errors.append(exc)
         if errors:
             self._emit_label_counts()
+            self._release()  # the retry decodes again: a warm container must not keep these pixels
             raise errors[0]  # the whole event is retried: its shadow answers come with the retry
         response: dict[str, Any] = {"model_version": self._result.model_version,
                                     **Counter(o.kind for o in outcomes)}
         if parsed.rejected:
             response["rejected"] = len(parsed.rejected)
-        del outcomes  # they hold the batch's pixels: let the shadow pass release them
         self._shadow()
         self._emit_label_counts()
         return response
@@ -241,9 +248,8 @@ class ImageBatchProcessor(BatchProcessor):
         """The shadow model (if `models/shadow.json` names one) on this invocation's written answers;
         then the batch's decoded pixels are let go (a warm container must not hold them until its
         next invocation)."""
-        written, self._written = self._written, []
         live = self._result.model
-        self._result = BatchResult(model=live, model_loaded_now=self._result.model_loaded_now)
+        written = self._release()
         if not written or live is None or self._runtime is None:
             return
         try:
@@ -256,6 +262,13 @@ class ImageBatchProcessor(BatchProcessor):
             metrics.add_metric(name="ShadowInferenceLatency", unit=MetricUnit.Milliseconds,
                                value=result.seconds * 1000)
             tracer.put_annotation("shadow_version", str(result.version))
+
+    def _release(self) -> list[Classified]:
+        """This invocation's written answers, handed over once: the batch's outcomes and answers
+        (which hold its decoded pixels) are no longer kept here."""
+        written, self._written = self._written, []
+        self._result = BatchResult(model=self._result.model, model_loaded_now=self._result.model_loaded_now)
+        return written
 
     def _emit_label_counts(self) -> None:
         """One EMF line per label per invocation (a `label` dimension), not one per image."""

@@ -74,16 +74,22 @@ class ShadowStore(PointerFollower):
                          cache_dir=Path(cache_dir) / SHADOW_FOLDER, num_threads=num_threads,
                          inference_chunk=inference_chunk)
         self._pointer: ModelPointer | None = None
+        #: A pointer whose version could not be used: not downloaded again until the pointer changes.
+        self._refused: ModelPointer | None = None
         self._said: set[str] = set()  # what was logged since the last refresh (said once per refresh)
 
     @property
     def uri(self) -> str:
         return f"s3://{self.bucket}/{self.pointer_key}"
 
+    def due(self) -> bool:
+        """Whether the next `get` re-reads the pointer (and may download a candidate)."""
+        return self._checked_at is None or self.clock() - self._checked_at >= self.refresh_seconds
+
     def get(self, live: Manifest) -> LoadedModel | None:
         """The shadow model to run beside `live` on this batch, or None."""
         now = self.clock()
-        if self._checked_at is None or now - self._checked_at >= self.refresh_seconds:
+        if self.due():
             self._checked_at = now
             self._said.clear()
             self._refresh(live)
@@ -93,6 +99,7 @@ class ShadowStore(PointerFollower):
         if shadow.version == live.version:
             self._say(logging.INFO, f"the shadow model {shadow.version} is the live model now: nothing to "
                                     f"compare (remove {self.uri} with `catdog models shadow --off`)")
+            self._drop(keep_pointer=True)  # a second interpreter of the live model helps nobody
             return None
         why = incompatibility(live, shadow.manifest)
         if why:
@@ -119,8 +126,17 @@ class ShadowStore(PointerFollower):
             self._drop()
             log.warning("shadow pointer refused, no shadow answers: %s", exc)
             return
+        if not pointer.checksums:  # `catdog models shadow` always records them; a pointer without
+            self._drop()           # them vouches for nothing (only old live pointers are excused)
+            log.warning("shadow pointer %s records no sha256 of the version's files: refused, no shadow "
+                        "answers (set it with `catdog models shadow VERSION`)", self.uri)
+            return
         if self._current is not None and pointer == self._pointer:
             return  # the same candidate, kept warm
+        if pointer == self._refused:
+            log.warning("shadow model %s still refused (see the warning when it was loaded): no shadow "
+                        "answers until %s names another version", pointer.version, self.uri)
+            return
         self._drop()
         self._pointer = pointer
         if pointer.version == live.version:
@@ -129,6 +145,8 @@ class ShadowStore(PointerFollower):
             self._current = self._load(pointer, vouched_by=self.uri)
         except Exception as exc:  # anything at all: a shadow model never takes the function down
             self._drop(keep_pointer=True)
+            if not isinstance(exc, (ClientError, BotoCoreError)):  # S3 trouble is worth another try
+                self._refused = pointer
             log.warning("shadow model %s refused, no shadow answers until %s names a usable version: %s",
                         pointer.version, self.uri, exc)
             return
@@ -160,6 +178,9 @@ class ShadowResult:
 
 
 TimeLeft = Callable[[], float]
+#: Time a pointer re-read may take on top of the reserve: three reads (pointer, manifest, `.tflite`)
+#: at the shadow client's timeouts, and building the interpreter.
+LOAD_ALLOWANCE_SECONDS = 10.0
 ImageLogContext = Callable[[ObjectEvent], AbstractContextManager[object]]
 
 
@@ -182,7 +203,8 @@ class ShadowPass:
         if not answers:
             return result
         try:
-            if self._short_of_time(time_left, "load the shadow model", len(answers)):
+            allowance = LOAD_ALLOWANCE_SECONDS if self.store.due() else 0.0
+            if self._short_of_time(time_left, "load the shadow model", len(answers), allowance):
                 return result
             model = self.store.get(live.manifest)
         except Exception as exc:
@@ -230,12 +252,12 @@ class ShadowPass:
                 result.stale += 1
                 log.info("a newer answer was written since; the shadow answer was not recorded")
 
-    def _short_of_time(self, time_left: TimeLeft | None, what: str, n: int) -> bool:
+    def _short_of_time(self, time_left: TimeLeft | None, what: str, n: int, allowance: float = 0.0) -> bool:
         left = time_left() if time_left is not None else None
-        if left is None or left >= self.reserve_seconds:
+        if left is None or left >= self.reserve_seconds + allowance:
             return False
         log.warning("too little time left to %s (%.1f s, keeping %g s in reserve): no shadow answers for "
-                    "%s", what, left, self.reserve_seconds, plural(n, "image"))
+                    "%s", what, left, self.reserve_seconds + allowance, plural(n, "image"))
         return True
 
 
