@@ -267,9 +267,9 @@ def find_entries(source: str, every_file: bool = False) -> list[Entry]:
     raise DataError(f"{source}: neither a directory, a .zip, an http(s) URL nor s3://")
 
 
-def _export_record(source: str) -> list[dict[str, Any]] | None:
-    """The images the `catdog dataset export` record at the root of `source` (or of its one top
-    folder) lists, if there is one."""
+def _export_record(source: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
+    """(the images, the copies left out) the `catdog dataset export` record at the root of `source`
+    (or of its one top folder) lists, if there is one."""
     raw: bytes | None = None
     if is_s3(source):
         loc = S3Uri.parse(source)
@@ -292,30 +292,39 @@ def _export_record(source: str) -> list[dict[str, Any]] | None:
     if raw is None:
         return None
     try:
-        images = json.loads(raw)["images"]
-    except (ValueError, KeyError, TypeError):
-        images = None
-    if not isinstance(images, list):
+        record = json.loads(raw)
+        images, copies = record["images"], record.get("copies_left_out", [])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        images = copies = None
+    if not isinstance(images, list) or not isinstance(copies, list):
         raise DataError(f"{source}: {DATASET_RECORD_FILE} is not a `catdog dataset export` record")
-    return [e for e in images if isinstance(e, dict) and e.get("path") and e.get("image") and e.get("etag")]
+    return ([e for e in images if isinstance(e, dict) and e.get("path") and e.get("image") and e.get("etag")],
+            [c for c in copies if isinstance(c, dict) and c.get("image") and c.get("copy_of")])
 
 
 def exported_images(sources: Sequence[str], used: Sequence[str]) -> list[str]:
     """The image ids of the exported photos among the files `used` (entry names, as `find_all_entries`
-    names them), matched through each source's export record: sorted, no duplicates."""
+    names them), matched through each source's export record, and of the copies the export left out
+    of them (the same bytes under another key: the model learned those too): sorted, no duplicates."""
     ids: set[str] = set()
     for i, source in enumerate(sources):
-        images = _export_record(source)
-        if not images:
+        record = _export_record(source)
+        if not record or not record[0]:
             continue
-        by_path = {str(e["path"]): image_id(str(e["image"]), str(e["etag"])) for e in images}
+        images, copies = record
+        by_path = {str(e["path"]): e for e in images}
         tag = f"[{i}]" if len(sources) > 1 else ""
+        learned: list[dict[str, Any]] = []
         for name in used:
             if not name.startswith(tag):
                 continue
             parts = name[len(tag):].split("/")  # the path in the record, under any wrapper folder
             suffixes = ("/".join(parts[k:]) for k in range(len(parts)))
-            ids.update(by_path[p] for p in suffixes if p in by_path)
+            learned += [by_path[p] for p in suffixes if p in by_path]
+        etag_of = {str(e["image"]): str(e["etag"]) for e in learned}
+        ids.update(image_id(str(e["image"]), str(e["etag"])) for e in learned)
+        ids.update(image_id(str(c["image"]), etag_of[str(c["copy_of"])]) for c in copies
+                   if str(c["copy_of"]) in etag_of)  # a copy has the ETag of the one kept
     return sorted(ids)
 
 

@@ -125,3 +125,29 @@ def test_the_trainer_records_only_the_exported_photos_it_used(stack: Stack, tmp_
     (plain.parent / "dogs" / "c.jpg").write_bytes(jpeg_bytes(color=(30, 30, 210)))
     (plain / "d.jpg").write_bytes(jpeg_bytes(color=(210, 30, 30)))
     assert load_data([str(plain.parent)], (32, 32)).trained_on == []  # not an export: nothing recorded
+
+
+def test_a_copy_the_export_left_out_counts_as_trained_on_with_the_photo_it_copies(
+        stack: Stack, tmp_path: Path) -> None:
+    """Input: the same bytes uploaded as uploads/a/pet.jpg and uploads/b/pet.jpg, both reviewed. The
+    export keeps one and lists the other as a copy; a model trained on the kept one learned the
+    copy's bytes too, so its reviewed accuracy must leave out both."""
+    publish_manifest(REGION, stack.bucket, "v1")
+    same = jpeg_bytes((40, 30), (10, 200, 10))
+    keys = [f"uploads/c{i}.jpg" for i in range(2)] + [f"uploads/d{i}.jpg" for i in range(2)]
+    photos = [Photo(k, "cat", 0.9) for k in keys[:2]] + [Photo(k, "dog", 0.9) for k in keys[2:]]
+    photos += [Photo("uploads/a/pet.jpg", "cat", 0.9, body=same), Photo("uploads/b/pet.jpg", "cat", 0.9,
+                                                                         body=same)]
+    etags = put_photos(stack, REGION, photos)
+    _review(stack, etags, [*keys[:2], "uploads/a/pet.jpg", "uploads/b/pet.jpg"], "cat")
+    _review(stack, etags, keys[2:], "dog")
+    export = tmp_path / "ds"
+    assert main(["dataset", "export", str(export), "--quiet", "--validation-split", "0", "--table",
+                 stack.table, "--bucket", stack.bucket]) == 0
+    record = json.loads((export / "catdog-dataset.json").read_text())
+    [copy] = record["copies_left_out"]
+    trained_on = set(load_data([str(export)], (32, 32), validation_split=0.5).trained_on)
+    uri = f"s3://{stack.bucket}/"
+    assert image_id(copy["image"], etags[copy["image"].removeprefix(uri)]) in trained_on
+    assert image_id(copy["copy_of"], etags[copy["copy_of"].removeprefix(uri)]) in trained_on
+    assert len(trained_on) == len(record["images"]) + 1  # every exported photo was used, and the copy

@@ -314,7 +314,8 @@ def test_a_pointer_re_read_needs_time_for_a_download_on_top_of_the_reserve(
     item = pipeline.item("uploads/red.jpg")
     assert live and item
     config = shadow.store.s3.meta.config
-    assert config.read_timeout <= 5 and config.connect_timeout <= 2 and config.retries["total_max_attempts"] == 1
+    assert config.read_timeout <= 5 and config.connect_timeout <= 2
+    assert config.retries["total_max_attempts"] == 1
     answer = Classified(ObjectEvent(pipeline.stack.bucket, "uploads/red.jpg", "ObjectCreated:Put"),
                         ImageFacts(etag=item["etag"], size_bytes=1, observed_at=item["observed_at"]),
                         Prediction("cat", 0.9, {"cat": 0.9, "dog": 0.1}), np.zeros((32, 32, 3), np.float32))
