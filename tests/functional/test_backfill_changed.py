@@ -117,10 +117,8 @@ def test_an_item_whose_object_is_gone_is_named_and_not_waited_for(
         boto3.client("s3").delete_object(Bucket=pipe.stack.bucket, Key="uploads/deleted.jpg")
         boto3.client("sqs").purge_queue(QueueUrl=pipe.stack.queue_url)
         pipe.publish(models["v2"])
-        started = time.monotonic()
-        with _worker(pipe):
-            assert main(_changed_only(pipe, timeout=120)) == 0
-        assert time.monotonic() - started < 60  # not the 120 s timeout
+        with _worker(pipe):  # waiting for the gone one would end at the timeout: exit 1, not 0
+            assert main(_changed_only(pipe, timeout=20)) == 0
         out, err = capsys.readouterr()
         assert "answered by v2: 1 of 2" in out
         assert "1 image was deleted from the bucket after being classified" in err

@@ -22,6 +22,7 @@ import pytest
 from catdog.manifest import MANIFEST_FILE, ModelPointer, sha256_bytes
 from catdog.model_repo import ModelRepo
 from catdog_cli.main import main
+from catdog_local.events import to_event
 from catdog_local.lambda_runtime import LambdaContext, load_module
 from catdog_local.provision import Stack
 from tests.support.images import jpeg_bytes
@@ -53,13 +54,9 @@ def _classify(stack: Stack, app: ModuleType, key: str) -> dict[str, Any]:
     _s3().put_object(Bucket=stack.bucket, Key=key, Body=jpeg_bytes(color=RED))
     sqs = boto3.client("sqs", region_name=REGION)
     messages = sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-    records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "md5OfBody": "",
-                "eventSource": "aws:sqs", "eventSourceARN": stack.queue_arn, "awsRegion": REGION}
-               for m in messages]
     for m in messages:
         sqs.delete_message(QueueUrl=stack.queue_url, ReceiptHandle=m["ReceiptHandle"])
-    return dict(app.handler({"Records": records}, LambdaContext()))
+    return dict(app.handler(to_event(messages, stack.queue_arn), LambdaContext()))
 
 
 def _label(stack: Stack, key: str) -> str | None:
