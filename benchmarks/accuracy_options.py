@@ -212,7 +212,8 @@ def finetune_run(epochs: int) -> dict[str, Any]:
 
     cached = OUT / f"finetune{epochs}.json"
     out: dict[str, Any] = json.loads(cached.read_text()) if cached.exists() else {}
-    data = load_data([str(DATA)], (224, 224), seed=SEED)  # what the trainer loads and carves, the same way
+    size = (224, 224)  # as the runs this file records were made (the trainer's default is now 256 px)
+    data = load_data([str(DATA)], size, seed=SEED)  # what the trainer loads and carves, the same way
     calib = carve_splits(data.train.labels, 0.1, 0.1, SEED, data.labels).calib
     x, y = data.train.images, data.train.labels
     truth = [data.labels[v] for v in y[calib]]
@@ -221,7 +222,7 @@ def finetune_run(epochs: int) -> dict[str, Any]:
             load = round(os.getloadavg()[0], 2)
             started = time.perf_counter()
             result = run_training(TrainConfig.of(data=[str(DATA)], output=str(OUT / f"finetune{tune}"),
-                                                 arch=ARCH, fine_tune_epochs=tune,
+                                                 arch=ARCH, input_size=size, fine_tune_epochs=tune,
                                                  version=f"option-finetune{tune}"))
             out[name] = {"wall_seconds": round(time.perf_counter() - started, 1), "loadavg_1m_before": load,
                          "loadavg_1m_after": round(os.getloadavg()[0], 2),

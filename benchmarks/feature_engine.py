@@ -98,8 +98,8 @@ def render(r: dict[str, Any]) -> str:
         lines.append(f"| {a['arch']} at {a['input_size'][0]} px | {a['convert_s']} s | {a['keras_ms']} | "
                      f"{a['litert_ms']} | {a['max_abs_diff']:.1e} | "
                      f"{'never' if even is None else f'{even} images'} |")
-    lines += ["", "`training_job/features.py` (`LITERT_MIN_IMAGES`) uses these break-even counts for "
-              "`--feature-engine auto` on a CPU-only machine."]
+    lines += ["", "`training_job/features.py` (`LITERT_MIN_IMAGES`) uses these break-even counts, rounded "
+              "to the nearest 500, for `--feature-engine auto` on a CPU-only machine."]
     return "\n".join(lines) + "\n"
 
 

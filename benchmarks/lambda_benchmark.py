@@ -533,10 +533,14 @@ def shadow_benchmark(model: Path, shadow: Path, images: list[tuple[str, bytes]],
     from catdog.classifier import Classifier
     from catdog.manifest import Manifest
     from catdog.preprocess import preprocess_image
+    from catdog.shadow import incompatibility
 
     load_before = os.getloadavg()[0]
     live = Classifier(model / "model.tflite", Manifest.from_json((model / "manifest.json").read_text()))
     cand = Classifier(shadow / "model.tflite", Manifest.from_json((shadow / "manifest.json").read_text()))
+    why = incompatibility(live.manifest, cand.manifest)
+    if why:  # the function would not run it either
+        raise SystemExit(f"--shadow-model {shadow}: {why}")
     size = live.manifest.input_size
     warm = [preprocess_image(b, size).pixels for _, b in images[:batch]]
     live.classify(warm), cand.classify(warm)  # warm-up (allocations at this batch size)

@@ -56,6 +56,7 @@ def score(model_dir: Path, pixels: np.ndarray, truth: np.ndarray) -> dict[str, A
     """Top-label accuracy, unknown-rate and accuracy among the answered, through the serving path."""
     from catdog.classifier import Classifier
     from catdog.manifest import Manifest
+    from training_job.evaluate import answered_mask
 
     manifest = Manifest.from_json((model_dir / "manifest.json").read_text())
     clf = Classifier(model_dir / "model.tflite", manifest)
@@ -65,8 +66,7 @@ def score(model_dir: Path, pixels: np.ndarray, truth: np.ndarray) -> dict[str, A
         probs.append(p)
         novelty.append(n if n is not None else np.zeros(len(p)))
     p, n = np.concatenate(probs), np.concatenate(novelty)
-    threshold = manifest.novelty_threshold
-    unknown = n > threshold if threshold is not None else np.zeros(len(p), bool)
+    unknown = ~answered_mask(manifest.novelty_threshold, n, len(p))  # the serving rule: NaN is unknown
     right = p.argmax(1) == truth
     return {"n": len(truth), "accuracy": float(right.mean()), "unknown_rate": float(unknown.mean()),
             "answered_accuracy": float(right[~unknown].mean()), "probs": p, "novelty": n, "unknown": unknown}
@@ -74,9 +74,9 @@ def score(model_dir: Path, pixels: np.ndarray, truth: np.ndarray) -> dict[str, A
 
 def ood_unknown(model_dir: Path, source: str) -> float:
     from catdog.model_repo import load_model
-    from training_job.evaluate import _evaluate_ood
+    from training_job.evaluate import evaluate_ood
 
-    return float(_evaluate_ood(load_model(model_dir), source, 64, None)["unknown_rate"])
+    return float(evaluate_ood(load_model(model_dir), source, 64, None)["unknown_rate"])
 
 
 def measure(model_dir: Path) -> dict[str, Any]:

@@ -69,9 +69,9 @@ def _score(model: LoadedModel, entries: Iterable[Any], batch_size: int, desc: st
     return kept, all_probs, (np.concatenate(novelty) if novelty else None), skipped
 
 
-def _answered(model: LoadedModel, novelty: np.ndarray | None, n: int) -> np.ndarray:
-    """Which images got a label (not `unknown`): the classifier's rule, on a whole array."""
-    threshold = model.classifier.novelty_threshold
+def answered_mask(threshold: float | None, novelty: np.ndarray | None, n: int) -> np.ndarray:
+    """Which images got a label (not `unknown`): the classifier's rule, on a whole array (a novelty
+    score that is not a number is `unknown`)."""
     if novelty is None or threshold is None:
         return np.ones(n, dtype=bool)
     return np.isfinite(novelty) & (novelty <= threshold)
@@ -105,7 +105,7 @@ def evaluate(
         raise DataError(f"{data}: no decodable image to evaluate")
     y_true = np.array([i for _, i in scored])
     report = classification_report(y_true, probs, labels)
-    answered = _answered(model, novelty, len(y_true))
+    answered = answered_mask(model.classifier.novelty_threshold, novelty, len(y_true))
     right = probs.argmax(axis=1) == y_true
     return {
         **report,
@@ -113,7 +113,7 @@ def evaluate(
         "unknown_rate": round(float((~answered).mean()), 6),
         "answered_accuracy": round(float(right[answered].mean()), 6) if answered.any() else None,
         "scores_novelty": model.classifier.scores_novelty,
-        "ood": {source: _evaluate_ood(model, source, batch_size, limit) for source in ood},
+        "ood": {source: evaluate_ood(model, source, batch_size, limit) for source in ood},
         "version": model.manifest.version,
         "model": model.location,
         "data": data,
@@ -122,7 +122,7 @@ def evaluate(
     }
 
 
-def _evaluate_ood(model: LoadedModel, source: str, batch_size: int, limit: int | None) -> dict[str, Any]:
+def evaluate_ood(model: LoadedModel, source: str, batch_size: int, limit: int | None) -> dict[str, Any]:
     """Every image of `source` should be answered `unknown`: the share that was, and what the rest got."""
     entries = sorted(find_entries(source, every_file=True), key=lambda e: e.name)
     if limit:
@@ -130,7 +130,7 @@ def _evaluate_ood(model: LoadedModel, source: str, batch_size: int, limit: int |
     scored, probs, novelty, skipped = _score(model, entries, batch_size, f"ood {Path(source).name}")
     if not scored:
         raise DataError(f"{source}: no decodable image to score as out-of-distribution")
-    answered = _answered(model, novelty, len(scored))
+    answered = answered_mask(model.classifier.novelty_threshold, novelty, len(scored))
     top = probs.argmax(axis=1)
     return {
         "n": len(scored),

@@ -5,7 +5,7 @@ stop, calib, validation) through the frozen backbone. On 2 CPU cores (benchmarks
 feature_engine.md) Keras `predict_on_batch` takes 10.7 ms per image for EfficientNet-Lite0 at 256 px
 and 3.5 ms for MobileNetV2-0.35 at 224; the same graphs converted to `.tflite` and run by LiteRT
 (XNNPACK) take 5.6 and 1.0 ms, with features equal to ~1e-5, so the conversion (~6 s each) pays for
-itself from about 1100 and 2300 images on (850 and 3300 in a noisier single-pass measurement).
+itself from about 1100 and 2300 images on (`LITERT_MIN_IMAGES`: those, rounded to the nearest 500).
 `auto` picks LiteRT on a CPU-only machine for runs that large, Keras otherwise (a GPU, or a small run
 where the conversion would dominate). LiteRT is also what serves the model, so the head trains on
 the features the Lambda computes.

@@ -102,7 +102,7 @@ class TransferModel:
     features: keras.Model
     head: keras.Model
     model: keras.Model
-    fine_tune_from: str = FINE_TUNE_FROM  # the first backbone layer `--fine-tune-epochs` trains
+    fine_tune_from: str  # the first backbone layer `--fine-tune-epochs` trains (each backbone names its own)
 
 
 def build_mobilenet_v2(
@@ -178,7 +178,7 @@ def manifest_arch(arch: str, alpha: float) -> str:
 
 
 def transfer_model(backbone: keras.Model, rescale: keras.layers.Layer, n_classes: int, *, dropout: float,
-                   name: str, fine_tune_from: str = FINE_TUNE_FROM) -> TransferModel:
+                   name: str, fine_tune_from: str) -> TransferModel:
     """pixels → `rescale` → `backbone` (frozen) → average pooling → dropout → dense, in its four pieces.
 
     Every backbone the trainer offers is wrapped here, so they all give the trainer the same shape.
@@ -227,13 +227,15 @@ def seed_features(model: keras.Model) -> keras.Model:
     return keras.Model(model.inputs[0], model.layers[-2].output, name="seed_features")
 
 
-def unfreeze_top(backbone: keras.Model, from_layer: str = FINE_TUNE_FROM) -> int:
+def unfreeze_top(backbone: keras.Model, from_layer: str) -> int:
     """Make the backbone's layers from `from_layer` on trainable (BatchNorm stays frozen); returns count."""
     import keras
 
-    backbone.trainable = True
     names = [layer.name for layer in backbone.layers]
-    start = names.index(from_layer) if from_layer in names else len(names) - 20
+    if from_layer not in names:  # a guess (the last N layers) would train some other part of the network
+        raise ValueError(f"{backbone.name} has no layer {from_layer!r} to fine-tune from")
+    backbone.trainable = True
+    start = names.index(from_layer)
     count = 0
     for i, layer in enumerate(backbone.layers):
         trainable = i >= start and not isinstance(layer, keras.layers.BatchNormalization)

@@ -18,7 +18,6 @@ that is already uploaded.
 from __future__ import annotations
 
 import logging
-import math
 import shutil
 import tempfile
 from datetime import UTC, datetime
@@ -46,6 +45,7 @@ from catdog.model_repo import (
     write_manifest,
 )
 from catdog.plural import plural
+from catdog.ranges import PROBABILITY
 from catdog.s3uri import is_s3
 from training_job.settings import DEFAULT_MIN_ACCURACY
 
@@ -54,10 +54,8 @@ log = logging.getLogger(__name__)
 
 def check_gate(model_dir: Path, manifest: Manifest, min_accuracy: float) -> float:
     """Refuse a model that scores below the bar or that the serving path cannot run; returns accuracy."""
-    if not (isinstance(min_accuracy, int | float) and math.isfinite(min_accuracy) and 0 <= min_accuracy <= 1):
-        # nan compares false with everything: a nan bar (MIN_ACCURACY=nan) would let every model through
-        raise ValueError(f"the quality gate {min_accuracy!r} is not a number in [0, 1] (--min-accuracy, "
-                         "MIN_ACCURACY)")
+    # nan compares false with everything: a nan bar (MIN_ACCURACY=nan) would let every model through
+    PROBABILITY.check(min_accuracy, "--min-accuracy (MIN_ACCURACY)")
     accuracy = manifest.metrics.get("accuracy")
     if not isinstance(accuracy, int | float):
         raise QualityGateError(

@@ -106,3 +106,14 @@ def test_seed_features_are_the_penultimate_dense_the_head_reads() -> None:
     kernel, bias = model.layers[-1].get_weights()
     p = 1 / (1 + np.exp(-(features.predict(x, verbose=0) @ kernel + bias)))
     np.testing.assert_allclose(model.predict(x, verbose=0), p, rtol=1e-4, atol=1e-6)
+
+
+def test_fine_tuning_from_a_layer_the_backbone_lacks_is_an_error_not_a_guess() -> None:
+    """Input: EfficientNet-Lite0's first fine-tuned layer name given to MobileNetV2's backbone (it used
+    to unfreeze the last 20 layers instead)."""
+    from training_job.efficientnet_lite import FINE_TUNE_FROM as LITE0_FROM
+
+    tm = models.build_mobilenet_v2(2, input_size=(96, 96), weights=None)
+    with pytest.raises(ValueError, match="no layer 'lite0_blocks.14._expand_conv'"):
+        models.unfreeze_top(tm.backbone, LITE0_FROM)
+    assert not any(layer.trainable for layer in tm.backbone.layers)

@@ -186,7 +186,7 @@ def test_destination_must_be_s3(tmp_path: Path) -> None:
         publish_model(model_dir(tmp_path, "v1", 0.95), str(tmp_path / "models"), min_accuracy=0.9)
 
 
-@pytest.mark.parametrize("bar", [float("nan"), float("inf"), -0.1, 1.5])
+@pytest.mark.parametrize("bar", [float("nan"), float("inf"), -0.1, 1.5, True])
 def test_a_quality_gate_that_is_not_a_share_is_refused_not_passed(s3: object, tmp_path: Path,
                                                                    bar: float) -> None:
     """Issue 19, finding 6: `nan` compares false with everything, so MIN_ACCURACY=nan let any model live."""
