@@ -6,17 +6,19 @@ module that knows that layout). Every manifest is verified before it is used: th
 newest `models/history/` entry that made it live (all record the sha256 of every file,
 catdog.model_integrity); a version that was none of these has only its own manifest to go by.
 
-Nothing that failed is kept: a manifest that is missing (a publish still uploading), malformed or
-does not match its pointer is skipped with a warning (`problems`, and the `warn` callback once per
-problem) and asked again next time, so one bad folder under `models/` never takes the page, the
-report, an export or `models list` down, and a version published meanwhile shows up. A verified
-manifest never changes, so it is kept; the pointer, the list of versions and the history are
-re-read after `ttl` seconds, so a promote or a rollback shows up without a restart.
+Nothing that failed is kept for long: a manifest that is missing (a publish still uploading),
+malformed or does not match its pointer is skipped with a warning (`problems`, and the `warn`
+callback once per problem) and asked again after `ttl` seconds (not at every page view: that would
+be an S3 read per request for a folder that stays broken), so one bad folder under `models/` never
+takes the page, the report, an export or `models list` down, and a version published meanwhile
+shows up. A verified manifest never changes, so it is kept; the pointer, the list of versions and
+the history are re-read after `ttl` seconds, so a promote or a rollback shows up without a restart.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -37,6 +39,7 @@ class Catalog:
         self.warn = warn
         self._lock = threading.Lock()
         self._manifests: dict[tuple[str, str], Manifest] = {}
+        self._failed: dict[tuple[str, str], float] = {}  # (version, manifest sha256) -> when it failed
         self._problems: dict[str, str] = {}  # version -> why its manifest is not used (now)
         self._warned: set[str] = set()
         self._notes: dict[str, None] = {}  # other warnings (foreign files in models/history/), in order
@@ -44,6 +47,8 @@ class Catalog:
 
     def refresh(self) -> None:
         self._cache.clear()
+        with self._lock:
+            self._failed.clear()
 
     def live(self) -> ModelPointer | None:
         """The live pointer; None when there is none, or it is malformed (then a problem says so)."""
@@ -90,12 +95,15 @@ class Catalog:
 
     def manifest(self, version: str) -> Manifest | None:
         """The version's manifest, verified as well as its pointers allow; None (and a problem) if not."""
+        key: tuple[str, str] | None = None
         try:
             pointer, vouched_by = self._pointer_of(version)
             key = (version, pointer.checksums.get(MANIFEST_FILE, "") if pointer else "")
             with self._lock:
                 if key in self._manifests:
                     return self._manifests[key]
+                if time.monotonic() - self._failed.get(key, -float("inf")) < self.ttl:
+                    return None  # failed a moment ago: its problem still says why
             if pointer is not None:
                 verified = read_verified(self.repo.s3, self.repo.bucket, pointer, model=False,
                                          vouched_by=vouched_by)
@@ -109,9 +117,13 @@ class Catalog:
                                   f"{manifest.version!r}")
         except (CatdogError, ClientError, BotoCoreError) as exc:
             self._problem(version, str(exc))
+            if key is not None:
+                with self._lock:
+                    self._failed[key] = time.monotonic()
             return None
         with self._lock:
             self._manifests[key] = manifest
+            self._failed.pop(key, None)
             self._problems.pop(version, None)
         return manifest
 

@@ -117,3 +117,25 @@ def test_the_page_and_the_report_refuse_a_live_manifest_the_pointer_does_not_vou
     out = tmp_path / "r.html"
     assert main(["report", "-o", str(out), "--table", stack.table, "--bucket", stack.bucket]) == 1
     assert named in capsys.readouterr().err and named in out.read_text()
+
+
+def test_a_broken_manifest_is_asked_again_after_the_ttl_not_at_every_request(
+        stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Input: models/v2/ with a model file and no manifest (a stray or half-uploaded folder). Every
+    page view, /stats call and review asks for every manifest: one S3 read each for a folder that
+    stays broken. Within the TTL it is refused from memory, its warning kept."""
+    publish_manifest(REGION, stack.bucket, "v1")
+    _put(stack, "models/v2/model.tflite", b"uploading...")
+    repo = ModelRepo(boto3.client("s3", region_name=REGION), stack.bucket)
+    reads: list[str] = []
+    real = ModelRepo.published_manifest
+    monkeypatch.setattr(ModelRepo, "published_manifest",
+                        lambda self, v: (reads.append(v), real(self, v))[1])
+    catalog = Catalog(repo, ttl=300)
+    assert [catalog.manifest("v2") for _ in range(5)] == [None] * 5
+    assert reads == ["v2"] and "does not exist (yet)" in catalog.problems()["v2"]
+    publish_manifest(REGION, stack.bucket, "v2", live=False)
+    catalog.refresh()  # the TTL over (or a refresh): asked again, and found
+    manifest = catalog.manifest("v2")
+    assert manifest is not None and manifest.version == "v2" and reads == ["v2", "v2"]
+    assert "v2" not in catalog.problems()
