@@ -50,3 +50,8 @@ def _json_escape(ch: str) -> str:
         return f"\\u{code:04x}"
     code -= 0x10000
     return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def percent(value: float | None) -> str:
+    """A share as people read it (`97.5%`), or `—` where there is none (nothing to divide by)."""
+    return "—" if value is None else f"{100 * float(value):.1f}%"

@@ -30,9 +30,9 @@ from catdog.model_repo import ModelRepo
 from catdog.plural import plural
 from catdog.shadow import incompatibility
 from catdog_cli import exit_codes
-from catdog_cli.display import printable
+from catdog_cli.display import percent, printable
 from catdog_cli.review.catalog import Catalog
-from catdog_cli.review.shadow import Comparison, Verdict, compare, gate_failures, judge, percent, summary
+from catdog_cli.review.shadow import Comparison, Verdict, compare, gate_failures, judge, summary
 from catdog_cli.targets import ENV_TABLE, models_repo, resolve_name
 from catdog_local.state import LocalState
 from training_job.publish import gate_published

@@ -28,7 +28,7 @@ from catdog.model_history import check_as_vouched, read_history, record_change, 
 from catdog.model_integrity import IntegrityError, read_verified
 from catdog.model_repo import ModelRepo
 from catdog_cli import exit_codes
-from catdog_cli.display import printable
+from catdog_cli.display import percent, printable
 from catdog_cli.identity import caller_identity
 from catdog_cli.model_shadow import current_shadow
 from catdog_cli.model_shadow import require_shadow as shadow_gate
@@ -84,7 +84,7 @@ def render(rows: list[VersionRow], with_reviews: bool) -> str:
                "live" if r.live else "shadow" if r.shadow else ""]
         if with_reviews:
             ra = r.reviewed_accuracy
-            row += [str(r.reviewed), str(r.agreed), "—" if ra is None else f"{100 * ra:.1f}%",
+            row += [str(r.reviewed), str(r.agreed), percent(ra),
                     f"{r.excluded} trained on" if r.excluded else "0"]
         cells.append(row)
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(head)]

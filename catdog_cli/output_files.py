@@ -18,14 +18,20 @@ import tempfile
 from pathlib import Path
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     current = os.umask(0o077)
     os.umask(current)
     return current
 
 
-def write_file(path: str | Path, data: bytes | str) -> int:
-    """Write `data` (str as UTF-8) to `path` through a new temporary file; returns the size written."""
+#: Read once, at import (one thread): reading it means setting it, and the review server writes its
+#: thumbnail cache from several threads, any of which may be creating a folder at that moment.
+UMASK = _read_umask()
+
+
+def write_file(path: str | Path, data: bytes | str, *, durable: bool = True) -> int:
+    """Write `data` (str as UTF-8) to `path` through a new temporary file; returns the size written.
+    `durable=False` skips the fsync: a cache that can be rebuilt needs no disk flush per file."""
     target = Path(path)
     body = data.encode("utf-8") if isinstance(data, str) else data
     if target.is_dir() and not target.is_symlink():
@@ -36,8 +42,9 @@ def write_file(path: str | Path, data: bytes | str) -> int:
         with os.fdopen(fd, "wb") as fh:
             fh.write(body)
             fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
+            if durable:
+                os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~UMASK)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):

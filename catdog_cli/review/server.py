@@ -34,14 +34,14 @@ from werkzeug.serving import make_server
 from catdog.model_repo import ModelRepo
 from catdog.results import UNKNOWN_LABEL, ResultsTable, ReviewResult
 from catdog_cli import exit_codes
-from catdog_cli.display import printable
+from catdog_cli.display import percent, printable
 from catdog_cli.dynamo_items import plain_item
 from catdog_cli.identity import caller_identity
 from catdog_cli.review import stats
 from catdog_cli.review.cache import TtlCache
 from catdog_cli.review.catalog import Catalog
 from catdog_cli.review.preflight import aws_message, preflight
-from catdog_cli.review.templates import percent, render, shown_key, shown_label
+from catdog_cli.review.templates import render, shown_key, shown_label
 from catdog_cli.review.thumbnails import Thumb, Thumbnailer, placeholder
 from catdog_cli.review.views import DEFAULT_THRESHOLD, MAX_PAGE_SIZE, View, ViewError, fetch_page
 from catdog_cli.targets import table_and_bucket
@@ -49,8 +49,6 @@ from catdog_cli.targets import table_and_bucket
 DEFAULT_PAGE_SIZE = 60
 #: How long the counts and the reviewed accuracy are reused (each is a read of whole partitions).
 STATS_TTL_SECONDS = 20.0
-#: What an older page sent for the `0` key; the page now sends (and shows) `unknown` itself.
-NEITHER = "neither"
 
 
 @dataclass
@@ -208,7 +206,6 @@ class ReviewService:
         if not (isinstance(image, str) and isinstance(etag, str) and isinstance(label, str)
                 and image and etag and label):
             return _refuse(400, f"image, etag and label are required strings; {nothing}")
-        label = UNKNOWN_LABEL if label == NEITHER else label
         if not image.startswith(f"s3://{self.bucket}/"):
             return _refuse(400, f"not an image of s3://{self.bucket}/; {nothing}")
         shown = shown_key({"image": image})
@@ -221,7 +218,7 @@ class ReviewService:
             if label not in allowed:
                 choices = ", ".join(dict.fromkeys(a for a in allowed if a != UNKNOWN_LABEL))
                 return _refuse(400, f"label {printable(label)!r} is not one of the model's labels "
-                                    f"({choices}) or neither; {nothing}")
+                                    f"({choices}) or {UNKNOWN_LABEL}; {nothing}")
             with self._write_lock:  # one boto3 resource, used by one thread at a time
                 outcome = self.writer.record_review(image, etag=etag, human_label=label,
                                                     reviewer=self.reviewer)
@@ -232,7 +229,7 @@ class ReviewService:
         if outcome.result is ReviewResult.WRITTEN:
             self._stats.clear()
             return Reply(200, json={"ok": True, "image": image, "label": label,
-                                    "shown": shown_label(label, human=True), "reviewed_by": self.reviewer})
+                                    "shown": shown_label(label), "reviewed_by": self.reviewer})
         if outcome.result is ReviewResult.MISSING:
             return _refuse(404, f"not saved: {shown} is no longer in the results table")
         if outcome.result is ReviewResult.STALE:

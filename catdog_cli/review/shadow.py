@@ -28,6 +28,7 @@ from catdog.manifest import Manifest, image_id
 from catdog.plural import plural
 from catdog.results import shadow_agreement
 from catdog.status import Status
+from catdog_cli.display import percent
 from catdog_cli.review.stats import query_all
 from catdog_cli.review.views import SHADOW_INDEX, Stream
 
@@ -116,10 +117,6 @@ def compare(ddb: Any, table: str, version: str,
     """`version`'s shadow answers in `table`, both partitions of the shadow-index."""
     items = (item for stream in shadow_streams(version) for item in query_all(ddb, table, stream, FIELDS))
     return tally(items, version, trained_on)
-
-
-def percent(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.1f}%"
 
 
 def gate_failures(c: Comparison, required: int) -> list[str]:

@@ -20,7 +20,7 @@ import jinja2
 from markupsafe import Markup
 
 from catdog.results import UNKNOWN_LABEL
-from catdog_cli.display import printable
+from catdog_cli.display import percent, printable
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 0 1rem 2rem; color: #222; background: #fafafa; }
@@ -151,7 +151,7 @@ TILE = """
   <figcaption>
     <div class="key">{{ key(item) }}</div>
     {% if item.get('status') == 'classified' %}
-    <div class="label">label <b>{{ shown(item.get('label'), item.get('human_label') is not none) }}</b>
+    <div class="label">label <b>{{ shown(item.get('label')) }}</b>
       {% if item.get('human_label') %}<span class="badge" title="by {{ text(item.get('reviewed_by')) }} at {{ text(item.get('reviewed_at')) }}">reviewed</span>{% endif %}</div>
     {% if item.get('model_label') == 'unknown' %}{% set like, p = resembled(item) %}
     <div class="model">model: <b>unknown</b> (none of its labels){% if like %}, looks most like {{ text(like) }} {{ percent(p) }}{% endif %} · {{ text(item.get('model_version')) }}</div>
@@ -278,9 +278,9 @@ REPORT = """{% from "tile" import tile %}{% from "numbers" import accuracy_table
 """
 
 
-def shown_label(label: Any, human: bool = False) -> str:
+def shown_label(label: Any) -> str:
     """A label as shown: one word per stored value, whoever gave it (`unknown` is `unknown` whether
-    the model answered it or a person pressed 0). `human` is kept for callers that say who."""
+    the model answered it or a person pressed 0)."""
     if label is None:
         return "—"
     return printable(label)
@@ -305,11 +305,6 @@ def shown_key(item: dict[str, Any]) -> str:
     image = str(item.get("image", ""))
     return printable(image.split("/", 3)[3] if image.startswith("s3://") and image.count("/") >= 3 else image)
 
-
-def percent(value: Any) -> str:
-    if value is None:
-        return "—"
-    return f"{100 * float(value):.1f}%"
 
 
 def text(value: Any) -> str:

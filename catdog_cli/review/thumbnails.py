@@ -164,7 +164,7 @@ class Thumbnailer:
         return Thumb(made.jpeg, JPEG)
 
     def _store(self, path: Path, data: bytes) -> None:
-        write_file(path, data)  # readers never see half a file
+        write_file(path, data, durable=False)  # readers never see half a file; a cache needs no fsync
         with self._lock:
             if self._cache_bytes is None:
                 self._cache_bytes = sum(size for _, size, _ in self._entries())

@@ -97,7 +97,8 @@ def test_a_click_records_the_human_label_and_the_label_to_query_by(site: Any, st
 
 def test_unknown_is_one_word_whoever_said_it(site: Any, stack: Stack) -> None:
     """New-user finding: the stored `unknown` read "neither" when a person set it and "unknown" when
-    the model did. The page says `unknown` for both (and still takes an older page's "neither")."""
+    the model did. The page says `unknown` for both, and "neither" is a label like any other: not one
+    of this model's, so refused (a page is tied to its server's token: no older page can post)."""
     client, service, etags = site
     image = uri(stack.bucket, "uploads/cat-1.jpg")
     answer = post_json(client, "/review", {"image": image, "etag": etags["uploads/cat-1.jpg"],
@@ -108,12 +109,12 @@ def test_unknown_is_one_word_whoever_said_it(site: Any, stack: Stack) -> None:
     assert "cat-1.jpg" in html and "neither" not in html
     assert ">0 unknown</button>" in html and "0 unknown (none of them)" in html
     dog = uri(stack.bucket, "uploads/dog-1.jpg")
-    older_page = {"image": dog, "etag": etags["uploads/dog-1.jpg"], "label": "neither"}
-    assert post_json(client, "/review", older_page, service.token).get_json()["shown"] == "unknown"
+    neither = {"image": dog, "etag": etags["uploads/dog-1.jpg"], "label": "neither"}
+    assert post_json(client, "/review", neither, service.token).status_code == 400
 
 
 @pytest.mark.parametrize(("key", "body", "status", "message"), [
-    ("uploads/cat-1.jpg", {"label": "hamster"}, 400, "not one of the model's labels (cat, dog) or neither"),
+    ("uploads/cat-1.jpg", {"label": "hamster"}, 400, "not one of the model's labels (cat, dog) or unknown"),
     ("uploads/cat-1.jpg", {"etag": "0123"}, 409, "re-uploaded after the page was loaded"),
     ("uploads/nope.jpg", {}, 404, "no image uploads/nope.jpg in the results table"),
     ("uploads/notes.jpg", {}, 409, "is failed now"),
