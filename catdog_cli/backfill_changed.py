@@ -26,10 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from tqdm import tqdm
 
-from catdog.aws_errors import is_not_found
 from catdog.config import DEFAULT_MODEL_KEY
 from catdog.errors import CatdogError
 from catdog.model_repo import ModelRepo
@@ -40,6 +38,7 @@ from catdog_cli import exit_codes
 from catdog_cli.backfill import BackfillTarget, s3_event_body, send_batches
 from catdog_cli.display import printable
 from catdog_cli.dynamo_items import plain_item
+from catdog_cli.event import head_object
 from catdog_cli.review.stats import query_all
 from catdog_cli.review.views import MODEL_INDEX, Stream
 from catdog_cli.targets import ENV_TABLE, client, resolve_name
@@ -138,12 +137,16 @@ def wait(ddb: Any, table: str, items: list[Stale], live: str, *, timeout_s: floa
          sleep: Callable[[float], None] = time.sleep,
          exists: Callable[[Stale], bool] | None = None, recheck_s: float = RECHECK_S) -> Reanswers:
     """Poll until each item has a newer answer than the one that was re-queued, or the timeout.
-    `exists(item)`: is its object still there? Items whose object is gone stop being waited for."""
+    `exists(item)`: is its object still there? Items whose object is gone stop being waited for;
+    asked only after a poll in which nothing was answered (while answers come, the worker is busy,
+    and a HEAD per waiting object would be wasted), at most every `recheck_s`."""
     outcome = Reanswers()
     pending = {s.image: s for s in items}
-    deadline = clock() + timeout_s
+    started = clock()
+    deadline = started + timeout_s
     checked_at: float | None = None
     while pending:
+        waiting = len(pending)
         found = _get_many(ddb, table, list(pending))
         for image in [i for i in pending if i not in found]:  # the item itself is gone
             del pending[image]
@@ -161,7 +164,9 @@ def wait(ddb: Any, table: str, items: list[Stale], live: str, *, timeout_s: floa
                 outcome.by_other_version[image] = str(now.get("model_version"))
             else:
                 outcome.transitions[(before.model_label, str(now.get("model_label", "")))] += 1
-        if pending and exists is not None and (checked_at is None or clock() - checked_at >= recheck_s):
+        stalled = len(pending) == waiting and clock() > started  # the first poll: nothing answered yet
+        if pending and exists is not None and stalled and (checked_at is None
+                                                          or clock() - checked_at >= recheck_s):
             checked_at = clock()
             for image in [i for i, s in pending.items() if not exists(s)]:
                 del pending[image]
@@ -180,13 +185,8 @@ def object_exists(s3: Any, bucket: str) -> Callable[[Stale], bool]:
     """`exists` for `wait`: a HEAD of the item's object; only S3's "not found" means gone."""
 
     def exists(item: Stale) -> bool:
-        try:
-            s3.head_object(Bucket=bucket, Key=item.key)
-        except ClientError as exc:
-            return not is_not_found(exc)
-        except BotoCoreError:
-            return True  # cannot tell: keep waiting
-        return True
+        facts = head_object(s3, bucket, item.key)
+        return facts.exists or facts.error is not None  # an error cannot tell: keep waiting
 
     return exists
 

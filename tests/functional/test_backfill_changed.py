@@ -148,4 +148,35 @@ def test_waiting_looks_up_the_unanswered_objects_again_only_now_and_then(tmp_pat
         outcome = backfill_changed.wait(ddb, pipe.stack.table, stale, "v2", timeout_s=100, poll_s=1,
                                         clock=lambda: now[0], sleep=sleep, exists=exists, recheck_s=30)
         assert outcome.unanswered == [event.uri] and outcome.gone == []
-        assert asked == [0.0, 30.0, 60.0, 90.0]  # once at first, then every 30 s, not every poll
+        # after the first poll (the worker has had no time yet), then every 30 s, not every poll
+        assert asked == [1.0, 31.0, 61.0, 91.0]
+
+
+def test_while_answers_keep_coming_no_object_is_looked_up(tmp_path: Path) -> None:
+    """Input: 5 re-queued items answered one per poll. The worker is busy, not stuck: a HEAD of every
+    waiting object would be wasted (it used to HEAD them all right after the first poll)."""
+    with moto_pipeline(tmp_path / "cache") as pipe:
+        ddb = boto3.client("dynamodb")
+        writer = ResultsTable.named(pipe.stack.table)
+        events = [ObjectEvent(bucket=pipe.stack.bucket, key=f"uploads/{i}.jpg",
+                              event_name="ObjectCreated:Put") for i in range(5)]
+        for event in events:
+            writer.put_classified(event, ImageFacts(etag="e", size_bytes=3),
+                                  Prediction("cat", 0.9, {"cat": 0.9}), "v1")
+        uploads = S3Uri(pipe.stack.bucket, "uploads/")
+        stale = backfill_changed.changed_items(ddb, pipe.stack.table, uploads, "v2", ["v1", "v2"])
+        now = [0.0]
+        asked: list[str] = []
+        todo = list(events)
+
+        def sleep(seconds: float) -> None:  # the worker answers one image per poll
+            now[0] += seconds
+            if todo:
+                writer.put_classified(todo.pop(0), ImageFacts(etag="e", size_bytes=3),
+                                      Prediction("dog", 0.9, {"dog": 0.9}), "v2")
+
+        outcome = backfill_changed.wait(ddb, pipe.stack.table, stale, "v2", timeout_s=100, poll_s=1,
+                                        clock=lambda: now[0], sleep=sleep,
+                                        exists=lambda item: asked.append(item.key) or True, recheck_s=30)
+        assert outcome.unanswered == [] and sum(outcome.transitions.values()) == 5
+        assert asked == []
