@@ -18,7 +18,7 @@ from catdog_cli.main import main
 from catdog_local.provision import Stack
 from tests.functional.conftest import REGION
 from tests.support.model_factory import build_tiny_model_dir
-from tests.support.review import Photo, put_photos
+from tests.support.review import Photo, publish_manifest, put_photos
 from training_job.publish import publish_model
 
 
@@ -117,3 +117,14 @@ def test_foreign_files_in_the_history_are_skipped_with_a_warning_not_a_blocked_r
     assert "live was v2, now v1" in out and _live(stack).version == "v1"
     for stray in ("notes.json", "9999-v1.json", "README.txt"):
         assert f"models/history/{stray}" in err, stray
+
+
+def test_models_list_names_a_live_model_whose_labels_the_upgraded_rules_refuse(
+        stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    """Input: a live manifest published before the label rules, with labels `Cat` and `cat` (they
+    would share a folder). docs/deploying.md tells users to run this before deploying the new code."""
+    publish_manifest(REGION, stack.bucket, "old-1", labels=("Cat", "cat"))
+    assert main(["models", "list", "--bucket", stack.bucket]) == 0
+    captured = capsys.readouterr()
+    assert "old-1" in captured.out
+    assert "warning" in captured.err and "old-1" in captured.err and "share the folder" in captured.err

@@ -40,7 +40,6 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
 from catdog.classifier import Prediction
-from catdog.labels import MAX_LABEL_LENGTH as LABEL_LIMIT
 from catdog.labels import LabelError, check_label
 from catdog.s3_events import ObjectEvent
 from catdog.status import Status
@@ -76,8 +75,6 @@ def to_decimal(value: float) -> Decimal:
 
 #: The human label for "neither": the answer the model should have given.
 UNKNOWN_LABEL = "unknown"
-#: Longest human label accepted (catdog.labels: one rule for every label).
-MAX_LABEL_LENGTH = LABEL_LIMIT
 
 
 class ReviewResult(Enum):
