@@ -1,16 +1,18 @@
 """Numbers are checked where they are typed: `train --limit -5` used to reach the data loader and
 blame the data set. Every numeric flag of every command has a range, refused at parse time as a
-usage error (exit 2) naming the flag, its environment variable when that is where it came from."""
+usage error (exit 2) naming the flag, its environment variable when that is where it came from:
+values below and above the range, `nan` and `inf` alike (issue 19, finding 6)."""
 
 from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 import pytest
 
 from catdog.ranges import FRACTION, POSITIVE, PROBABILITY, SHARE, Range, number, whole
-from catdog_cli.main import main
+from catdog_cli.main import build_parser, main
 from tests.support.cli import COMMANDS, minimal_argv, parser_of
 from training_job.settings import TrainConfig
 
@@ -20,12 +22,17 @@ def _range(action: argparse.Action) -> Range | None:
     return kind if isinstance(kind, Range) else None
 
 
-def _outside(r: Range) -> str:
-    """A value just outside the range (below it, or above it when it has no lower end)."""
+def _outside(r: Range) -> list[str]:
+    """Values just outside the range at each end it has, and `nan` and `inf` for a real number
+    (`nan` compares false with every bound: a check written as `not x < low` lets it through)."""
+    out = []
     if r.low is not None:
-        return str(int(r.low) - 1 if r.whole else r.low - (0 if r.low_open else 0.5))
-    assert r.high is not None
-    return str(int(r.high) + 1 if r.whole else r.high + (0 if r.high_open else 0.5))
+        out.append(str(int(r.low) - 1 if r.whole else r.low - (0 if r.low_open else 0.5)))
+    if r.high is not None:
+        out.append(str(int(r.high) + 1 if r.whole else r.high + (0 if r.high_open else 0.5)))
+    if not r.whole:
+        out += ["nan", "inf"]  # never a setting: a timeout or a rate of inf is a typo
+    return out
 
 
 NUMERIC = [(path, action) for path in COMMANDS for action in parser_of(path)._actions
@@ -39,17 +46,31 @@ def test_no_flag_takes_a_number_without_a_range() -> None:
     assert sum(_range(action) is not None for _, action in NUMERIC) > 40, "the walk found the flags"
 
 
-@pytest.mark.parametrize(("path", "action"), [(p, a) for p, a in NUMERIC if _range(a)],
-                         ids=lambda x: " ".join(x) if isinstance(x, tuple) else x.option_strings[0])
-def test_every_numeric_flag_refuses_a_value_outside_its_range(path: tuple[str, ...], action: argparse.Action,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+OUT_OF_RANGE = [pytest.param(path, action, bad, id=f"{' '.join(path)} {action.option_strings[0]}={bad}")
+                for path, action in NUMERIC if (r := _range(action)) for bad in _outside(r)]
+
+
+@pytest.mark.parametrize(("path", "action", "bad"), OUT_OF_RANGE)
+def test_every_numeric_flag_refuses_a_value_outside_its_range(
+        path: tuple[str, ...], action: argparse.Action, bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Input: each end's first value outside the flag's range, and `nan` and `inf` for a real: e.g.
+    `report --thumb-size 5000` exited 0 with every tile "corrupt", `report --threshold nan` exit 70."""
     r = _range(action)
     assert r is not None
-    flag, bad = action.option_strings[0], _outside(r)
+    flag = action.option_strings[0]
     with pytest.raises(SystemExit) as exit_info:
         main([*minimal_argv(path), f"{flag}={bad}"])
     assert exit_info.value.code == 2
     assert f"error: argument {flag}: {bad} is not {r.description}" in capsys.readouterr().err
+
+
+def test_values_in_range_are_taken_as_numbers() -> None:
+    args = build_parser().parse_args(["report", "-o", "r.html", "--thumb-size", "64", "--threshold", "0.5",
+                                      "--limit", "0"])
+    assert (args.thumb_size, args.threshold, args.limit, args.output) == (64, 0.5, 0, Path("r.html"))
+    args = build_parser().parse_args(["dataset", "export", "o", "--include-confident", "1",
+                                      "--validation-split", "0"])
+    assert (args.include_confident, args.validation_split) == (1.0, 0.0)
 
 
 def test_train_limit_minus_five_is_a_usage_error_about_limit(capsys: pytest.CaptureFixture[str]) -> None:
