@@ -13,21 +13,16 @@ import json
 import re
 from pathlib import Path
 
-import boto3
 import pytest
 
 from catdog.classifier import Prediction
-from catdog.model_repo import ModelRepo
 from catdog.results import ImageFacts, ResultsTable
 from catdog.s3_events import ObjectEvent
 from catdog_cli.main import main
-from catdog_cli.review.catalog import Catalog
-from catdog_cli.review.server import ReviewService, create_app
-from catdog_cli.review.thumbnails import Thumbnailer
 from catdog_local.provision import Stack
 from tests.functional.conftest import REGION
 from tests.support.images import jpeg_bytes
-from tests.support.review import Photo, publish_manifest, put_photos
+from tests.support.review import Photo, publish_manifest, put_photos, review_site
 from training_job.data import load_data
 
 LEARNED = [f"uploads/learned-{i}.jpg" for i in range(4)]  # reviewed, exported, trained on
@@ -93,13 +88,8 @@ def test_the_photos_a_version_learned_from_are_excluded_from_its_reviewed_accura
     assert re.search(r"v2 \(live\)</td>\s*<td>2</td><td>1</td><td>50.0%</td><td>4</td>", html)
     assert "excluded (trained on)" in html
 
-    s3 = boto3.client("s3", region_name=REGION)
-    service = ReviewService(ddb=boto3.client("dynamodb", region_name=REGION), table=stack.table,
-                            bucket=stack.bucket, writer=ResultsTable.named(stack.table),
-                            catalog=Catalog(ModelRepo(s3, stack.bucket), ttl=0),
-                            thumbnailer=Thumbnailer(s3, stack.bucket, tmp_path / "thumbs", side=64),
-                            reviewer="ann")
-    page = create_app(service, {"localhost"}).test_client().get("/").get_data(as_text=True)
+    with review_site(stack, REGION, tmp_path / "thumbs") as (client, _):
+        page = client.get("/").get_data(as_text=True)
     assert re.search(r"v2 \(live\)</td>\s*<td>2</td><td>1</td><td>50.0%</td><td>4</td>", page)
 
 

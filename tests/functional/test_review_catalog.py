@@ -16,11 +16,10 @@ from catdog.model_repo import ModelRepo
 from catdog.results import ResultsTable
 from catdog_cli.main import main
 from catdog_cli.review.catalog import Catalog
-from catdog_cli.review.server import ReviewService, create_app
-from catdog_cli.review.thumbnails import Thumbnailer
+from catdog_cli.review.server import ReviewService
 from catdog_local.provision import Stack
 from tests.functional.conftest import REGION
-from tests.support.review import Photo, post_json, publish_manifest, put_photos
+from tests.support.review import Photo, post_json, publish_manifest, put_photos, review_site
 
 PHOTOS = [Photo("uploads/cat-1.jpg", "cat", 0.95), Photo("uploads/dog-1.jpg", "dog", 0.9)]
 
@@ -30,13 +29,8 @@ def page(stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
                                                                                         dict[str, str]]]:
     monkeypatch.setenv("CATDOG_CACHE", str(tmp_path / "cache"))
     etags = put_photos(stack, REGION, PHOTOS)
-    s3 = boto3.client("s3", region_name=REGION)
-    service = ReviewService(
-        ddb=boto3.client("dynamodb", region_name=REGION), table=stack.table, bucket=stack.bucket,
-        writer=ResultsTable.named(stack.table), catalog=Catalog(ModelRepo(s3, stack.bucket), ttl=0),
-        thumbnailer=Thumbnailer(s3, stack.bucket, tmp_path / "thumbs", side=64), reviewer="ann")
-    yield create_app(service, {"localhost"}).test_client(), service, etags
-    service.thumbnailer.close()
+    with review_site(stack, REGION, tmp_path / "thumbs") as (client, service):
+        yield client, service, etags
 
 
 def _put(stack: Stack, key: str, body: bytes) -> None:

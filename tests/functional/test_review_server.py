@@ -16,18 +16,24 @@ import pytest
 
 from catdog.classifier import Prediction
 from catdog.errors import CatdogError
-from catdog.model_repo import ModelRepo
 from catdog.results import ImageFacts, ResultsTable
 from catdog.s3_events import ObjectEvent
 from catdog_cli.main import main
-from catdog_cli.review.catalog import Catalog
 from catdog_cli.review.preflight import preflight
-from catdog_cli.review.server import ReviewService, create_app
+from catdog_cli.review.server import ReviewService
 from catdog_cli.review.thumbnails import Thumbnailer
 from catdog_local.provision import Stack
 from tests.functional.conftest import REGION
 from tests.support.hostile_corpus import build_corpus
-from tests.support.review import HOSTILE_KEY, Photo, item, post_json, publish_manifest, put_photos
+from tests.support.review import (
+    HOSTILE_KEY,
+    Photo,
+    item,
+    post_json,
+    publish_manifest,
+    put_photos,
+    review_site,
+)
 
 PHOTOS = [Photo("uploads/cat-1.jpg", "cat", 0.95), Photo("uploads/dog-1.jpg", "dog", 0.62, "v2"),
           Photo(HOSTILE_KEY, "dog", 0.9), Photo("uploads/what.jpg", "unknown", 0.51),
@@ -39,14 +45,8 @@ def site(stack: Stack, tmp_path: Path) -> Iterator[tuple[Any, ReviewService, dic
     publish_manifest(REGION, stack.bucket, "v1")
     publish_manifest(REGION, stack.bucket, "v2", live=False)
     etags = put_photos(stack, REGION, PHOTOS)
-    s3 = boto3.client("s3", region_name=REGION)
-    service = ReviewService(
-        ddb=boto3.client("dynamodb", region_name=REGION), table=stack.table, bucket=stack.bucket,
-        writer=ResultsTable.named(stack.table), catalog=Catalog(ModelRepo(s3, stack.bucket), ttl=0),
-        thumbnailer=Thumbnailer(s3, stack.bucket, tmp_path / "thumbs", side=64), reviewer="ann", page_size=3)
-    app = create_app(service, {"localhost"})
-    yield app.test_client(), service, etags
-    service.thumbnailer.close()
+    with review_site(stack, REGION, tmp_path / "thumbs", page_size=3) as (client, service):
+        yield client, service, etags
 
 
 def uri(stack_bucket: str, key: str) -> str:

@@ -34,12 +34,10 @@ from catdog.results import ResultsTable
 from catdog_cli.exit_codes import GATE_REFUSED, OK, USAGE
 from catdog_cli.main import main
 from catdog_cli.review.catalog import Catalog
-from catdog_cli.review.server import ReviewService, create_app
 from catdog_cli.review.shadow import compare
-from catdog_cli.review.thumbnails import Thumbnailer
 from catdog_local.provision import Stack
 from tests.functional.conftest import REGION
-from tests.support.review import Photo, publish_manifest, put_photos, put_shadow_answers
+from tests.support.review import Photo, publish_manifest, put_photos, put_shadow_answers, review_site
 
 LIVE = {"a": "cat", "b": "cat", "c": "dog", "d": "dog", "e": "cat", "f": "cat", "g": "dog"}
 SHADOW = {"a": "cat", "b": "dog", "c": "dog", "d": "unknown", "e": "dog", "f": "dog", "g": "cat"}
@@ -170,13 +168,8 @@ def test_promote_passes_the_shadow_gate_then_the_quality_gate(
 
 @pytest.fixture
 def page(table: Stack, tmp_path: Path) -> Iterator[Any]:
-    s3 = boto3.client("s3", region_name=REGION)
-    service = ReviewService(
-        ddb=boto3.client("dynamodb", region_name=REGION), table=table.table, bucket=table.bucket,
-        writer=ResultsTable.named(table.table), catalog=Catalog(ModelRepo(s3, table.bucket), ttl=0),
-        thumbnailer=Thumbnailer(s3, table.bucket, tmp_path / "thumbs", side=64), reviewer="ann", page_size=50)
-    yield create_app(service, {"localhost"}).test_client()
-    service.thumbnailer.close()
+    with review_site(table, REGION, tmp_path / "thumbs", page_size=50) as (client, _):
+        yield client
 
 
 def _keys(html: str) -> set[str]:

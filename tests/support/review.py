@@ -7,7 +7,10 @@ answers are written with the table's own writer, exactly as the function would w
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -103,3 +106,25 @@ def item(region: str, table: str, uri: str) -> dict[str, Any]:
 def post_json(client: Any, path: str, body: Any, token: str | None) -> Any:
     headers = {"X-Catdog-Token": token} if token is not None else {}
     return client.post(path, data=json.dumps(body), content_type="application/json", headers=headers)
+
+
+@contextmanager
+def review_site(stack: StackResources, region: str, thumbs: Path,
+                **options: Any) -> Iterator[tuple[Any, Any]]:
+    """(Flask's test client, the ReviewService) of the review page over `stack`, as `catdog review`
+    builds it (a catalog that re-reads at once, 64 px thumbnails, reviewer `ann`); `options` go to
+    ReviewService (page_size=3). The thumbnailer's decoder process is stopped afterwards."""
+    from catdog.model_repo import ModelRepo
+    from catdog_cli.review.catalog import Catalog
+    from catdog_cli.review.server import ReviewService, create_app
+    from catdog_cli.review.thumbnails import Thumbnailer
+
+    s3 = boto3.client("s3", region_name=region)
+    service = ReviewService(
+        ddb=boto3.client("dynamodb", region_name=region), table=stack.table, bucket=stack.bucket,
+        writer=ResultsTable.named(stack.table), catalog=Catalog(ModelRepo(s3, stack.bucket), ttl=0),
+        thumbnailer=Thumbnailer(s3, stack.bucket, thumbs, side=64), reviewer="ann", **options)
+    try:
+        yield create_app(service, {"localhost"}).test_client(), service
+    finally:
+        service.thumbnailer.close()
